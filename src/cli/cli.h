@@ -1,0 +1,128 @@
+/* State of one cloister invocation and the helpers every verb uses.
+ *
+ * Conventions of the program: functions return >= 0 or a negative errno; an error is printed on
+ * stderr once, where it is detected ("error: ..."), and passed up. -EINVAL means a usage error
+ * and nothing else (exit status 2); every other failure exits with status 1. */
+#pragma once
+
+#include <getopt.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+
+#ifndef CLOISTER_VERSION
+#define CLOISTER_VERSION "0.0.0-dev"
+#endif
+
+#define CLI_DEFAULT_URL "https://127.0.0.1:8443"
+#define CLI_EXIT_FAILURE 1
+#define CLI_EXIT_USAGE 2
+
+struct client;
+struct session;
+
+/* The global flags (given before the verb) and what they resolve to. */
+struct cli {
+    const char *url_flag; /* --url, borrowed from argv, or NULL */
+    const char *ca_flag;
+    const char *token_flag;
+    bool json;    /* --json: print the server's JSON instead of tables */
+    bool quiet;   /* -q: print only ids */
+    bool verbose; /* -v: log each request on stderr */
+
+    /* Resolved on first use by cli_resolve(); owned. */
+    bool session_loaded;
+    struct session *session;
+    char *url;
+    char *ca;
+    char *token;
+    bool token_from_session; /* token is the cached session's */
+    struct client *client;
+};
+
+void cli_release(struct cli *cli);
+
+/* A verb of a group. run() gets argv[0] = the verb's name. */
+struct cli_verb {
+    const char *name;
+    const char *summary;
+    int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+/* Name ("app create") and help text of one command. */
+struct cli_cmd {
+    const char *name;
+    const char *usage;
+};
+
+#define CLI_OPTION_HELP { "help", no_argument, NULL, 'h' }
+#define CLI_OPTION_END { NULL, 0, NULL, 0 }
+
+/* Runs the verb named by argv[1] from verbs, or prints the group's help. */
+int cli_dispatch(struct cli *cli, const char *group, const struct cli_verb *verbs, size_t n,
+                 int argc, char **argv);
+
+/* Parses the flags of cmd in argv (argv[0] is the verb) with getopt_long, calling
+ * on_flag(userdata, opt, optarg) for each. --help prints cmd->usage and returns 1; unknown flags
+ * and missing values are usage errors. Positional arguments are returned in *ret_argc and
+ * *ret_argv (in any order relative to the flags). */
+int cli_parse_flags(const struct cli_cmd *cmd, int argc, char **argv, const char *shortopts,
+                    const struct option *longopts,
+                    int (*on_flag)(void *userdata, int opt, const char *arg), void *userdata,
+                    int *ret_argc, char ***ret_argv);
+
+/* Checks the number of positional arguments; names says what they are ("ID"). */
+int cli_expect_args(const struct cli_cmd *cmd, int argc, char **argv, int min, int max,
+                    const char *names);
+
+/* "error: ..." on stderr, made printable. */
+void cli_error(const char *fmt, ...) _printf_(1, 2);
+/* "hint: ..." on stderr. */
+void cli_hint(const char *fmt, ...) _printf_(1, 2);
+/* A usage error: prints it (and where to find help when cmd is not NULL), returns -EINVAL. */
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...) _printf_(2, 3);
+/* Prints "error: out of memory" and returns -ENOMEM. */
+int cli_oom(void);
+
+/* Exit status for a result: 0, 1, or 2 for -EINVAL. */
+int cli_exit_status(int r);
+
+/* The cached session, loaded on first use; NULL when there is none. Borrowed. */
+struct session *cli_session(struct cli *cli);
+
+/* Resolves the server URL (--url, $CLOISTER_URL, the session's, the default), the CA file
+ * (--ca, $CLOISTER_CA, the session's for the same URL) and the token (--token,
+ * $CLOISTER_TOKEN, the session's for the same URL). */
+int cli_resolve(struct cli *cli);
+
+/* The client for the resolved server, created on first use. Borrowed. With need_login, fails
+ * with a hint to log in when there is no token. */
+int cli_client(struct cli *cli, bool need_login, struct client **ret);
+
+/* An authenticated call; *ret_json as for client_call(). */
+int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
+             json_t **ret_json);
+
+/* An authenticated call to prefix + "/" + escaped id + suffix (suffix may be NULL). */
+int cli_call_id(struct cli *cli, const char *method, const char *prefix, const char *id,
+                const char *suffix, const json_t *body, json_t **ret_json);
+
+/* Erases and frees a secret string (a password or token); accepts NULL. */
+static inline void
+secret_free(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+static inline void
+secret_freep(char **s)
+{
+    secret_free(*s);
+}

@@ -1,0 +1,46 @@
+/* Small helpers over jansson values: dotted-path lookup, text rendering, checked setters.
+ *
+ * Getters return values borrowed from the object they were given. Setters return 0, -ENOMEM, or
+ * -EILSEQ for a string that is not valid UTF-8 (jansson refuses those). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "cleanup.h"
+
+static inline void
+jval_unrefp(json_t **p)
+{
+    json_decref(*p);
+}
+#define _cleanup_json_ _cleanup_(jval_unrefp)
+
+/* The value at a dotted path ("status.status") through nested objects, or NULL. */
+json_t *jval_get(const json_t *root, const char *path);
+
+/* The string at path, or NULL when it is missing or not a string. */
+const char *jval_str(const json_t *root, const char *path);
+
+/* Renders v for humans into a new string: strings as they are, numbers, true/false, "-" for
+ * null or a missing value or an empty array, arrays of scalars joined by ", ", anything else as
+ * compact JSON. */
+int jval_to_text(const json_t *v, char **ret_text);
+
+bool jval_utf8_valid(const char *s);
+
+int jval_set_str(json_t *obj, const char *key, const char *value);
+int jval_set_int(json_t *obj, const char *key, json_int_t value);
+int jval_set_bool(json_t *obj, const char *key, bool value);
+
+/* Sets key to value and takes the reference to value, also on failure. */
+int jval_set_new(json_t *obj, const char *key, json_t *value);
+
+/* Appends a string to an array. */
+int jval_append_str(json_t *array, const char *value);
+
+/* Removes, recursively, object members whose value is null. */
+void jval_strip_nulls(json_t *v);
+
+/* Overwrites the bytes of the string member key (a secret) before the object is released. */
+void jval_erase_str(json_t *obj, const char *key);

@@ -1,0 +1,126 @@
+/* The contract between the router and the resource handlers in api/.
+ *
+ * The router (router.c) matches a route, authenticates the caller, resolves the selected account
+ * and the caller's role, checks the route's minimum role, opens a transaction (a write
+ * transaction for write routes), parses the JSON body, then calls the handler. A handler
+ * prepares exactly one response with api_reply*() or api_error() and returns:
+ *   0    the router commits and sends the prepared response (even an error response: a failed
+ *        log-in commits its audit event and still answers 401);
+ *   < 0  the router rolls back; it sends the prepared error response if there is one, otherwise
+ *        maps the errno: -ENOTCONN/-EBUSY → 503, anything else → 500 (logged).
+ * api_error() returns -ECANCELED, so "return api_error(...)" rolls back. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "cleanup.h"
+#include "manager.h"
+#include "store.h"
+
+enum role { ROLE_NONE = 0, ROLE_READER = 1, ROLE_WRITER = 2, ROLE_MANAGER = 3 };
+
+const char *role_name(enum role role);
+/* Parses "READER"/"WRITER"/"MANAGER"; ROLE_NONE for anything else. */
+enum role role_parse(const char *name);
+
+enum route_auth {
+    AUTH_NONE,    /* anyone */
+    AUTH_USER,    /* a valid bearer token */
+    AUTH_ACCOUNT, /* a token, a selected account, and min_role in it */
+};
+
+#define ROUTE_PARAMS_MAX 3
+#define API_ID_MAX 64
+
+struct api_request {
+    struct evhttp_request *http;
+    struct manager_context *ctx;
+    struct store *store;
+    const struct route *route;
+
+    /* The {} segments of the matched path, in order (URL-decoded, at most API_ID_MAX bytes). */
+    char params[ROUTE_PARAMS_MAX][API_ID_MAX + 1];
+    struct evkeyvalq query;
+    json_t *body; /* the parsed request body, NULL when there is none */
+
+    /* The authenticated caller (AUTH_USER and AUTH_ACCOUNT routes). */
+    char user_id[37];
+    char user_email[256];
+    char user_name[512]; /* "first last" */
+    bool is_admin;
+    char token_hash[65];
+    /* The session's selected account ("" when none) and the caller's role in it. */
+    char acct_id[37];
+    enum role role;
+
+    char remote_ip[64];
+    char now[32]; /* RFC 3339, fixed at the start of the request */
+
+    /* The prepared response. */
+    int status;
+    json_t *response;          /* JSON body, or NULL */
+    char *response_text;       /* text body when response is NULL (owned) */
+    const char *content_type;  /* default application/json */
+    bool streamed;             /* the handler already sent a chunked reply */
+};
+
+typedef int (*api_handler)(struct api_request *r);
+
+struct route {
+    enum evhttp_cmd_type method;
+    const char *pattern; /* "/v1/apps/{}": each {} matches one path segment */
+    enum route_auth auth;
+    enum role min_role; /* AUTH_ACCOUNT routes */
+    bool write;         /* runs in a write transaction and is audited */
+    api_handler handler;
+    const char *name; /* metric label, e.g. "apps_create" */
+};
+
+/* Prepares a JSON response; takes ownership of body (may be NULL for 204). Returns 0. */
+int api_reply(struct api_request *r, int status, json_t *body);
+/* Prepares a text/plain (or given content type) response; copies text. Returns 0 or -ENOMEM. */
+int api_reply_text(struct api_request *r, int status, const char *content_type, const char *text);
+/* Prepares {code, message}; returns -ECANCELED so a handler can "return api_error(...)". */
+int api_error(struct api_request *r, int status, const char *code, const char *fmt, ...)
+    _printf_(4, 5);
+/* The usual ones. */
+#define api_not_found(r, what) api_error((r), 404, "NOT_FOUND", "%s not found", (what))
+#define api_bad_field(r, ...) api_error((r), 400, "INVALID_BODY_PARAMETER", __VA_ARGS__)
+
+/* Query parameters: NULL when absent. */
+const char *api_query(struct api_request *r, const char *key);
+
+/* List parameters (limit, offset, sort_by, all_search) parsed and checked against the sortable
+ * keys given; on bad input prepares a 400 naming the parameter and returns -ECANCELED. */
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+struct list_params {
+    int64_t limit;
+    int64_t offset;
+    const char *sort_key;  /* one of the allowed keys (static string) */
+    bool sort_desc;
+    const char *search;    /* all_search or NULL */
+};
+int api_list_params(struct api_request *r, const char *const *sortable, const char *default_key,
+                    bool default_desc, struct list_params *ret_params);
+/* Builds {metadata{limit, offset, total_count, filtered_count}, items} (takes items). */
+json_t *api_list_envelope(const struct list_params *p, int64_t total, int64_t filtered,
+                          json_t *items);
+
+/* Maps a store error to a response: -EEXIST → 409 UNIQUE_VIOLATION naming what, -ENOENT → 404
+ * naming what; others are returned unchanged for the router to map. */
+int api_store_error(struct api_request *r, int error, const char *what);
+
+/* Appends an audit event for this request to the selected account's chain (inside the request's
+ * transaction). The actor is the caller. entity_type/entity_id may be NULL. */
+int api_audit(struct api_request *r, const char *action_type, const char *severity,
+              const char *entity_type, const char *entity_id, const char *fmt, ...)
+    _printf_(6, 7);
+
+/* The request's time, fixed at its start (RFC 3339 with milliseconds). */
+const char *api_now(struct api_request *r);

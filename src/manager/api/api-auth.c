@@ -1,0 +1,376 @@
+/* Users and sessions: sign-up, log-in (HTTP Basic → bearer token), log-out, the caller.
+ *
+ * Sign-ups and every log-in attempt go to the system audit chain: a log-in has no account. A
+ * failed log-in still commits (the handler returns 0 after preparing its 401/429) so that the
+ * failure counter and the audit event are kept. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/http.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "api.h"
+#include "audit.h"
+#include "bodies.h"
+#include "crypto-util.h"
+#include "password.h"
+#include "routes.h"
+#include "store-members.h"
+#include "store-users.h"
+
+#define EMAIL_MAX 254
+#define AUTH_HEADER_MAX 2048 /* base64 text of "email:password" */
+#define TOKEN_BYTES 32
+#define LOGIN_WINDOW_SECONDS 300
+#define LOGIN_FAILURES_MAX 10
+#define LOGIN_FAILED_MESSAGE "invalid e-mail or password"
+
+const struct field_spec signup_fields[] = {
+    { .name = "user_email", .type = FIELD_STRING, .required = true, .min = 1, .max = EMAIL_MAX,
+      .check_string = check_email },
+    /* Passwords keep the default check (no control characters): they must be typeable. */
+    { .name = "user_password", .type = FIELD_STRING, .required = true, .min = PASSWORD_MIN,
+      .max = PASSWORD_MAX },
+    { .name = "first_name", .type = FIELD_STRING, .required = true, .min = 1,
+      .max = FIELD_NAME_MAX },
+    { .name = "last_name", .type = FIELD_STRING, .required = true, .min = 1,
+      .max = FIELD_NAME_MAX },
+    { .name = NULL },
+};
+
+/* E-mail addresses are compared and stored in lower case (ASCII: domains are case-insensitive
+ * and nobody relies on a case-sensitive local part). */
+static void
+email_lower(const char *in, char out[EMAIL_MAX + 1])
+{
+    size_t i;
+
+    for (i = 0; in[i] && i < EMAIL_MAX; i++)
+        out[i] = (char)tolower((unsigned char)in[i]);
+    out[i] = '\0';
+}
+
+/* Appends a USER_AUTH event to the system chain. user_id is NULL for an unknown e-mail. */
+static int
+audit_auth(struct api_request *r, const char *user_id, const char *email, const char *severity,
+           const char *message)
+{
+    return audit_append(r->store, &(struct audit_event){
+                                      .chain = AUDIT_SYSTEM_CHAIN,
+                                      .time = api_now(r),
+                                      .actor_type = "USER",
+                                      .actor_id = user_id ? user_id : email,
+                                      .actor_name = email,
+                                      .action_type = "USER_AUTH",
+                                      .severity = severity,
+                                      .message = message,
+                                      .entity_type = "user",
+                                      .entity_id = user_id,
+                                  });
+}
+
+/* ---- sign-up ---- */
+
+static int
+signup_insert(struct api_request *r, const char *email, bool first, const char *user_id)
+{
+    const struct manager_config *config = r->ctx->config;
+    const char *pw = json_string_value(json_object_get(r->body, "user_password"));
+    _cleanup_free_ char *hash = NULL;
+    int err;
+
+    err = password_hash(pw, config->argon2_memory_kib, config->argon2_iterations, &hash);
+    if (err < 0)
+        return err;
+    err = store_user_insert(r->store, &(struct user_record){
+                                          .user_id = user_id,
+                                          .user_email = email,
+                                          .password_hash = hash,
+                                          .first_name = json_string_value(
+                                              json_object_get(r->body, "first_name")),
+                                          .last_name = json_string_value(
+                                              json_object_get(r->body, "last_name")),
+                                          .is_admin = first,
+                                          .created_at = api_now(r),
+                                      });
+    if (err < 0)
+        return api_store_error(r, err, "user_email");
+    return audit_auth(r, user_id, email, "INFO",
+                      first ? "Signed up (system administrator)" : "Signed up");
+}
+
+static int
+auth_signup(struct api_request *r)
+{
+    char err_text[BODY_ERROR_MAX], email[EMAIL_MAX + 1], user_id[37];
+    json_t *user = NULL;
+    int64_t users;
+    int err;
+
+    /* Counted inside the write transaction: exactly one first user, even with concurrent
+     * sign-ups. The first user (the system administrator) may sign up even when open sign-up
+     * is off, or nobody could ever use the manager. */
+    err = store_user_count(r->store, &users);
+    if (err < 0)
+        return err;
+    if (!r->ctx->config->allow_signup && users > 0)
+        return api_error(r, 403, "FORBIDDEN", "open sign-up is turned off on this manager");
+    if (!r->body)
+        return api_bad_field(r, "body: required");
+    if (body_check(r->body, signup_fields, BODY_CREATE, err_text) < 0)
+        return api_bad_field(r, "%s", err_text);
+    email_lower(json_string_value(json_object_get(r->body, "user_email")), email);
+    err = uuid_random(user_id);
+    if (err < 0)
+        return err;
+    err = signup_insert(r, email, users == 0, user_id);
+    if (err < 0)
+        return err;
+    err = store_user_get(r->store, user_id, &user);
+    if (err < 0)
+        return err;
+    return api_reply(r, 201, user);
+}
+
+/* ---- log-in ---- */
+
+struct basic_credentials {
+    char *buf; /* the decoded "email:password", split in place; erased on release */
+    size_t size;
+    const char *email;
+    const char *password;
+};
+
+static void
+basic_credentials_release(struct basic_credentials *c)
+{
+    if (c->buf) {
+        OPENSSL_cleanse(c->buf, c->size);
+        free(c->buf);
+    }
+}
+
+/* Strict base64: the alphabet, with at most two '=' at the very end. */
+static bool
+is_base64(const char *text, size_t len)
+{
+    size_t pad = 0;
+
+    if (len == 0 || len % 4 != 0)
+        return false;
+    while (pad < 2 && text[len - 1 - pad] == '=')
+        pad++;
+    for (size_t i = 0; i < len - pad; i++)
+        if (!isalnum((unsigned char)text[i]) && text[i] != '+' && text[i] != '/')
+            return false;
+    return true;
+}
+
+/* Parses "Authorization: Basic base64(email:password)" (RFC 7617). -EINVAL when missing or
+ * malformed. */
+static int
+parse_basic_auth(struct api_request *r, struct basic_credentials *c)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->http), "Authorization");
+    size_t len;
+    char *colon;
+    int n;
+
+    if (!h || strncasecmp(h, "Basic ", 6) != 0)
+        return -EINVAL;
+    h += 6;
+    while (*h == ' ')
+        h++;
+    len = strlen(h);
+    if (len > AUTH_HEADER_MAX || !is_base64(h, len))
+        return -EINVAL;
+    c->size = len / 4 * 3 + 1;
+    c->buf = malloc(c->size);
+    if (!c->buf)
+        return -ENOMEM;
+    n = EVP_DecodeBlock((unsigned char *)c->buf, (const unsigned char *)h, (int)len);
+    if (n < 0)
+        return -EINVAL;
+    /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
+    n -= (h[len - 1] == '=') + (h[len - 2] == '=');
+    c->buf[n] = '\0';
+    colon = memchr(c->buf, ':', (size_t)n);
+    if (!colon || colon == c->buf || memchr(c->buf, '\0', (size_t)n))
+        return -EINVAL;
+    *colon = '\0';
+    c->email = c->buf;
+    c->password = colon + 1;
+    return 0;
+}
+
+/* Prepares a 401 that commits (the failure row and its audit event are kept). */
+static int
+login_failed(struct api_request *r, const char *user_id, const char *email, const char *why)
+{
+    char message[128];
+    int err;
+
+    err = store_auth_failure_insert(r->store, email, time_now_unix());
+    if (err < 0)
+        return err;
+    snprintf(message, sizeof(message), "Log-in failed: %s", why);
+    err = audit_auth(r, user_id, email, "WARNING", message);
+    if (err < 0)
+        return err;
+    /* The same answer whether or not the user exists. */
+    api_error(r, 401, "UN_AUTHORIZED", LOGIN_FAILED_MESSAGE);
+    return 0;
+}
+
+/* The session's initial account: the user's only one, else none (the user selects). */
+static int
+login_initial_account(struct api_request *r, const char *user_id, char acct_id[37],
+                      char role[MEMBER_ROLE_MAX])
+{
+    int err;
+
+    acct_id[0] = role[0] = '\0';
+    err = store_member_single_account(r->store, user_id, acct_id);
+    if (err == -ENOENT)
+        return 0;
+    if (err < 0)
+        return err;
+    return store_member_get_role(r->store, acct_id, user_id, role);
+}
+
+static int
+login_succeeded(struct api_request *r, const char *user_id, const char *email)
+{
+    int64_t ttl = r->ctx->config->token_ttl;
+    uint8_t raw[TOKEN_BYTES];
+    _cleanup_free_ char *token = NULL;
+    char token_hash[SHA256_HEX_LEN + 1], acct_id[37], role[MEMBER_ROLE_MAX];
+    int err;
+
+    err = crypto_random(raw, sizeof(raw));
+    if (err >= 0)
+        err = base64url_encode(raw, sizeof(raw), &token);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (err < 0)
+        return err;
+    sha256_hex(token, strlen(token), token_hash);
+    err = login_initial_account(r, user_id, acct_id, role);
+    if (err >= 0)
+        err = store_session_insert(r->store, token_hash, user_id, *acct_id ? acct_id : NULL,
+                                   api_now(r), time_now_unix() + ttl);
+    if (err >= 0)
+        err = store_user_set_logged_in(r->store, user_id, api_now(r));
+    if (err >= 0)
+        err = audit_auth(r, user_id, email, "INFO", "Logged in");
+    if (err < 0)
+        return err;
+    return api_reply(r, 200,
+                     json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s?, s:s?}}", "access_token", token,
+                               "token_type", "Bearer", "expires_in", (json_int_t)ttl,
+                               "session_info", "user_id", user_id, "user_email", email, "acct_id",
+                               *acct_id ? acct_id : NULL, "role", *role ? role : NULL));
+}
+
+/* Checks the password of a known or unknown e-mail in the same time, then answers. */
+static int
+login_check(struct api_request *r, const char *email, const char *password)
+{
+    const struct manager_config *config = r->ctx->config;
+    _cleanup_(json_decrefp) json_t *cred = NULL;
+    const char *user_id, *status;
+    int err;
+
+    err = store_user_get_credentials(r->store, email, &cred);
+    if (err == -ENOENT) {
+        password_verify_dummy(password, config->argon2_memory_kib, config->argon2_iterations);
+        return login_failed(r, NULL, email, "unknown user");
+    }
+    if (err < 0)
+        return err;
+    user_id = json_string_value(json_object_get(cred, "user_id"));
+    status = json_string_value(json_object_get(cred, "status"));
+    if (!password_verify(json_string_value(json_object_get(cred, "password_hash")), password))
+        return login_failed(r, user_id, email, "wrong password");
+    if (!status || strcmp(status, USER_STATUS_ACTIVE) != 0)
+        return login_failed(r, user_id, email, "user not active");
+    return login_succeeded(r, user_id, email);
+}
+
+static int
+auth_login(struct api_request *r)
+{
+    _cleanup_(basic_credentials_release) struct basic_credentials c = { 0 };
+    char email[EMAIL_MAX + 1];
+    int64_t failures;
+    int err;
+
+    err = parse_basic_auth(r, &c);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0 || strlen(c.email) > EMAIL_MAX)
+        return api_error(r, 401, "UN_AUTHORIZED",
+                         "log in with HTTP Basic authentication (e-mail and password)");
+    email_lower(c.email, email);
+    err = store_auth_failure_count(r->store, email, time_now_unix() - LOGIN_WINDOW_SECONDS,
+                                   &failures);
+    if (err < 0)
+        return err;
+    if (failures >= LOGIN_FAILURES_MAX) {
+        /* Locked for the window: the password is not even looked at. */
+        err = audit_auth(r, NULL, email, "WARNING", "Log-in refused: too many failed attempts");
+        if (err < 0)
+            return err;
+        api_error(r, 429, "QUOTA_EXCEEDED",
+                  "too many failed log-ins for this e-mail; try again in a few minutes");
+        return 0;
+    }
+    return login_check(r, email, c.password);
+}
+
+/* ---- session and caller ---- */
+
+static int
+auth_logout(struct api_request *r)
+{
+    int err;
+
+    err = store_session_delete(r->store, r->token_hash);
+    if (err < 0)
+        return err;
+    err = audit_auth(r, r->user_id, r->user_email, "INFO", "Logged out");
+    if (err < 0)
+        return err;
+    return api_reply(r, 204, NULL);
+}
+
+static int
+auth_current_user(struct api_request *r)
+{
+    _cleanup_(json_decrefp) json_t *user = NULL;
+    json_t *accounts = NULL;
+    int err;
+
+    err = store_user_get(r->store, r->user_id, &user);
+    if (err < 0)
+        return err;
+    err = store_member_list_accounts(r->store, r->user_id, &accounts);
+    if (err < 0)
+        return err;
+    if (json_object_set_new(user, "accounts", accounts) < 0 ||
+        json_object_set_new(user, "selected_account",
+                            *r->acct_id ? json_string(r->acct_id) : json_null()) < 0)
+        return -ENOMEM;
+    return api_reply(r, 200, TAKE_PTR(user));
+}
+
+const struct route api_auth_routes[] = {
+    { EVHTTP_REQ_POST, "/v1/users", AUTH_NONE, ROLE_NONE, true, auth_signup, "users_signup" },
+    { EVHTTP_REQ_POST, "/v1/sys/auth", AUTH_NONE, ROLE_NONE, true, auth_login, "sys_auth" },
+    { EVHTTP_REQ_POST, "/v1/sys/logout", AUTH_USER, ROLE_NONE, true, auth_logout, "sys_logout" },
+    { EVHTTP_REQ_GET, "/v1/user", AUTH_USER, ROLE_NONE, false, auth_current_user, "user_get" },
+    { .pattern = NULL },
+};

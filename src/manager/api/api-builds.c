@@ -1,0 +1,267 @@
+/* /v1/builds: builds measured elsewhere, registered against an app (docs/api.md "Builds").
+ * Registering one raises a BUILD_WHITELIST task; the build stays PENDING until the task ends
+ * (api-tasks.c turns it WHITELISTED or REJECTED). */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+#include "api.h"
+#include "bodies.h"
+#include "crypto-util.h"
+#include "routes.h"
+#include "store-builds.h"
+#include "tasks.h"
+
+#define BUILD_IMAGE_NAME_MAX 512
+#define BUILD_VERSION_MAX 128
+#define BUILD_SHA_MAX 128
+#define BUILD_SVN_MAX 65535
+
+static const char *const platform_values[] = { "sim", "sgx", "tdx", "snp", NULL };
+static const char *const build_statuses[] = { BUILD_STATUS_CONVERTING, BUILD_STATUS_PENDING,
+                                              BUILD_STATUS_WHITELISTED, BUILD_STATUS_REJECTED,
+                                              BUILD_STATUS_FAILED, NULL };
+static const char *const build_sortable[] = { "created_at", NULL };
+
+const struct field_spec build_fields[] = {
+    { .name = "app_id", .type = FIELD_STRING, .required = true, .min = 1, .max = API_ID_MAX },
+    { .name = "mrenclave", .type = FIELD_STRING, .required = true, .min = 64, .max = 64,
+      .check_string = check_hex64 },
+    { .name = "mrsigner", .type = FIELD_STRING, .required = true, .min = 64, .max = 64,
+      .check_string = check_hex64 },
+    { .name = "isvprodid", .type = FIELD_INT, .min = 0, .max = BUILD_SVN_MAX },
+    { .name = "isvsvn", .type = FIELD_INT, .min = 0, .max = BUILD_SVN_MAX },
+    { .name = "platform", .type = FIELD_ENUM, .values = platform_values },
+    { .name = "debug", .type = FIELD_BOOL },
+    { .name = "docker_image_name", .type = FIELD_STRING, .min = 1, .max = BUILD_IMAGE_NAME_MAX,
+      .check_string = check_image_ref },
+    { .name = "docker_version", .type = FIELD_STRING, .min = 1, .max = BUILD_VERSION_MAX,
+      .check_string = check_no_control },
+    { .name = "docker_image_sha", .type = FIELD_STRING, .min = 1, .max = BUILD_SHA_MAX,
+      .check_string = check_no_control },
+    { .name = "docker_image_size", .type = FIELD_INT, .min = 0, .max = INT64_MAX },
+    { .name = NULL },
+};
+
+static const char *
+member_text(const json_t *object, const char *key)
+{
+    return json_string_value(json_object_get(object, key));
+}
+
+/* The integer member key of object, or fallback when it is absent. */
+static int64_t
+member_int(const json_t *object, const char *key, int64_t fallback)
+{
+    const json_t *value = json_object_get(object, key);
+
+    return json_is_integer(value) ? json_integer_value(value) : fallback;
+}
+
+static void
+copy_lower(const char *hex, char out[SHA256_HEX_LEN + 1])
+{
+    size_t i;
+
+    for (i = 0; i < SHA256_HEX_LEN && hex[i]; i++)
+        out[i] = (char)tolower((unsigned char)hex[i]);
+    out[i] = '\0';
+}
+
+/* The app the body names, which must be in the selected account: like any entity of another
+ * account, one that is not there is NOT_FOUND (the message names the field). */
+static int
+build_app_load(struct api_request *r, json_t **ret_app)
+{
+    const char *app_id = member_text(r->body, "app_id");
+    int err = -ENOENT;
+
+    if (is_uuid(app_id))
+        err = store_build_app_get(r->store, r->acct_id, app_id, ret_app);
+    if (err == -ENOENT)
+        return api_error(r, 404, "NOT_FOUND", "app_id: no such app in this account");
+    return err;
+}
+
+/* Fills the new row from the checked body, defaulting from the app. */
+static int
+build_from_body(struct api_request *r, const json_t *app, struct build_new *b)
+{
+    int64_t app_prodid = member_int(app, "isvprodid", 0);
+    const json_t *debug = json_object_get(r->body, "debug");
+
+    *b = (struct build_new){
+        .acct_id = r->acct_id,
+        .app_id = member_text(r->body, "app_id"),
+        .docker_image_name = member_text(r->body, "docker_image_name"),
+        .docker_version = member_text(r->body, "docker_version"),
+        .docker_image_sha = member_text(r->body, "docker_image_sha"),
+        .docker_image_size = member_int(r->body, "docker_image_size", -1),
+        .platform = member_text(r->body, "platform") ?: "sim",
+        .isvprodid = member_int(r->body, "isvprodid", app_prodid),
+        .isvsvn = member_int(r->body, "isvsvn", member_int(app, "isvsvn", 0)),
+        .debug = json_is_true(debug),
+        .status = BUILD_STATUS_PENDING,
+        .now = api_now(r),
+    };
+    if (b->isvprodid != app_prodid)
+        return api_bad_field(r, "isvprodid: must equal the app's isvprodid (%lld)",
+                             (long long)app_prodid);
+    return 0;
+}
+
+/* Inserts the build, raises its BUILD_WHITELIST task and links the two. */
+static int
+build_register(struct api_request *r, struct build_new *b, const char *app_name,
+               char ret_build_id[37])
+{
+    char build_id[37], task_id[37];
+    int err;
+
+    err = uuid_random(build_id);
+    if (err < 0)
+        return err;
+    b->build_id = build_id;
+    err = store_build_insert(r->store, b);
+    if (err == -EEXIST)
+        return api_error(r, 409, "UNIQUE_VIOLATION",
+                         "mrenclave: measurement already registered in this account");
+    if (err >= 0)
+        err = task_create(r, TASK_BUILD_WHITELIST, build_id, app_name, NULL, NULL, task_id);
+    if (err >= 0)
+        err = store_build_set_pending_task(r->store, r->acct_id, build_id, task_id);
+    if (err >= 0)
+        err = api_audit(r, "ADMIN", "INFO", "build", build_id,
+                        "Registered build %s (%s) of app '%s'", b->mrenclave, b->platform,
+                        app_name);
+    b->build_id = NULL;
+    if (err < 0)
+        return err;
+    memcpy(ret_build_id, build_id, sizeof(build_id));
+    return 0;
+}
+
+static int
+reply_build(struct api_request *r, int status, const char *build_id)
+{
+    json_t *build;
+    int err;
+
+    err = store_build_get(r->store, r->acct_id, build_id, &build);
+    if (err < 0)
+        return api_store_error(r, err, "build");
+    return api_reply(r, status, build);
+}
+
+static int
+builds_create(struct api_request *r)
+{
+    json_auto_t *app = NULL;
+    char why[BODY_ERROR_MAX], mrenclave[SHA256_HEX_LEN + 1], mrsigner[SHA256_HEX_LEN + 1];
+    char build_id[37];
+    struct build_new b;
+    int err;
+
+    if (!r->body)
+        return api_bad_field(r, "body: required");
+    if (!json_is_object(r->body))
+        return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
+    if (body_check(r->body, build_fields, BODY_CREATE, why) < 0)
+        return api_bad_field(r, "%s", why);
+    err = build_app_load(r, &app);
+    if (err >= 0)
+        err = build_from_body(r, app, &b);
+    if (err < 0)
+        return err;
+    copy_lower(member_text(r->body, "mrenclave"), mrenclave);
+    copy_lower(member_text(r->body, "mrsigner"), mrsigner);
+    b.mrenclave = mrenclave;
+    b.mrsigner = mrsigner;
+    err = build_register(r, &b, member_text(app, "name"), build_id);
+    if (err < 0)
+        return err;
+    return reply_build(r, 201, build_id);
+}
+
+static int
+builds_get(struct api_request *r)
+{
+    if (!is_uuid(r->params[0]))
+        return api_not_found(r, "build");
+    return reply_build(r, 200, r->params[0]);
+}
+
+static int
+builds_delete(struct api_request *r)
+{
+    const char *build_id = r->params[0];
+    int err;
+
+    if (!is_uuid(build_id))
+        return api_not_found(r, "build");
+    err = store_build_delete(r->store, r->acct_id, build_id);
+    if (err < 0)
+        return api_store_error(r, err, "build");
+    err = task_fail_pending(r, build_id, "build deleted");
+    if (err >= 0)
+        err = api_audit(r, "ADMIN", "INFO", "build", build_id, "Deleted build %s", build_id);
+    if (err < 0)
+        return err;
+    return api_reply(r, 204, NULL);
+}
+
+static bool
+in_list(const char *const *values, const char *value)
+{
+    for (; *values; values++)
+        if (strcmp(*values, value) == 0)
+            return true;
+    return false;
+}
+
+static int
+builds_list(struct api_request *r)
+{
+    struct build_filter filter = { 0 };
+    struct list_params p;
+    int64_t total, filtered;
+    json_t *items, *envelope;
+    int err;
+
+    err = api_list_params(r, build_sortable, "created_at", true, &p);
+    if (err < 0)
+        return err;
+    filter.status = api_query(r, "status");
+    if (filter.status && !in_list(build_statuses, filter.status))
+        return api_error(r, 400, "BAD_REQUEST",
+                         "status: must be one of CONVERTING, PENDING, WHITELISTED, REJECTED, "
+                         "FAILED");
+    filter.app_id = api_query(r, "app_id");
+    filter.search = p.search;
+    filter.sort_desc = p.sort_desc;
+    filter.limit = p.limit;
+    filter.offset = p.offset;
+    err = store_build_count(r->store, r->acct_id, NULL, &total);
+    if (err >= 0)
+        err = store_build_count(r->store, r->acct_id, &filter, &filtered);
+    if (err >= 0)
+        err = store_build_list(r->store, r->acct_id, &filter, &items);
+    if (err < 0)
+        return err;
+    envelope = api_list_envelope(&p, total, filtered, items);
+    if (!envelope)
+        return -ENOMEM;
+    return api_reply(r, 200, envelope);
+}
+
+const struct route api_builds_routes[] = {
+    { EVHTTP_REQ_POST, "/v1/builds", AUTH_ACCOUNT, ROLE_WRITER, true, builds_create,
+      "builds_create" },
+    { EVHTTP_REQ_GET, "/v1/builds", AUTH_ACCOUNT, ROLE_READER, false, builds_list,
+      "builds_list" },
+    { EVHTTP_REQ_GET, "/v1/builds/{}", AUTH_ACCOUNT, ROLE_READER, false, builds_get,
+      "builds_get" },
+    { EVHTTP_REQ_DELETE, "/v1/builds/{}", AUTH_ACCOUNT, ROLE_WRITER, true, builds_delete,
+      "builds_delete" },
+    { .pattern = NULL },
+};

@@ -1,0 +1,75 @@
+#include "jobs.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "audit.h"
+#include "crypto-util.h"
+#include "log.h"
+#include "store.h"
+
+#define AUTH_FAILURE_WINDOW 300
+
+/* Sessions past their expiry and rate-limit rows past their window are never read again. */
+static void
+expire_rows(struct store *store)
+{
+    int64_t now = time_now_unix();
+    int r;
+
+    r = store_begin(store, STORE_TXN_WRITE);
+    if (r >= 0)
+        r = store_exec(store, "DELETE FROM sessions WHERE expires_at <= ?",
+                       STORE_ARGS(SV_INT(now)), NULL);
+    if (r >= 0)
+        r = store_exec(store, "DELETE FROM auth_failures WHERE failed_at <= ?",
+                       STORE_ARGS(SV_INT(now - AUTH_FAILURE_WINDOW)), NULL);
+    if (r >= 0)
+        r = store_commit(store);
+    else
+        store_rollback(store);
+    if (r < 0)
+        log_warning_errno(r, "Expiring sessions failed: %m");
+}
+
+static void
+run_once(struct manager_context *ctx)
+{
+    int r = audit_checkpoint_all(ctx->store, ctx->keys);
+
+    if (r < 0)
+        log_warning_errno(r, "Audit checkpoints failed: %m");
+    expire_rows(ctx->store);
+}
+
+int
+jobs_run(struct manager_context *ctx)
+{
+    struct timespec period = { ctx->config->audit_checkpoint_interval, 0 };
+    sigset_t mask;
+    int r;
+
+    prctl(PR_SET_NAME, "cl-jobs");
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    r = store_open(ctx->config->store_url, &ctx->store);
+    if (r < 0)
+        return log_error_errno(r, "Jobs cannot open the store: %m"), EXIT_FAILURE;
+    for (;;) {
+        run_once(ctx);
+        r = sigtimedwait(&mask, NULL, &period);
+        if (r == SIGTERM || r == SIGINT)
+            break;
+    }
+    /* A last checkpoint covers the events written since the previous one. */
+    run_once(ctx);
+    store_close(ctx->store);
+    ctx->store = NULL;
+    return EXIT_SUCCESS;
+}

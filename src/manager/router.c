@@ -1,0 +1,558 @@
+#include "router.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "api.h"
+#include "api/routes.h"
+#include "audit.h"
+#include "body.h"
+#include "crypto-util.h"
+#include "log.h"
+#include "metrics.h"
+
+#define ROUTES_MAX METRICS_ROUTES_MAX
+#define PATH_MAX_LEN 2048
+#define BEARER_MAX 256
+
+static const struct route *routes[ROUTES_MAX];
+static size_t n_routes;
+static unsigned in_flight;
+
+int
+router_init(void)
+{
+    const struct route *tables[] = {
+        api_sys_routes,   api_auth_routes,       api_accounts_routes, api_members_routes,
+        api_apps_routes,  api_registries_routes, api_builds_routes,   api_tasks_routes,
+        api_events_routes,
+    };
+
+    n_routes = 0;
+    for (size_t t = 0; t < ELEMENTSOF(tables); t++)
+        for (const struct route *rt = tables[t]; rt->pattern; rt++) {
+            if (n_routes == ROUTES_MAX)
+                return -E2BIG;
+            routes[n_routes++] = rt;
+        }
+    return 0;
+}
+
+const struct route *const *
+router_routes(size_t *ret_count)
+{
+    *ret_count = n_routes;
+    return routes;
+}
+
+unsigned
+router_in_flight(void)
+{
+    return in_flight;
+}
+
+const char *
+role_name(enum role role)
+{
+    switch (role) {
+    case ROLE_READER:
+        return "READER";
+    case ROLE_WRITER:
+        return "WRITER";
+    case ROLE_MANAGER:
+        return "MANAGER";
+    default:
+        return NULL;
+    }
+}
+
+enum role
+role_parse(const char *name)
+{
+    if (!name)
+        return ROLE_NONE;
+    for (enum role r = ROLE_READER; r <= ROLE_MANAGER; r++)
+        if (strcmp(role_name(r), name) == 0)
+            return r;
+    return ROLE_NONE;
+}
+
+/* ---- responses ---- */
+
+int
+api_reply(struct api_request *r, int status, json_t *body)
+{
+    json_decref(r->response);
+    free(r->response_text);
+    r->response_text = NULL;
+    r->status = status;
+    r->response = body;
+    r->content_type = "application/json";
+    return 0;
+}
+
+int
+api_reply_text(struct api_request *r, int status, const char *content_type, const char *text)
+{
+    char *copy = strdup(text);
+
+    if (!copy)
+        return -ENOMEM;
+    api_reply(r, status, NULL);
+    r->response_text = copy;
+    r->content_type = content_type;
+    return 0;
+}
+
+int
+api_error(struct api_request *r, int status, const char *code, const char *fmt, ...)
+{
+    char message[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    vsnprintf(message, sizeof(message), fmt, ap);
+#pragma GCC diagnostic pop
+    va_end(ap);
+    api_reply(r, status, json_pack("{s:s, s:s}", "code", code, "message", message));
+    return -ECANCELED;
+}
+
+int
+api_store_error(struct api_request *r, int error, const char *what)
+{
+    if (error == -EEXIST)
+        return api_error(r, 409, "UNIQUE_VIOLATION", "%s already exists", what);
+    if (error == -ENOENT)
+        return api_error(r, 404, "NOT_FOUND", "%s not found", what);
+    return error;
+}
+
+const char *
+api_query(struct api_request *r, const char *key)
+{
+    return evhttp_find_header(&r->query, key);
+}
+
+const char *
+api_now(struct api_request *r)
+{
+    return r->now;
+}
+
+/* ---- lists ---- */
+
+static int
+parse_int_param(struct api_request *r, const char *key, int64_t min, int64_t max, int64_t *value)
+{
+    const char *text = api_query(r, key);
+    char *end;
+    long long v;
+
+    if (!text)
+        return 0;
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        return api_error(r, 400, "BAD_REQUEST", "%s: must be an integer between %lld and %lld",
+                         key, (long long)min, (long long)max);
+    *value = v;
+    return 0;
+}
+
+static int
+parse_sort(struct api_request *r, const char *const *sortable, struct list_params *p)
+{
+    const char *text = api_query(r, "sort_by");
+    const char *colon;
+    size_t key_len;
+
+    if (!text)
+        return 0;
+    colon = strchr(text, ':');
+    key_len = colon ? (size_t)(colon - text) : strlen(text);
+    if (colon && strcmp(colon + 1, "ASC") != 0 && strcmp(colon + 1, "DESC") != 0)
+        return api_error(r, 400, "BAD_REQUEST", "sort_by: direction must be ASC or DESC");
+    for (const char *const *k = sortable; *k; k++) {
+        if (strlen(*k) == key_len && strncmp(*k, text, key_len) == 0) {
+            p->sort_key = *k;
+            p->sort_desc = colon && strcmp(colon + 1, "DESC") == 0;
+            return 0;
+        }
+    }
+    return api_error(r, 400, "BAD_REQUEST", "sort_by: cannot sort by '%.*s'", (int)key_len, text);
+}
+
+int
+api_list_params(struct api_request *r, const char *const *sortable, const char *default_key,
+                bool default_desc, struct list_params *ret_params)
+{
+    struct list_params p = {
+        .limit = LIST_LIMIT_DEFAULT,
+        .sort_key = default_key,
+        .sort_desc = default_desc,
+    };
+    int err;
+
+    err = parse_int_param(r, "limit", 1, LIST_LIMIT_MAX, &p.limit);
+    if (err < 0)
+        return err;
+    err = parse_int_param(r, "offset", 0, INT32_MAX, &p.offset);
+    if (err < 0)
+        return err;
+    err = parse_sort(r, sortable, &p);
+    if (err < 0)
+        return err;
+    p.search = api_query(r, "all_search");
+    if (p.search && strlen(p.search) > FIELD_NAME_MAX)
+        return api_error(r, 400, "BAD_REQUEST", "all_search: must be at most 255 bytes long");
+    if (p.search && !*p.search)
+        p.search = NULL;
+    *ret_params = p;
+    return 0;
+}
+
+json_t *
+api_list_envelope(const struct list_params *p, int64_t total, int64_t filtered, json_t *items)
+{
+    return json_pack("{s:{s:I, s:I, s:I, s:I}, s:o}", "metadata", "limit", (json_int_t)p->limit,
+                     "offset", (json_int_t)p->offset, "total_count", (json_int_t)total,
+                     "filtered_count", (json_int_t)filtered, "items", items);
+}
+
+/* ---- audit ---- */
+
+int
+api_audit(struct api_request *r, const char *action_type, const char *severity,
+          const char *entity_type, const char *entity_id, const char *fmt, ...)
+{
+    char message[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    vsnprintf(message, sizeof(message), fmt, ap);
+#pragma GCC diagnostic pop
+    va_end(ap);
+    return audit_append(r->store, &(struct audit_event){
+                                      .chain = *r->acct_id ? r->acct_id : AUDIT_SYSTEM_CHAIN,
+                                      .time = r->now,
+                                      .actor_type = "USER",
+                                      .actor_id = r->user_id,
+                                      .actor_name = r->user_email,
+                                      .action_type = action_type,
+                                      .severity = severity,
+                                      .message = message,
+                                      .entity_type = entity_type,
+                                      .entity_id = entity_id,
+                                  });
+}
+
+/* ---- matching ---- */
+
+/* Matches path against pattern, copying the {} segments (URL-decoded) into params. */
+static bool
+path_matches(const char *pattern, const char *path, char params[ROUTE_PARAMS_MAX][API_ID_MAX + 1])
+{
+    size_t n_params = 0;
+
+    while (*pattern && *path) {
+        if (strncmp(pattern, "{}", 2) == 0) {
+            size_t len = strcspn(path, "/");
+            char *decoded;
+            if (len == 0 || len > 3 * API_ID_MAX || n_params == ROUTE_PARAMS_MAX)
+                return false;
+            decoded = evhttp_uridecode(path, 0, NULL);
+            if (!decoded)
+                return false;
+            decoded[strcspn(decoded, "/")] = '\0';
+            if (strlen(decoded) > API_ID_MAX || strlen(decoded) == 0) {
+                free(decoded);
+                return false;
+            }
+            snprintf(params[n_params++], API_ID_MAX + 1, "%s", decoded);
+            free(decoded);
+            pattern += 2;
+            path += len;
+            continue;
+        }
+        if (*pattern != *path)
+            return false;
+        pattern++;
+        path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* Finds the route for method and path; *ret_path_known tells a 405 from a 404. */
+static const struct route *
+route_find(enum evhttp_cmd_type method, const char *path, char params[][API_ID_MAX + 1],
+           size_t *ret_index, bool *ret_path_known)
+{
+    *ret_path_known = false;
+    for (size_t i = 0; i < n_routes; i++) {
+        if (!path_matches(routes[i]->pattern, path, params))
+            continue;
+        *ret_path_known = true;
+        if (routes[i]->method == method) {
+            *ret_index = i;
+            return routes[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- authentication ---- */
+
+static const char *
+bearer_token(struct api_request *r)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->http), "Authorization");
+
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    if (strlen(h) == 0 || strlen(h) > BEARER_MAX)
+        return NULL;
+    return h;
+}
+
+static void
+copy_text(char *dst, size_t size, struct store_rows *rows, size_t col)
+{
+    const char *text = store_rows_is_null(rows, col) ? "" : store_rows_text(rows, col);
+    snprintf(dst, size, "%s", text ? text : "");
+}
+
+/* Looks the session up with the caller's role in the selected account: one indexed query. */
+static int
+authenticate(struct api_request *r)
+{
+    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
+    const char *token = bearer_token(r);
+    int err;
+
+    if (!token)
+        return api_error(r, 401, "UN_AUTHORIZED", "a bearer token is required (log in first)");
+    sha256_hex(token, strlen(token), r->token_hash);
+    err = store_query(r->store,
+                      "SELECT s.user_id, u.user_email, u.first_name, u.last_name, u.is_admin,"
+                      " m.acct_id, m.role"
+                      " FROM sessions s JOIN users u ON u.user_id = s.user_id"
+                      " LEFT JOIN memberships m ON m.acct_id = s.acct_id AND m.user_id = s.user_id"
+                      " WHERE s.token_hash = ? AND s.expires_at > ?",
+                      STORE_ARGS(SV_TEXT(r->token_hash), SV_INT(time_now_unix())), &rows);
+    if (err < 0)
+        return err;
+    err = store_rows_next(rows);
+    if (err < 0)
+        return err;
+    if (err == 0)
+        return api_error(r, 401, "UN_AUTHORIZED", "the token is invalid or has expired");
+    copy_text(r->user_id, sizeof(r->user_id), rows, 0);
+    copy_text(r->user_email, sizeof(r->user_email), rows, 1);
+    snprintf(r->user_name, sizeof(r->user_name), "%s %s", store_rows_text(rows, 2),
+             store_rows_text(rows, 3));
+    r->is_admin = store_rows_int(rows, 4) != 0;
+    /* A membership removed since selection leaves no account selected. */
+    copy_text(r->acct_id, sizeof(r->acct_id), rows, 5);
+    r->role = store_rows_is_null(rows, 6) ? ROLE_NONE : role_parse(store_rows_text(rows, 6));
+    return 0;
+}
+
+static int
+authorize(struct api_request *r)
+{
+    const struct route *rt = r->route;
+    int err;
+
+    if (rt->auth == AUTH_NONE)
+        return 0;
+    err = authenticate(r);
+    if (err < 0 || rt->auth == AUTH_USER)
+        return err;
+    if (!*r->acct_id || r->role == ROLE_NONE)
+        return api_error(r, 403, "NO_ACCOUNT_SELECTED",
+                         "select an account first (POST /v1/accounts/select_account/{acct_id})");
+    if (r->role < rt->min_role)
+        return api_error(r, 403, "FORBIDDEN", "this needs the %s role in the account (you are %s)",
+                         role_name(rt->min_role), role_name(r->role));
+    return 0;
+}
+
+/* ---- body ---- */
+
+static int
+parse_body(struct api_request *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->http);
+    size_t len = evbuffer_get_length(in);
+    json_error_t error;
+    const char *text;
+
+    if (len == 0)
+        return 0;
+    if ((int64_t)len > r->ctx->config->max_body_bytes)
+        return api_error(r, 413, "BAD_REQUEST", "body: larger than %lld bytes",
+                         (long long)r->ctx->config->max_body_bytes);
+    text = (const char *)evbuffer_pullup(in, -1);
+    r->body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+    if (!r->body)
+        return api_error(r, 400, "BAD_REQUEST", "body: not valid JSON (%s at position %d)",
+                         error.text, error.position);
+    if (!json_is_object(r->body))
+        return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
+    return 0;
+}
+
+/* ---- sending ---- */
+
+static void
+send_response(struct api_request *r)
+{
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(r->http);
+    struct evbuffer *out = evbuffer_new();
+
+    evhttp_add_header(headers, "Cache-Control", "no-store");
+    evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(headers, "Strict-Transport-Security", "max-age=31536000");
+    if (r->response) {
+        char *text = json_dumps(r->response, JSON_COMPACT);
+        evhttp_add_header(headers, "Content-Type", "application/json");
+        if (text && out)
+            evbuffer_add(out, text, strlen(text));
+        free(text);
+    } else if (r->response_text) {
+        evhttp_add_header(headers, "Content-Type", r->content_type);
+        if (out)
+            evbuffer_add(out, r->response_text, strlen(r->response_text));
+    }
+    evhttp_send_reply(r->http, r->status, NULL, out);
+    if (out)
+        evbuffer_free(out);
+}
+
+/* Maps a handler's failure without a prepared response to a status. */
+static void
+fail_internal(struct api_request *r, int err)
+{
+    if (err == -ENOTCONN || err == -EBUSY) {
+        if (r->ctx->metrics)
+            atomic_fetch_add(&r->ctx->metrics->store_errors, 1);
+        log_warning_errno(err, "Store unavailable for %s: %m", r->route->name);
+        api_error(r, 503, "INTERNAL_SERVER_ERROR",
+                  "the database is unavailable or busy; retry shortly");
+        return;
+    }
+    log_error_errno(err, "Request %s failed: %m", r->route->name);
+    api_error(r, 500, "INTERNAL_SERVER_ERROR", "internal error (see the manager's log)");
+}
+
+/* Authorises, runs the handler in a transaction, commits or rolls back. */
+static void
+run_route(struct api_request *r)
+{
+    /* Probes and the version need no snapshot of the store. */
+    bool txn = r->route->write || r->route->auth != AUTH_NONE;
+    int err;
+
+    err = authorize(r);
+    if (err >= 0 && r->route->write)
+        err = parse_body(r);
+    if (err >= 0 && !txn) {
+        err = r->route->handler(r);
+    } else if (err >= 0)
+        err = store_begin(r->store, r->route->write ? STORE_TXN_WRITE : STORE_TXN_READ);
+    if (err >= 0 && txn) {
+        err = r->route->handler(r);
+        if (err >= 0 && !r->streamed && r->status == 0)
+            err = -EINVAL; /* a handler must prepare a response */
+        if (err >= 0)
+            err = store_commit(r->store);
+        else
+            store_rollback(r->store);
+        if (err >= 0 && r->streamed)
+            return;
+    }
+    if (err < 0 && r->streamed)
+        return; /* the reply is already on its way; the error is logged by the handler */
+    if (err < 0 && (r->status == 0 || (r->status < 400 && err != -ECANCELED)))
+        fail_internal(r, err);
+    send_response(r);
+}
+
+static void
+request_release(struct api_request *r)
+{
+    evhttp_clear_headers(&r->query);
+    json_decref(r->body);
+    json_decref(r->response);
+    free(r->response_text);
+}
+
+static uint64_t
+monotonic_usec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void
+fill_peer(struct api_request *r)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(r->http);
+    const char *addr = NULL;
+    ev_uint16_t port;
+
+    if (conn)
+        evhttp_connection_get_peer(conn, (char **)&addr, &port);
+    snprintf(r->remote_ip, sizeof(r->remote_ip), "%s", addr ? addr : "");
+}
+
+void
+router_handle(struct evhttp_request *http, void *arg)
+{
+    struct api_request r = { .http = http, .ctx = arg };
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(http);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    uint64_t start = monotonic_usec();
+    size_t index = SIZE_MAX;
+    bool path_known;
+
+    in_flight++;
+    r.store = r.ctx->store;
+    TAILQ_INIT(&r.query);
+    time_now_rfc3339(r.now);
+    fill_peer(&r);
+    if (!path || strlen(path) > PATH_MAX_LEN || (query && evhttp_parse_query_str(query, &r.query) < 0)) {
+        api_error(&r, 400, "BAD_REQUEST", "malformed request URI");
+        send_response(&r);
+    } else if (!(r.route = route_find(evhttp_request_get_command(http), path, r.params, &index,
+                                      &path_known))) {
+        if (path_known)
+            api_error(&r, 405, "BAD_REQUEST", "method not allowed on %s", path);
+        else
+            api_error(&r, 404, "NOT_FOUND", "no such endpoint: %s", path);
+        send_response(&r);
+    } else {
+        run_route(&r);
+    }
+    metrics_count_request(r.ctx->metrics, index, r.status, monotonic_usec() - start);
+    request_release(&r);
+    in_flight--;
+}

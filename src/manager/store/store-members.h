@@ -1,0 +1,40 @@
+/* Memberships: user × account × role (table memberships). Roles are stored as their names
+ * (READER, WRITER, MANAGER). */
+#pragma once
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "store.h"
+
+struct list_params;
+
+#define MEMBER_ROLE_MAX 16
+
+/* -EEXIST when the user is already a member. */
+int store_member_insert(struct store *store, const char *acct_id, const char *user_id,
+                        const char *role, const char *now);
+/* -ENOENT when user_id is not a member of acct_id. */
+int store_member_update_role(struct store *store, const char *acct_id, const char *user_id,
+                             const char *role);
+int store_member_delete(struct store *store, const char *acct_id, const char *user_id);
+/* The member's role name; -ENOENT when not a member. */
+int store_member_get_role(struct store *store, const char *acct_id, const char *user_id,
+                          char ret_role[MEMBER_ROLE_MAX]);
+int store_member_count_role(struct store *store, const char *acct_id, const char *role,
+                            int64_t *ret_count);
+
+/* The wire member object: the user object plus "role"; -ENOENT when not a member. */
+int store_member_get(struct store *store, const char *acct_id, const char *user_id,
+                     json_t **ret_member);
+/* The members of acct_id, optionally only those with role (NULL: all). Sort keys: created_at,
+ * user_email, first_name, last_name; the search covers the e-mail and both names. */
+int store_member_list(struct store *store, const char *acct_id, const char *role,
+                      const struct list_params *p, int64_t *ret_total, int64_t *ret_filtered,
+                      json_t **ret_items);
+
+/* [{acct_id, name, role}] of every account user_id belongs to, oldest first. */
+int store_member_list_accounts(struct store *store, const char *user_id, json_t **ret_accounts);
+/* The user's account when they belong to exactly one; -ENOENT otherwise. */
+int store_member_single_account(struct store *store, const char *user_id, char ret_acct_id[37]);

@@ -1,0 +1,55 @@
+/* Container registry credentials in the store (table registries). Every call is scoped to one
+ * account: a registry of another account is -ENOENT, like a missing one.
+ *
+ * Registries are read in their wire shape (docs/api.md): {registry_id, url, description,
+ * username (string or null), has_password, created_at, updated_at}. The password is only ever
+ * written, already sealed by the caller (seal_secret() with aad "registry:<registry_id>"); it is
+ * never read back through these calls. Errors are the store's (store.h): -EEXIST when the url
+ * is taken in the account, -ENOENT when the registry is missing. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "store.h"
+
+struct registry_values {
+    const char *url;
+    const char *description;     /* "" when none */
+    const char *username;        /* NULL when none */
+    const char *password_sealed; /* NULL when none */
+};
+
+/* Inserts a registry; created_at and updated_at are now. */
+int store_registry_insert(struct store *store, const char *acct_id, const char *registry_id,
+                          const struct registry_values *values, const char *now);
+
+/* Reads one registry; lock also locks its row until commit. *ret_registry is the caller's. */
+int store_registry_get(struct store *store, const char *acct_id, const char *registry_id,
+                       bool lock, json_t **ret_registry);
+
+/* Writes url, description and username (password_sealed is ignored) and updated_at. */
+int store_registry_update(struct store *store, const char *acct_id, const char *registry_id,
+                          const struct registry_values *values, const char *now);
+
+/* Replaces the sealed password (NULL removes it). */
+int store_registry_set_password(struct store *store, const char *acct_id,
+                                const char *registry_id, const char *password_sealed,
+                                const char *now);
+
+int store_registry_delete(struct store *store, const char *acct_id, const char *registry_id);
+
+/* GET /v1/registry. */
+struct registry_list_query {
+    const char *search;   /* case-insensitive substring of url or description, or NULL */
+    const char *sort_key; /* "url" or "created_at" */
+    bool sort_desc;
+    int64_t limit, offset;
+};
+
+/* The page asked for, the number of registries in the account and the number matching. */
+int store_registry_list(struct store *store, const char *acct_id,
+                        const struct registry_list_query *q, json_t **ret_items,
+                        int64_t *ret_total, int64_t *ret_filtered);

@@ -1,0 +1,342 @@
+/* SQLite backend of the store: WAL journal, a busy timeout, IMMEDIATE write transactions (so a
+ * writer never has to upgrade a read lock and fail), foreign keys on, statements prepared per
+ * call through SQLite's own cache-friendly sqlite3_prepare_v3(SQLITE_PREPARE_PERSISTENT). */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+#define SQLITE_BUSY_TIMEOUT_MS 5000
+#define SQLITE_STMT_CACHE 64
+
+struct sqlite_stmt_cache_entry {
+    char *sql; /* owned copy: list queries are built at run time */
+    sqlite3_stmt *stmt;
+};
+
+struct sqlite_store {
+    struct store base;
+    sqlite3 *db;
+    struct sqlite_stmt_cache_entry cache[SQLITE_STMT_CACHE];
+    size_t cache_next;
+};
+
+struct sqlite_rows {
+    struct store_rows base;
+    sqlite3_stmt *stmt;
+    bool cached;
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+static int
+errno_from_sqlite(sqlite3 *db, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return -EEXIST;
+        log_debug("sqlite constraint: %s", sqlite3_errmsg(db));
+        return -EINVAL;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        log_debug("sqlite: %s", db ? sqlite3_errmsg(db) : "unavailable");
+        return -ENOTCONN;
+    default:
+        log_debug("sqlite error %d: %s", rc, db ? sqlite3_errmsg(db) : "?");
+        return -EINVAL;
+    }
+}
+
+static int
+sqlite_exec_plain(struct sqlite_store *s, const char *sql)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return errno_from_sqlite(s->db, rc);
+}
+
+static void
+sqlite_close(struct store *store)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+
+    for (size_t i = 0; i < SQLITE_STMT_CACHE; i++) {
+        sqlite3_finalize(s->cache[i].stmt);
+        free(s->cache[i].sql);
+    }
+    sqlite3_close_v2(s->db);
+    free(s);
+}
+
+static int
+sqlite_open(const char *path, struct store **ret_store)
+{
+    struct sqlite_store *s = calloc(1, sizeof(*s));
+    int rc, r;
+
+    if (!s)
+        return -ENOMEM;
+    s->base.ops = &store_sqlite_ops;
+    rc = sqlite3_open_v2(path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                             SQLITE_OPEN_EXRESCODE,
+                         NULL);
+    if (rc != SQLITE_OK) {
+        r = errno_from_sqlite(s->db, rc);
+        sqlite_close(&s->base);
+        return r < 0 ? r : -ENOTCONN;
+    }
+    sqlite3_busy_timeout(s->db, SQLITE_BUSY_TIMEOUT_MS);
+    r = sqlite_exec_plain(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                             "PRAGMA foreign_keys=ON;");
+    if (r < 0) {
+        sqlite_close(&s->base);
+        return r;
+    }
+    *ret_store = &s->base;
+    return 0;
+}
+
+static int
+sqlite_begin(struct store *store, enum store_txn kind)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    return sqlite_exec_plain(s, kind == STORE_TXN_WRITE ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+}
+
+static int
+sqlite_commit(struct store *store)
+{
+    return sqlite_exec_plain((struct sqlite_store *)store, "COMMIT");
+}
+
+static int
+sqlite_rollback(struct store *store)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    if (sqlite3_get_autocommit(s->db))
+        return 0;
+    return sqlite_exec_plain(s, "ROLLBACK");
+}
+
+static int
+bind_args(sqlite3_stmt *stmt, const struct store_value *args, size_t n_args)
+{
+    if ((int)n_args != sqlite3_bind_parameter_count(stmt))
+        return -EINVAL;
+    for (size_t i = 0; i < n_args; i++) {
+        int col = (int)i + 1, rc;
+        switch (args[i].type) {
+        case STORE_INT:
+            rc = sqlite3_bind_int64(stmt, col, args[i].i);
+            break;
+        case STORE_TEXT:
+            rc = sqlite3_bind_text(stmt, col, args[i].s, -1, SQLITE_STATIC);
+            break;
+        default:
+            rc = sqlite3_bind_null(stmt, col);
+            break;
+        }
+        if (rc != SQLITE_OK)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* Returns a prepared statement for sql, reusing one from the cache when the same literal was
+ * prepared before. *ret_cached tells whether the statement belongs to the cache. */
+static int
+prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **ret_stmt, bool *ret_cached)
+{
+    struct sqlite_stmt_cache_entry *slot;
+    sqlite3_stmt *stmt;
+    int rc;
+
+    for (size_t i = 0; i < SQLITE_STMT_CACHE; i++) {
+        if (s->cache[i].stmt && !sqlite3_stmt_busy(s->cache[i].stmt) &&
+            strcmp(s->cache[i].sql, sql) == 0) {
+            *ret_stmt = s->cache[i].stmt;
+            *ret_cached = true;
+            return 0;
+        }
+    }
+    rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        log_debug("sqlite prepare failed: %s: %s", sqlite3_errmsg(s->db), sql);
+        return errno_from_sqlite(s->db, rc);
+    }
+    slot = &s->cache[s->cache_next];
+    char *copy = (slot->stmt && sqlite3_stmt_busy(slot->stmt)) ? NULL : strdup(sql);
+    if (!copy) {
+        *ret_stmt = stmt;
+        *ret_cached = false;
+        return 0;
+    }
+    sqlite3_finalize(slot->stmt);
+    free(slot->sql);
+    slot->sql = copy;
+    slot->stmt = stmt;
+    s->cache_next = (s->cache_next + 1) % SQLITE_STMT_CACHE;
+    *ret_stmt = stmt;
+    *ret_cached = true;
+    return 0;
+}
+
+static void
+release(sqlite3_stmt *stmt, bool cached)
+{
+    if (cached) {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+    } else {
+        sqlite3_finalize(stmt);
+    }
+}
+
+static int
+sqlite_exec(struct store *store, const char *sql, const struct store_value *args, size_t n_args,
+            int64_t *ret_changes)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    sqlite3_stmt *stmt;
+    bool cached;
+    int r, rc;
+
+    r = prepare(s, sql, &stmt, &cached);
+    if (r < 0)
+        return r;
+    r = bind_args(stmt, args, n_args);
+    if (r >= 0) {
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+            ;
+        r = rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, sqlite3_extended_errcode(s->db));
+    }
+    if (r >= 0 && ret_changes)
+        *ret_changes = sqlite3_changes64(s->db);
+    release(stmt, cached);
+    return r;
+}
+
+static int
+sqlite_query(struct store *store, const char *sql, const struct store_value *args, size_t n_args,
+             struct store_rows **ret_rows)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    struct sqlite_rows *rows;
+    sqlite3_stmt *stmt;
+    bool cached;
+    int r;
+
+    r = prepare(s, sql, &stmt, &cached);
+    if (r < 0)
+        return r;
+    r = bind_args(stmt, args, n_args);
+    if (r < 0) {
+        release(stmt, cached);
+        return r;
+    }
+    rows = calloc(1, sizeof(*rows));
+    if (!rows) {
+        release(stmt, cached);
+        return -ENOMEM;
+    }
+    rows->base.ops = &store_sqlite_ops;
+    rows->stmt = stmt;
+    rows->cached = cached;
+    *ret_rows = &rows->base;
+    return 0;
+}
+
+static int
+sqlite_rows_next(struct store_rows *base)
+{
+    struct sqlite_rows *rows = (struct sqlite_rows *)base;
+    int rc = sqlite3_step(rows->stmt);
+
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return errno_from_sqlite(sqlite3_db_handle(rows->stmt),
+                             sqlite3_extended_errcode(sqlite3_db_handle(rows->stmt)));
+}
+
+static size_t
+sqlite_rows_count_columns(struct store_rows *base)
+{
+    return (size_t)sqlite3_column_count(((struct sqlite_rows *)base)->stmt);
+}
+
+static const char *
+sqlite_rows_column_name(struct store_rows *base, size_t col)
+{
+    return sqlite3_column_name(((struct sqlite_rows *)base)->stmt, (int)col);
+}
+
+static enum store_type
+sqlite_rows_type(struct store_rows *base, size_t col)
+{
+    switch (sqlite3_column_type(((struct sqlite_rows *)base)->stmt, (int)col)) {
+    case SQLITE_INTEGER:
+        return STORE_INT;
+    case SQLITE_NULL:
+        return STORE_NULL;
+    default:
+        return STORE_TEXT;
+    }
+}
+
+static int64_t
+sqlite_rows_int(struct store_rows *base, size_t col)
+{
+    return sqlite3_column_int64(((struct sqlite_rows *)base)->stmt, (int)col);
+}
+
+static const char *
+sqlite_rows_text(struct store_rows *base, size_t col)
+{
+    return (const char *)sqlite3_column_text(((struct sqlite_rows *)base)->stmt, (int)col);
+}
+
+static void
+sqlite_rows_free(struct store_rows *base)
+{
+    struct sqlite_rows *rows = (struct sqlite_rows *)base;
+
+    release(rows->stmt, rows->cached);
+    free(rows);
+}
+
+const struct store_ops store_sqlite_ops = {
+    .scheme = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .exec = sqlite_exec,
+    .query = sqlite_query,
+    .rows_next = sqlite_rows_next,
+    .rows_count_columns = sqlite_rows_count_columns,
+    .rows_column_name = sqlite_rows_column_name,
+    .rows_type = sqlite_rows_type,
+    .rows_int = sqlite_rows_int,
+    .rows_text = sqlite_rows_text,
+    .rows_free = sqlite_rows_free,
+    .for_update = "",
+};

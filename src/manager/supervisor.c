@@ -1,0 +1,186 @@
+#include "supervisor.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs.h"
+#include "log.h"
+#include "metrics.h"
+#include "worker.h"
+
+#define CHILDREN_MAX 257
+#define STOP_TIMEOUT_S 10
+#define RESTART_BURST 5       /* restarts of one slot within RESTART_WINDOW_S ... */
+#define RESTART_WINDOW_S 10   /* ... before restarts of it slow down to one a second */
+
+enum child_kind { CHILD_WORKER, CHILD_JOBS };
+
+struct child {
+    enum child_kind kind;
+    pid_t pid;
+    time_t window_start;
+    int restarts_in_window;
+};
+
+struct supervisor {
+    struct manager_context *ctx;
+    int listen_fd;
+    struct child children[CHILDREN_MAX];
+    size_t n_children;
+    sigset_t blocked;
+};
+
+static pid_t
+spawn(struct supervisor *s, struct child *c)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return log_error_errno(errno, "fork failed: %m");
+    if (pid == 0) {
+        sigprocmask(SIG_UNBLOCK, &s->blocked, NULL);
+        _exit(c->kind == CHILD_WORKER ? worker_run(s->ctx, s->listen_fd) : jobs_run(s->ctx));
+    }
+    c->pid = pid;
+    return pid;
+}
+
+/* Restarts a child at once, or after a pause when it keeps dying (a crash loop must not spin). */
+static void
+restart(struct supervisor *s, struct child *c)
+{
+    time_t now = time(NULL);
+
+    if (now - c->window_start > RESTART_WINDOW_S) {
+        c->window_start = now;
+        c->restarts_in_window = 0;
+    }
+    if (++c->restarts_in_window > RESTART_BURST)
+        sleep(1);
+    if (s->ctx->metrics)
+        atomic_fetch_add(&s->ctx->metrics->child_restarts, 1);
+    spawn(s, c);
+}
+
+static struct child *
+find_child(struct supervisor *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->n_children; i++)
+        if (s->children[i].pid == pid)
+            return &s->children[i];
+    return NULL;
+}
+
+static void
+reap(struct supervisor *s, bool stopping)
+{
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct child *c = find_child(s, pid);
+        if (!c)
+            continue;
+        c->pid = 0;
+        if (stopping)
+            continue;
+        if (WIFSIGNALED(status))
+            log_warning("%s %d killed by signal %d; restarting",
+                        c->kind == CHILD_WORKER ? "Worker" : "Jobs process", (int)pid,
+                        WTERMSIG(status));
+        else
+            log_warning("%s %d exited with status %d; restarting",
+                        c->kind == CHILD_WORKER ? "Worker" : "Jobs process", (int)pid,
+                        WEXITSTATUS(status));
+        restart(s, c);
+    }
+}
+
+static size_t
+count_alive(struct supervisor *s)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n_children; i++)
+        n += s->children[i].pid > 0;
+    return n;
+}
+
+static void
+signal_all(struct supervisor *s, int sig)
+{
+    for (size_t i = 0; i < s->n_children; i++)
+        if (s->children[i].pid > 0)
+            kill(s->children[i].pid, sig);
+}
+
+/* Asks every child to finish, waits, and kills what is left after the timeout. */
+static void
+stop_all(struct supervisor *s)
+{
+    struct timespec tick = { 0, 100 * 1000 * 1000 };
+    time_t deadline = time(NULL) + STOP_TIMEOUT_S;
+
+    signal_all(s, SIGTERM);
+    while (count_alive(s) > 0 && time(NULL) < deadline) {
+        sigtimedwait(&s->blocked, NULL, &tick);
+        reap(s, true);
+    }
+    if (count_alive(s) > 0) {
+        log_warning("Children still running after %d s; killing them", STOP_TIMEOUT_S);
+        signal_all(s, SIGKILL);
+        while (count_alive(s) > 0 && waitpid(-1, NULL, 0) > 0)
+            reap(s, true);
+    }
+}
+
+static int
+start_children(struct supervisor *s, int workers)
+{
+    for (int i = 0; i < workers; i++)
+        s->children[s->n_children++] = (struct child){ .kind = CHILD_WORKER };
+    s->children[s->n_children++] = (struct child){ .kind = CHILD_JOBS };
+    for (size_t i = 0; i < s->n_children; i++)
+        if (spawn(s, &s->children[i]) < 0)
+            return -EAGAIN;
+    return 0;
+}
+
+int
+supervisor_run(struct manager_context *ctx, int listen_fd)
+{
+    struct supervisor s = { .ctx = ctx, .listen_fd = listen_fd };
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = ctx->config->workers > 0 ? ctx->config->workers : (int)(cores > 0 ? cores : 1);
+    siginfo_t info;
+
+    if (workers > CHILDREN_MAX - 1)
+        workers = CHILDREN_MAX - 1;
+    sigemptyset(&s.blocked);
+    sigaddset(&s.blocked, SIGCHLD);
+    sigaddset(&s.blocked, SIGTERM);
+    sigaddset(&s.blocked, SIGINT);
+    sigaddset(&s.blocked, SIGHUP);
+    sigprocmask(SIG_BLOCK, &s.blocked, NULL);
+    if (start_children(&s, workers) < 0) {
+        stop_all(&s);
+        return EXIT_FAILURE;
+    }
+    log_info("Serving https://%s with %d workers", ctx->config->listen, workers);
+    for (;;) {
+        int sig = sigwaitinfo(&s.blocked, &info);
+        if (sig == SIGCHLD)
+            reap(&s, false);
+        else if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+    log_info("Stopping");
+    stop_all(&s);
+    log_info("Stopped");
+    return EXIT_SUCCESS;
+}

@@ -1,0 +1,134 @@
+"""Fixtures for Cloister's integration tests.
+
+Run with:  /usr/bin/python3 -m pytest tests/integration
+Environment:
+  CLOISTER_BUILD_DIR    build tree (default: <repo>/build); the manager is
+                        $CLOISTER_BUILD_DIR/src/manager/cloister-manager and the CLI
+                        $CLOISTER_BUILD_DIR/src/cli/cloister
+  CLOISTER_MANAGER_BIN, CLOISTER_CLI_BIN   override either binary
+  CLOISTER_START_TIMEOUT   seconds to wait for /healthz after start (default 30)
+
+Each test module gets its own manager (module scope) in its own temporary directory; its log
+(stdout + stderr) is attached to the report of any failing test, and a sanitizer report in it
+fails the test during which the manager stopped.
+"""
+
+import pytest
+
+import cloister_testlib as lib
+from cloister_testlib import Client, Manager, Team, expect, new_user
+
+
+def _managers_to_report():
+    import time
+    now = time.monotonic()
+    out = []
+    for m in lib.LIVE_MANAGERS:
+        if m.proc is not None or (m.stopped_at is not None and now - m.stopped_at < 120):
+            out.append(m)
+    return out
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # remember where each manager's log stood when the test began
+    item._cloister_log_offsets = {id(m): m.log_size() for m in lib.LIVE_MANAGERS}
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if not rep.failed:
+        return
+    offsets = getattr(item, "_cloister_log_offsets", {})
+    for m in _managers_to_report():
+        start = offsets.get(id(m), 0)
+        tail = m.log_tail(300, start=start)
+        if tail.strip():
+            rep.sections.append((f"cloister-manager log ({m.name}, {m.log_path})", tail))
+
+
+def _start_manager(tmp_path_factory, name, config=None, bootstrap=True):
+    m = Manager(tmp_path_factory.mktemp(name), name=name, config=config)
+    m.start()
+    if bootstrap:
+        m.bootstrap()
+    return m
+
+
+@pytest.fixture(scope="module")
+def manager(request, tmp_path_factory):
+    """A manager for this module, with the first (admin) user already signed up."""
+    name = request.module.__name__.replace("test_", "mgr-")
+    m = _start_manager(tmp_path_factory, name)
+    yield m
+    m.stop()
+
+
+@pytest.fixture(scope="module")
+def manager_factory(tmp_path_factory):
+    """Start extra managers with config overrides: manager_factory({"auth": {"token_ttl": 2}})."""
+    started = []
+
+    def make(config=None, name="extra", bootstrap=True):
+        m = _start_manager(tmp_path_factory, name, config=config, bootstrap=bootstrap)
+        started.append(m)
+        return m
+
+    yield make
+    errors = []
+    for m in started:
+        try:
+            m.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n".join(errors))
+
+
+@pytest.fixture
+def anon(manager):
+    """A client without a token."""
+    return Client(manager)
+
+
+@pytest.fixture
+def make_user(manager):
+    """Factory: a freshly signed-up, logged-in user (unique e-mail) on the module's manager."""
+    def make(prefix="user", first="Test", last="User"):
+        return new_user(manager, prefix, first, last)
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    """A fresh user with a fresh account of their own, selected (they are its MANAGER)."""
+    u = make_user()
+    acct = u.create_account()
+    u.select(acct["acct_id"])
+    return u
+
+
+@pytest.fixture(scope="module")
+def team(manager):
+    """Account A with MANAGER owner, WRITER, READER; outsider managing account B."""
+    return Team(manager)
+
+
+@pytest.fixture
+def fresh_team(manager):
+    """A new Team per test (for tests that change settings or roles)."""
+    return Team(manager)
+
+
+@pytest.fixture(scope="module")
+def admin(manager):
+    c = manager.admin_client()
+    acct = c.create_account(lib.unique("admin-acct"))
+    c.select(acct["acct_id"])
+    return c
+
+
+__all__ = ["expect"]
