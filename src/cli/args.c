@@ -35,7 +35,8 @@ args_uint(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t 
     uint64_t v;
 
     if (parse_digits(s, &v, &end) < 0 || *end || v < min || v > max)
-        return cli_usage_error(NULL, "%s: expected an integer from %" PRIu64 " to %" PRIu64 ", got '%s'",
+        return cli_usage_error(NULL,
+                               "%s: expected an integer from %" PRIu64 " to %" PRIu64 ", got '%s'",
                                flag, min, max, s);
     *ret = v;
     return 0;
@@ -116,8 +117,7 @@ args_bool(const char *flag, const char *s, bool *ret)
 }
 
 int
-args_choice(const char *flag, const char *s, const char *const *choices, size_t n,
-            const char **ret)
+args_choice(const char *flag, const char *s, const char *const *choices, size_t n, const char **ret)
 {
     _cleanup_free_ char *list = NULL;
     size_t len = 0;
@@ -147,7 +147,8 @@ args_hex(const char *flag, const char *s, size_t digits)
         if (!isxdigit((unsigned char)s[i]))
             return cli_usage_error(NULL, "%s: '%s' is not hexadecimal", flag, s);
     if (n != digits)
-        return cli_usage_error(NULL, "%s: expected %zu hexadecimal digits, got %zu", flag, digits, n);
+        return cli_usage_error(NULL, "%s: expected %zu hexadecimal digits, got %zu", flag, digits,
+                               n);
     return 0;
 }
 

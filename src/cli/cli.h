@@ -33,6 +33,8 @@ struct cli {
     bool json;    /* --json: print the server's JSON instead of tables */
     bool quiet;   /* -q: print only ids */
     bool verbose; /* -v: log each request on stderr */
+    bool help;    /* --help before the verb */
+    bool version; /* --version */
 
     /* Resolved on first use by cli_resolve(); owned. */
     bool session_loaded;
@@ -59,21 +61,32 @@ struct cli_cmd {
     const char *usage;
 };
 
-#define CLI_OPTION_HELP { "help", no_argument, NULL, 'h' }
-#define CLI_OPTION_END { NULL, 0, NULL, 0 }
+#define CLI_OPTION_HELP                                                                            \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
+#define CLI_OPTION_END                                                                             \
+    {                                                                                              \
+        NULL, 0, NULL, 0                                                                           \
+    }
 
 /* Runs the verb named by argv[1] from verbs, or prints the group's help. */
 int cli_dispatch(struct cli *cli, const char *group, const struct cli_verb *verbs, size_t n,
                  int argc, char **argv);
 
 /* Parses the flags of cmd in argv (argv[0] is the verb) with getopt_long, calling
- * on_flag(userdata, opt, optarg) for each. --help prints cmd->usage and returns 1; unknown flags
- * and missing values are usage errors. Positional arguments are returned in *ret_argc and
- * *ret_argv (in any order relative to the flags). */
-int cli_parse_flags(const struct cli_cmd *cmd, int argc, char **argv, const char *shortopts,
-                    const struct option *longopts,
+ * on_flag(userdata, opt, optarg) for each. The global flags (--url, --ca, --token, --json, -q,
+ * -v) are accepted here too, unless the verb has a flag of the same name. --help prints
+ * cmd->usage and returns 1; unknown flags and missing values are usage errors. Positional
+ * arguments are returned in *ret_argc and *ret_argv (in any order relative to the flags). */
+int cli_parse_flags(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
+                    const char *shortopts, const struct option *longopts,
                     int (*on_flag)(void *userdata, int opt, const char *arg), void *userdata,
                     int *ret_argc, char ***ret_argv);
+
+/* Parses the global flags before the verb; *ret_first is the index of the verb. Sets
+ * cli->help or cli->version for --help and --version. */
+int cli_parse_globals(struct cli *cli, int argc, char **argv, int *ret_first);
 
 /* Checks the number of positional arguments; names says what they are ("ID"). */
 int cli_expect_args(const struct cli_cmd *cmd, int argc, char **argv, int min, int max,
@@ -103,13 +116,17 @@ int cli_resolve(struct cli *cli);
  * with a hint to log in when there is no token. */
 int cli_client(struct cli *cli, bool need_login, struct client **ret);
 
-/* An authenticated call; *ret_json as for client_call(). */
+/* An authenticated call; flags and *ret_json as for client_call(). */
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
-             json_t **ret_json);
+             unsigned flags, json_t **ret_json);
 
 /* An authenticated call to prefix + "/" + escaped id + suffix (suffix may be NULL). */
 int cli_call_id(struct cli *cli, const char *method, const char *prefix, const char *id,
-                const char *suffix, const json_t *body, json_t **ret_json);
+                const char *suffix, const json_t *body, unsigned flags, json_t **ret_json);
+
+/* For errors of code building a request body: passes a usage error (-EINVAL, already
+ * printed) on and reports anything else as out of memory. */
+int cli_build_error(int r);
 
 /* Erases and frees a secret string (a password or token); accepts NULL. */
 static inline void

@@ -158,12 +158,15 @@ client_headers(const struct client *c, const struct client_request *req, bool ha
 {
     _cleanup_(headers_freep) struct curl_slist *list = NULL;
     _cleanup_(secret_freep) char *auth = NULL;
-    const char *lines[] = { "Accept: application/json", "Expect:",
-                            has_body ? "Content-Type: application/json" : NULL };
+    const char *lines[] = { "Accept: application/json",
+                            "Expect:", has_body ? "Content-Type: application/json" : NULL };
 
     for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
-        struct curl_slist *l = lines[i] ? curl_slist_append(list, lines[i]) : list;
+        struct curl_slist *l;
 
+        if (!lines[i])
+            continue;
+        l = curl_slist_append(list, lines[i]);
         if (!l)
             return -ENOMEM;
         list = l;
@@ -312,8 +315,7 @@ client_report_transport(const struct client *c, const struct transfer *t, CURLco
         cli_error("cannot reach %s: cannot resolve the host name (%s)", c->url, detail);
         return -EHOSTUNREACH;
     case CURLE_OPERATION_TIMEDOUT:
-        cli_error("cannot reach %s: no answer within %ld s (%s)", c->url, CLIENT_TIMEOUT_S,
-                  detail);
+        cli_error("cannot reach %s: no answer within %ld s (%s)", c->url, CLIENT_TIMEOUT_S, detail);
         return -ETIMEDOUT;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
@@ -381,8 +383,10 @@ client_report_http(const struct client *c, const struct client_request *req, lon
     const char *code, *message;
     size_t shown;
 
-    if (status == 404 && (req->flags & CLIENT_QUIET_NOT_FOUND))
-        return -ENOENT;
+    if ((req->flags & CLIENT_QUIET_HTTP) ||
+        (status == 404 && (req->flags & CLIENT_QUIET_NOT_FOUND)) ||
+        (status == 401 && (req->flags & CLIENT_QUIET_UNAUTHORIZED)))
+        return status_to_errno(status);
     j = body->len > 0 ? json_loadb(body->buf, body->len, 0, NULL) : NULL;
     code = jval_str(j, "code");
     message = jval_str(j, "message");
@@ -400,8 +404,7 @@ client_report_http(const struct client *c, const struct client_request *req, lon
 }
 
 static int
-client_parse_body(const struct client *c, long status, const struct strbuf *body,
-                  json_t **ret_json)
+client_parse_body(const struct client *c, long status, const struct strbuf *body, json_t **ret_json)
 {
     json_error_t err;
     json_t *j;
@@ -449,9 +452,11 @@ client_send(struct client *c, const struct client_request *req, json_t **ret_jso
         return cli_oom();
     rc = curl_easy_perform(c->curl);
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-    log_debug("%s %s -> %s %ld", req->method, url.buf, curl_easy_strerror(rc), status);
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK) {
+        log_debug("%s %s -> %s", req->method, url.buf, curl_easy_strerror(rc));
         return client_report_transport(c, &t, rc);
+    }
+    log_debug("%s %s -> HTTP %ld", req->method, url.buf, status);
     if (status < 200 || status >= 300)
         return client_report_http(c, req, status, &t.body);
     return client_parse_body(c, status, &t.body, ret_json);

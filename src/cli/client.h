@@ -25,15 +25,17 @@
 struct client;
 
 enum client_flags {
-    CLIENT_NO_AUTH = 1 << 0,         /* send no bearer token (sign-up, version) */
-    CLIENT_QUIET_NOT_FOUND = 1 << 1, /* return -ENOENT for 404 without a message */
+    CLIENT_NO_AUTH = 1 << 0,            /* send no bearer token (sign-up, version) */
+    CLIENT_QUIET_NOT_FOUND = 1 << 1,    /* return -ENOENT for 404 without a message */
+    CLIENT_QUIET_UNAUTHORIZED = 1 << 2, /* return -EACCES for 401 without a message */
+    CLIENT_QUIET_HTTP = 1 << 3,         /* print no message for any HTTP error status */
 };
 
 struct client_request {
-    const char *method; /* "GET", "POST", "PATCH", "DELETE" */
-    const char *path;   /* "/v1/apps?name=x": already escaped */
-    const json_t *body; /* request body, or NULL */
-    unsigned flags;     /* enum client_flags */
+    const char *method;     /* "GET", "POST", "PATCH", "DELETE" */
+    const char *path;       /* "/v1/apps?name=x": already escaped */
+    const json_t *body;     /* request body, or NULL */
+    unsigned flags;         /* enum client_flags */
     const char *basic_user; /* HTTP Basic credentials instead of the bearer token, or NULL */
     const char *basic_password;
     int sink_fd; /* >= 0: write a 2xx body to this fd instead of parsing it */

@@ -246,6 +246,8 @@ write_file_atomic(const char *path, const char *data, mode_t mode)
     }
     r = fchmod(fd, mode) < 0 ? -errno : write_all(fd, data, strlen(data));
     if (r >= 0)
+        r = write_all(fd, "\n", 1);
+    if (r >= 0)
         r = fsync(fd) < 0 ? -errno : 0;
     if (r >= 0)
         r = rename(tmp, path) < 0 ? -errno : 0;

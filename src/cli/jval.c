@@ -65,7 +65,7 @@ jval_array_text(const json_t *v, struct strbuf *sb)
 
     if (json_array_size(v) == 0)
         return strbuf_adds(sb, "-");
-    json_array_foreach (v, i, e) {
+    json_array_foreach(v, i, e) {
         int r = i > 0 ? strbuf_adds(sb, ", ") : 0;
 
         if (r >= 0)
@@ -82,7 +82,7 @@ jval_array_of_scalars(const json_t *v)
     size_t i;
     json_t *e;
 
-    json_array_foreach (v, i, e)
+    json_array_foreach(v, i, e)
         if (!jval_is_scalar(e))
             return false;
     return true;
@@ -201,11 +201,11 @@ jval_strip_nulls(json_t *v)
     size_t i;
 
     if (json_is_array(v)) {
-        json_array_foreach (v, i, e)
+        json_array_foreach(v, i, e)
             jval_strip_nulls(e);
         return;
     }
-    json_object_foreach_safe (v, tmp, key, e) {
+    json_object_foreach_safe(v, tmp, key, e) {
         if (json_is_null(e))
             json_object_del(v, key);
         else

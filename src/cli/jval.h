@@ -16,6 +16,22 @@ jval_unrefp(json_t **p)
 }
 #define _cleanup_json_ _cleanup_(jval_unrefp)
 
+/* Overwrites the bytes of the string member key (a secret) before the object is released. */
+void jval_erase_str(json_t *obj, const char *key);
+
+/* For request and response bodies that carry a secret: erases the "password",
+ * "user_password" and "access_token" members before releasing the value. */
+static inline void
+jval_secret_unrefp(json_t **p)
+{
+    if (*p) {
+        jval_erase_str(*p, "password");
+        jval_erase_str(*p, "user_password");
+        jval_erase_str(*p, "access_token");
+    }
+    json_decref(*p);
+}
+
 /* The value at a dotted path ("status.status") through nested objects, or NULL. */
 json_t *jval_get(const json_t *root, const char *path);
 
@@ -41,6 +57,3 @@ int jval_append_str(json_t *array, const char *value);
 
 /* Removes, recursively, object members whose value is null. */
 void jval_strip_nulls(json_t *v);
-
-/* Overwrites the bytes of the string member key (a secret) before the object is released. */
-void jval_erase_str(json_t *obj, const char *key);

@@ -62,7 +62,7 @@ password_check(const char *what, const char *pw, int len)
 static int
 password_from_fd(int fd, const char *what, char **ret)
 {
-    char buf[PASSWORD_BUF];
+    char buf[PASSWORD_BUF] = "";
     int len = read_line(fd, buf, sizeof(buf));
     int r = password_check(what, buf, len);
     char *copy = r >= 0 ? strdup(buf) : NULL;
@@ -95,8 +95,8 @@ password_prompt_once(int tty, const char *prompt, char **ret)
     }
     r = password_from_fd(tty, "terminal", ret);
     tcsetattr(tty, TCSAFLUSH, &old);
-    if (write(tty, "\n", 1) < 0)
-        return r;
+    /* The newline the user typed was not echoed. */
+    (void)!write(tty, "\n", 1);
     return r;
 }
 
@@ -142,7 +142,6 @@ password_read(const struct password_source *src, char **ret)
     }
     if (!src->prompt)
         return cli_usage_error(NULL, "no password: pass --password-stdin%s%s",
-                               src->env_name ? " or set " : "",
-                               src->env_name ? src->env_name : "");
+                               src->env_name ? " or set " : "", src->env_name ? src->env_name : "");
     return password_prompt(src, ret);
 }

@@ -14,7 +14,10 @@ struct strbuf {
     size_t alloc;
 };
 
-#define STRBUF_INIT { NULL, 0, 0 }
+#define STRBUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void strbuf_release(struct strbuf *sb);
 int strbuf_add(struct strbuf *sb, const void *data, size_t len);

@@ -193,7 +193,7 @@ is_block(const json_t *v)
 
     if (json_is_object(v))
         return json_object_size(v) > 0;
-    json_array_foreach (v, i, e)
+    json_array_foreach(v, i, e)
         if (json_is_object(e) || json_is_array(e))
             return true;
     return false;
@@ -210,8 +210,27 @@ print_indent(FILE *out, size_t indent, bool dash)
         fprintf(out, "%*s", (int)indent, "");
 }
 
+int
+table_print_lines(FILE *out, const char *text, size_t indent)
+{
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+        _cleanup_free_ char *line = strndup(text, n);
+        int r = line ? 0 : -ENOMEM;
+
+        fprintf(out, "%*s", (int)indent, "");
+        if (r >= 0)
+            r = print_printable(out, line);
+        fputc('\n', out);
+        if (r < 0)
+            return r;
+        text += n + (text[n] == '\n');
+    }
+    return 0;
+}
+
 static int
-print_scalar_member(FILE *out, const char *key, const json_t *v, size_t width)
+print_scalar_member(FILE *out, const char *key, const json_t *v, size_t width, size_t indent)
 {
     _cleanup_free_ char *text = NULL;
     int r = jval_to_text(v, &text);
@@ -220,6 +239,15 @@ print_scalar_member(FILE *out, const char *key, const json_t *v, size_t width)
         r = print_printable(out, key);
     if (r < 0)
         return r;
+    /* Multi-line text (a PEM, a log) goes below its key, one line each. */
+    if (json_is_string(v) && strchr(text, '\n')) {
+        fputs(":\n", out);
+        return table_print_lines(out, text, indent + 2);
+    }
+    if (!*text) {
+        fputs(":\n", out);
+        return 0;
+    }
     fprintf(out, ":%*s", (int)(width - text_width(key) + 1), "");
     r = print_printable(out, text);
     fputc('\n', out);
@@ -234,10 +262,10 @@ print_members(FILE *out, const json_t *obj, size_t indent, bool dash)
     const char *key;
     json_t *v;
 
-    json_object_foreach ((json_t *)obj, key, v)
+    json_object_foreach((json_t *)obj, key, v)
         if (text_width(key) > width)
             width = text_width(key);
-    json_object_foreach ((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v) {
         int r;
 
         print_indent(out, indent, dash);
@@ -248,7 +276,7 @@ print_members(FILE *out, const json_t *obj, size_t indent, bool dash)
             if (r >= 0)
                 r = print_block(out, v, indent + 2);
         } else
-            r = print_scalar_member(out, key, v, width);
+            r = print_scalar_member(out, key, v, width, indent);
         if (r < 0)
             return r;
     }
@@ -263,7 +291,7 @@ print_block(FILE *out, const json_t *v, size_t indent)
 
     if (json_is_object(v))
         return print_members(out, v, indent, false);
-    json_array_foreach (v, i, e) {
+    json_array_foreach(v, i, e) {
         _cleanup_free_ char *text = NULL;
         int r;
 

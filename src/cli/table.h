@@ -23,6 +23,9 @@ int table_add_cell(struct table *t, const char *s);
 size_t table_rows(const struct table *t);
 void table_print(const struct table *t, FILE *out);
 
+/* Prints text line by line, each indented and made printable. */
+int table_print_lines(FILE *out, const char *text, size_t indent);
+
 /* Prints obj as "key: value" lines, nested objects and arrays of objects indented below
  * their key. */
 int table_print_object(const json_t *obj, FILE *out);

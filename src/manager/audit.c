@@ -106,9 +106,9 @@ audit_hash(const struct audit_fields *f, char ret_hash[SHA256_HEX_LEN + 1])
         return -ENOMEM;
     snprintf(seq, sizeof(seq), "%" PRId64, f->seq);
     const char *const fields[] = {
-        AUDIT_HASH_VERSION, f->chain,      seq,         f->event_id,    f->time,
-        f->actor_type,      f->actor_id,   f->actor_name, f->action_type, f->severity,
-        f->message,         f->entity_type, f->entity_id, f->prev_hash,
+        AUDIT_HASH_VERSION, f->chain,       seq,           f->event_id,    f->time,
+        f->actor_type,      f->actor_id,    f->actor_name, f->action_type, f->severity,
+        f->message,         f->entity_type, f->entity_id,  f->prev_hash,
     };
     if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
         return -EIO;
@@ -128,8 +128,8 @@ audit_hash(const struct audit_fields *f, char ret_hash[SHA256_HEX_LEN + 1])
 static int
 audit_private_key(const struct manager_keys *keys, EVP_PKEY **ret_key)
 {
-    EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, keys->audit_seed,
-                                                 AUDIT_SEED_LEN);
+    EVP_PKEY *key =
+        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, keys->audit_seed, AUDIT_SEED_LEN);
 
     if (!key)
         return -EIO;
@@ -201,16 +201,15 @@ checkpoint_message(const char *chain, int64_t seq, const char *hash, char **ret_
 {
     char *message = NULL;
 
-    if (asprintf(&message, AUDIT_CHECKPOINT_VERSION "\n%s\n%" PRId64 "\n%s", chain, seq, hash) <
-        0)
+    if (asprintf(&message, AUDIT_CHECKPOINT_VERSION "\n%s\n%" PRId64 "\n%s", chain, seq, hash) < 0)
         return -ENOMEM;
     *ret_message = message;
     return 0;
 }
 
 static int
-checkpoint_sign(const struct manager_keys *keys, const char *chain, int64_t seq,
-                const char *hash, char **ret_signature)
+checkpoint_sign(const struct manager_keys *keys, const char *chain, int64_t seq, const char *hash,
+                char **ret_signature)
 {
     _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
     _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
@@ -229,8 +228,8 @@ checkpoint_sign(const struct manager_keys *keys, const char *chain, int64_t seq,
         return r;
     /* Ed25519 is a one-shot scheme: no digest, one EVP_DigestSign over the whole message. */
     if (EVP_DigestSignInit(md, NULL, NULL, NULL, key) != 1 ||
-        EVP_DigestSign(md, signature, &signature_len, (const uint8_t *)message,
-                       strlen(message)) != 1 ||
+        EVP_DigestSign(md, signature, &signature_len, (const uint8_t *)message, strlen(message)) !=
+            1 ||
         signature_len != ED25519_SIG_LEN)
         return -EIO;
     return base64url_encode(signature, signature_len, ret_signature);
@@ -341,9 +340,8 @@ event_insert(struct store *store, const struct audit_fields *f, const char *hash
                       STORE_ARGS(SV_TEXT(f->chain), SV_INT(f->seq), SV_TEXT(f->event_id),
                                  SV_TEXT(f->time), SV_TEXT(f->actor_type), SV_TEXT(f->actor_id),
                                  SV_TEXT(f->actor_name), SV_TEXT(f->action_type),
-                                 SV_TEXT(f->severity), SV_TEXT(f->message),
-                                 SV_TEXT(f->entity_type), SV_TEXT(f->entity_id),
-                                 SV_TEXT(f->prev_hash), SV_TEXT(hash)),
+                                 SV_TEXT(f->severity), SV_TEXT(f->message), SV_TEXT(f->entity_type),
+                                 SV_TEXT(f->entity_id), SV_TEXT(f->prev_hash), SV_TEXT(hash)),
                       NULL);
 }
 
@@ -362,26 +360,41 @@ head_advance(struct store *store, const char *chain, int64_t seq, const char *ha
     return changes == 1 ? 0 : -EBUSY;
 }
 
-/* Cuts a message to AUDIT_MESSAGE_MAX bytes at a UTF-8 character boundary (newly allocated). */
+/* The length of s[0..n) without a trailing incomplete UTF-8 sequence. */
+static size_t
+utf8_complete_length(const char *s, size_t n)
+{
+    size_t start = n, need;
+    unsigned char lead;
+
+    /* Back off over up to 3 continuation bytes to the last character's first byte. */
+    while (start > 0 && n - start < 3 && ((unsigned char)s[start - 1] & 0xc0) == 0x80)
+        start--;
+    if (start == 0)
+        return n;
+    lead = (unsigned char)s[start - 1];
+    if (lead < 0x80)
+        return n;
+    need = (lead & 0xe0) == 0xc0 ? 2 : (lead & 0xf0) == 0xe0 ? 3 : (lead & 0xf8) == 0xf0 ? 4 : 1;
+    return n - (start - 1) < need ? start - 1 : n;
+}
+
+/* Cuts a message to AUDIT_MESSAGE_MAX bytes at a UTF-8 character boundary (newly allocated).
+ * A message a caller already cut inside a character (snprintf into a fixed buffer) loses the
+ * partial character too, so the stored text stays valid UTF-8 and lists as JSON. */
 static char *
 message_truncate(const char *message)
 {
-    size_t n = strnlen(message, AUDIT_MESSAGE_MAX + 1);
+    size_t n = strnlen(message, AUDIT_MESSAGE_MAX);
 
-    if (n > AUDIT_MESSAGE_MAX) {
-        n = AUDIT_MESSAGE_MAX;
-        /* Back off over continuation bytes to the start of the character the cut falls in. */
-        while (n > 0 && ((unsigned char)message[n] & 0xc0) == 0x80)
-            n--;
-    }
-    return strndup(message, n);
+    return strndup(message, utf8_complete_length(message, n));
 }
 
 static bool
 audit_event_is_valid(const struct audit_event *event)
 {
-    return event && event->chain && event->actor_type && event->actor_id &&
-           event->action_type && event->severity && event->message;
+    return event && event->chain && event->actor_type && event->actor_id && event->action_type &&
+           event->severity && event->message;
 }
 
 int
@@ -674,7 +687,8 @@ checkpoint_locked(struct store *store, const struct manager_keys *keys, const ch
         return 0;
     if (r < 0)
         return r;
-    r = store_query_int(store, "SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE chain = ?",
+    r = store_query_int(store,
+                        "SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE chain = ?",
                         STORE_ARGS(SV_TEXT(chain)), &last);
     if (r < 0)
         return r;
@@ -687,8 +701,8 @@ checkpoint_locked(struct store *store, const struct manager_keys *keys, const ch
     r = store_exec(store,
                    "INSERT INTO audit_checkpoints (chain, seq, hash, signature, created_at)"
                    " VALUES (?, ?, ?, ?, ?)",
-                   STORE_ARGS(SV_TEXT(chain), SV_INT(head_seq), SV_TEXT(hash),
-                              SV_TEXT(signature), SV_TEXT(created_at)),
+                   STORE_ARGS(SV_TEXT(chain), SV_INT(head_seq), SV_TEXT(hash), SV_TEXT(signature),
+                              SV_TEXT(created_at)),
                    NULL);
     if (r < 0)
         return r;
@@ -768,8 +782,8 @@ audit_checkpoint_all(struct store *store, const struct manager_keys *keys)
             break;
         created += checkpoint_page(store, keys, page);
         free(after);
-        after = strdup(nonnull(json_string_value(json_object_get(json_array_get(page, n - 1),
-                                                                  "chain"))));
+        after = strdup(
+            nonnull(json_string_value(json_object_get(json_array_get(page, n - 1), "chain"))));
         if (!after)
             return -ENOMEM;
         if (n < AUDIT_CHAINS_PAGE)

@@ -120,7 +120,7 @@ check_array(const struct field_spec *spec, const json_t *array, const char *path
     json_array_foreach (array, i, item) {
         struct field_spec item_spec = { .min = 1, .max = spec->item_max,
                                         .check_string = spec->check_string };
-        snprintf(item_path, sizeof(item_path), "%s[%zu]", path, i);
+        snprintf(item_path, sizeof(item_path), "%.200s[%zu]", path, i);
         if (!json_is_string(item))
             return fail(err, item_path, "must be a string%s", "");
         if (check_string(&item_spec, json_string_value(item), item_path, err) < 0)
@@ -143,7 +143,7 @@ check_map(const struct field_spec *spec, const json_t *map, const char *path,
     }
     json_object_foreach ((json_t *)map, key, value) {
         struct field_spec value_spec = { .max = spec->item_max };
-        snprintf(item_path, sizeof(item_path), "%s.%s", path, key);
+        snprintf(item_path, sizeof(item_path), "%.200s.%.64s", path, key);
         if (strlen(key) == 0 || strlen(key) > MAP_KEY_MAX || check_no_control(key))
             return fail(err, path, "keys must be 1 to 64 printable bytes%s", "");
         if (!json_is_string(value))
@@ -215,7 +215,7 @@ static void
 join_path(char *out, size_t size, const char *prefix, const char *name)
 {
     if (prefix && *prefix)
-        snprintf(out, size, "%s.%s", prefix, name);
+        snprintf(out, size, "%.200s.%.100s", prefix, name);
     else
         snprintf(out, size, "%s", name);
 }

@@ -83,8 +83,11 @@ datadir_prepare(struct manager_config *config)
     r = ensure_dir(path);
     if (r < 0)
         return r;
-    snprintf(config->tls_cert, sizeof(config->tls_cert), "%s/tls/server.crt", config->data_dir);
-    snprintf(config->tls_key, sizeof(config->tls_key), "%s/tls/server.key", config->data_dir);
+    if (snprintf(config->tls_cert, sizeof(config->tls_cert), "%s/tls/server.crt",
+                 config->data_dir) >= (int)sizeof(config->tls_cert) ||
+        snprintf(config->tls_key, sizeof(config->tls_key), "%s/tls/server.key",
+                 config->data_dir) >= (int)sizeof(config->tls_key))
+        return log_error_errno(ENAMETOOLONG, "Data directory path too long");
     if (file_exists(config->tls_cert) && file_exists(config->tls_key))
         return 0;
     r = tls_generate_self_signed(config->tls_cert, config->tls_key);

@@ -65,7 +65,7 @@ set_add_array(struct domain_set *s, const json_t *array)
 
     if (!json_is_array(array))
         return 0;
-    json_array_foreach (array, i, item) {
+    json_array_foreach(array, i, item) {
         if (!json_is_string(item))
             continue;
         r = set_add(s, json_string_value(item));

@@ -249,7 +249,9 @@ class Manager:
                                      f"{self.log_tail(80)}")
             if self.ca.exists():
                 try:
-                    r = requests.get(self.url + "/healthz", verify=str(self.ca), timeout=2)
+                    with requests.Session() as s:
+                        s.trust_env = False
+                        r = s.get(self.url + "/healthz", verify=str(self.ca), timeout=2)
                     if r.status_code == 200:
                         return
                     last = f"healthz {r.status_code}"
@@ -292,6 +294,7 @@ class Manager:
             pass
         self.proc.wait()
         self._cleanup_group(grace=0.0)
+        self.check_sanitizers()
 
     def _cleanup_group(self, grace):
         pgid = self.proc.pid
@@ -447,6 +450,9 @@ class Client:
         self.user_id = None
         self.acct_id = None
         self.http = requests.Session()
+        # explicit verify on every request: requests lets REQUESTS_CA_BUNDLE override a
+        # session-level verify; and no proxies from the environment for loopback
+        self.http.trust_env = False
         self.http.verify = str(manager.ca)
 
     def clone(self):
@@ -473,7 +479,7 @@ class Client:
             hdrs.setdefault("Content-Type", "application/json")
         for attempt in range(20):
             r = self.http.request(method, self.m.url + path, params=params, headers=hdrs,
-                                  auth=auth, timeout=timeout, **kw)
+                                  auth=auth, timeout=timeout, verify=str(self.m.ca), **kw)
             # 503 means "store unavailable, nothing done, retry" (docs/api.md).
             if not (retry_503 and r.status_code == 503):
                 return r

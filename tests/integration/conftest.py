@@ -19,6 +19,13 @@ import cloister_testlib as lib
 from cloister_testlib import Client, Manager, Team, expect, new_user
 
 
+def pytest_sessionstart(session):
+    missing = [str(p) for p in (lib.MANAGER_BIN,) if not p.exists()]
+    if missing:
+        pytest.exit(f"cloister-manager not found at {missing[0]}: build it first "
+                    "(meson/ninja into <repo>/build) or set CLOISTER_BUILD_DIR", returncode=2)
+
+
 def _managers_to_report():
     import time
     now = time.monotonic()

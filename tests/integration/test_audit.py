@@ -4,15 +4,10 @@
 import csv
 import io
 
-import pytest
 
 import cloister_testlib as lib
 from cloister_testlib import (ACTION_TYPES, TIME_RE, UUID_RE, Client, expect, new_user,
                               unique, unique_email)
-
-
-def events_by_entity(events, entity_id):
-    return [e for e in events if (e.get("entity") or {}).get("id") == entity_id]
 
 
 def check_event_shape(e):

@@ -126,8 +126,8 @@ check_valid(struct store *store, const char *chain, int64_t events)
 }
 
 static void
-check_invalid(struct store *store, const struct manager_keys *keys, const char *chain,
-              int64_t seq, const char *reason)
+check_invalid(struct store *store, const struct manager_keys *keys, const char *chain, int64_t seq,
+              const char *reason)
 {
     json_t *report = verify_chain(store, keys, chain);
     json_t *error = json_object_get(report, "error");
@@ -163,13 +163,14 @@ field(json_t *row, const char *key)
 static void
 expected_hash(json_t *row, const char *chain, const char *prev_hash, char out[65])
 {
-    static const char *const keys[] = { "event_id", "time", "actor_type", "actor_id",
-                                        "actor_name", "action_type", "severity", "message",
+    static const char *const keys[] = { "event_id",    "time",        "actor_type", "actor_id",
+                                        "actor_name",  "action_type", "severity",   "message",
                                         "entity_type", "entity_id" };
     char buf[8192], seq[24];
     size_t len = 0;
 
-    snprintf(seq, sizeof(seq), "%" PRId64, (int64_t)json_integer_value(json_object_get(row, "seq")));
+    snprintf(seq, sizeof(seq), "%" PRId64,
+             (int64_t)json_integer_value(json_object_get(row, "seq")));
     put_field(buf, &len, "cloister-audit-v1");
     put_field(buf, &len, chain);
     put_field(buf, &len, seq);
@@ -184,8 +185,7 @@ event_row(struct store *store, const char *chain, int64_t seq)
 {
     json_t *row = NULL;
 
-    CHECK_EQ_INT(store_query_json_object(store,
-                                         "SELECT * FROM events WHERE chain = ? AND seq = ?",
+    CHECK_EQ_INT(store_query_json_object(store, "SELECT * FROM events WHERE chain = ? AND seq = ?",
                                          STORE_ARGS(SV_TEXT(chain), SV_INT(seq)), &row),
                  0);
     return row;
@@ -247,6 +247,42 @@ TEST(test_append_and_verify)
     db_close(&db);
 }
 
+/* The test vector of docs/audit.md: verification accepts exactly the documented hash. */
+TEST(test_hash_test_vector)
+{
+    static const char *const vector_id = "0b7e3c1d-2f4a-4e6b-9c8d-7a6b5c4d3e2f";
+    static const char *const vector_hash =
+        "7f7cb52574460077c6885e7878557878b61df106277a355db45215821c0650de";
+    struct audit_event event = {
+        .chain = CHAIN_A,
+        .time = "2026-11-23T16:36:00.123Z",
+        .actor_type = "USER",
+        .actor_id = "2b1f4c3e-9d8a-4b7c-8e6f-5a4b3c2d1e0f",
+        .actor_name = "ada@example.com",
+        .action_type = "ADMIN",
+        .severity = "INFO",
+        .message = "Created app 'web'",
+        .entity_type = "app",
+        .entity_id = "7e6d5c4b-3a29-4817-a6f5-e4d3c2b1a098",
+    };
+    struct test_db db;
+
+    db_open(&db);
+    CHECK_EQ_INT(store_begin(db.store, STORE_TXN_WRITE), 0);
+    CHECK_EQ_INT(audit_append(db.store, &event), 0);
+    /* The event id is random: give it the vector's, with the vector's hash. */
+    exec_sql(db.store, "UPDATE events SET event_id = ?, hash = ? WHERE chain = ?",
+             STORE_ARGS(SV_TEXT(vector_id), SV_TEXT(vector_hash), SV_TEXT(CHAIN_A)));
+    exec_sql(db.store, "UPDATE audit_heads SET hash = ? WHERE chain = ?",
+             STORE_ARGS(SV_TEXT(vector_hash), SV_TEXT(CHAIN_A)));
+    CHECK_EQ_INT(store_commit(db.store), 0);
+    check_valid(db.store, CHAIN_A, 1);
+    exec_sql(db.store, "UPDATE events SET hash = ? WHERE chain = ?",
+             STORE_ARGS(SV_TEXT(ZERO_HASH), SV_TEXT(CHAIN_A)));
+    check_invalid(db.store, &test_keys, CHAIN_A, 1, "hash mismatch: event altered");
+    db_close(&db);
+}
+
 TEST(test_append_needs_transaction)
 {
     struct test_db db;
@@ -290,6 +326,9 @@ TEST(test_message_truncated_at_utf8_boundary)
     memset(message, 'b', sizeof(message) - 1);
     message[sizeof(message) - 1] = '\0';
     CHECK_EQ_INT(append_one(db.store, CHAIN_A, message), 0);
+    /* Already cut inside a character by the caller: the partial "€" (3 bytes) goes. */
+    CHECK_EQ_INT(append_one(db.store, CHAIN_A, "price: 5\xe2\x82"), 0);
+    CHECK_EQ_INT(append_one(db.store, CHAIN_A, "price: 5\xe2\x82\xac"), 0);
     CHECK_EQ_INT(store_commit(db.store), 0);
 
     row = event_row(db.store, CHAIN_A, 1);
@@ -298,7 +337,13 @@ TEST(test_message_truncated_at_utf8_boundary)
     row = event_row(db.store, CHAIN_A, 2);
     CHECK_EQ_INT(strlen(field(row, "message")), 2048);
     json_decref(row);
-    check_valid(db.store, CHAIN_A, 2);
+    row = event_row(db.store, CHAIN_A, 3);
+    CHECK_EQ_STR(field(row, "message"), "price: 5");
+    json_decref(row);
+    row = event_row(db.store, CHAIN_A, 4);
+    CHECK_EQ_STR(field(row, "message"), "price: 5\xe2\x82\xac");
+    json_decref(row);
+    check_valid(db.store, CHAIN_A, 4);
     db_close(&db);
 }
 
@@ -547,8 +592,8 @@ TEST(test_public_key_is_stable)
     free(c);
 }
 
-TEST_MAIN(TEST_CASE(test_append_and_verify), TEST_CASE(test_append_needs_transaction),
-          TEST_CASE(test_rollback_leaves_no_event),
+TEST_MAIN(TEST_CASE(test_append_and_verify), TEST_CASE(test_hash_test_vector),
+          TEST_CASE(test_append_needs_transaction), TEST_CASE(test_rollback_leaves_no_event),
           TEST_CASE(test_message_truncated_at_utf8_boundary),
           TEST_CASE(test_altered_message_detected), TEST_CASE(test_deleted_event_detected),
           TEST_CASE(test_swapped_events_detected), TEST_CASE(test_truncated_tail_detected_by_head),

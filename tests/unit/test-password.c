@@ -14,8 +14,7 @@ TEST(test_hash_and_verify)
 {
     _cleanup_free_ char *encoded = NULL;
 
-    CHECK_EQ_INT(password_hash("correct horse battery", TEST_MEMORY_KIB, TEST_ITERATIONS,
-                               &encoded),
+    CHECK_EQ_INT(password_hash("correct horse battery", TEST_MEMORY_KIB, TEST_ITERATIONS, &encoded),
                  0);
     CHECK(encoded);
     CHECK(strncmp(encoded, "$argon2id$v=19$m=64,t=1,p=1$", 28) == 0);

@@ -4,14 +4,24 @@
 
 jmp_buf test_abort_jmp;
 
+/* Runs one case; false when a check failed (longjmp back here). Kept apart from the loop so no
+ * loop variable lives across setjmp. */
+static bool
+run_case(const struct test_case *c)
+{
+    if (setjmp(test_abort_jmp) != 0)
+        return false;
+    c->fn();
+    return true;
+}
+
 int
 test_run_all(const struct test_case *cases, size_t n)
 {
     size_t passed = 0, failed = 0;
 
     for (size_t i = 0; i < n; i++) {
-        if (setjmp(test_abort_jmp) == 0) {
-            cases[i].fn();
+        if (run_case(&cases[i])) {
             printf("ok %s\n", cases[i].name);
             passed++;
         } else {

@@ -5,6 +5,7 @@
  * stops asking for leave whitelisted_domains at once: removing trust needs no approval. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api.h"
@@ -84,56 +85,101 @@ static const struct field_spec key_param_fields[] = {
 static const struct field_spec certificate_fields[] = {
     { .name = "issuer", .type = FIELD_ENUM, .required = true, .values = issuer_values },
     { .name = "subject", .type = FIELD_STRING, .max = FIELD_NAME_MAX },
-    { .name = "alt_names", .type = FIELD_STRING_ARRAY, .max = APP_LIST_MAX,
-      .item_max = APP_DOMAIN_MAX, .check_string = check_domain },
+    { .name = "alt_names",
+      .type = FIELD_STRING_ARRAY,
+      .max = APP_LIST_MAX,
+      .item_max = APP_DOMAIN_MAX,
+      .check_string = check_domain },
     { .name = "key_type", .type = FIELD_ENUM, .required = true, .values = key_type_values },
     { .name = "key_param", .type = FIELD_OBJECT, .fields = key_param_fields },
-    { .name = "key_path", .type = FIELD_STRING, .required = true, .min = 1, .max = APP_PATH_MAX,
+    { .name = "key_path",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = APP_PATH_MAX,
       .check_string = check_abs_path },
-    { .name = "cert_path", .type = FIELD_STRING, .required = true, .min = 1, .max = APP_PATH_MAX,
+    { .name = "cert_path",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = APP_PATH_MAX,
       .check_string = check_abs_path },
-    { .name = "chain_path", .type = FIELD_STRING, .min = 1, .max = APP_PATH_MAX,
+    { .name = "chain_path",
+      .type = FIELD_STRING,
+      .min = 1,
+      .max = APP_PATH_MAX,
       .check_string = check_abs_path },
     { .name = NULL },
 };
 
 static const struct field_spec ca_certificate_fields[] = {
-    { .name = "ca_path", .type = FIELD_STRING, .min = 1, .max = APP_PATH_MAX,
+    { .name = "ca_path",
+      .type = FIELD_STRING,
+      .min = 1,
+      .max = APP_PATH_MAX,
       .check_string = check_abs_path },
     { .name = "system", .type = FIELD_BOOL },
     { .name = NULL },
 };
 
 static const struct field_spec advanced_settings_fields[] = {
-    { .name = "entrypoint", .type = FIELD_STRING_ARRAY, .max = APP_LIST_MAX,
+    { .name = "entrypoint",
+      .type = FIELD_STRING_ARRAY,
+      .max = APP_LIST_MAX,
       .item_max = APP_ENTRYPOINT_MAX },
     { .name = "certificate", .type = FIELD_OBJECT, .fields = certificate_fields },
     { .name = "ca_certificate", .type = FIELD_OBJECT, .fields = ca_certificate_fields },
-    { .name = "encrypted_dirs", .type = FIELD_STRING_ARRAY, .max = APP_LIST_MAX,
-      .item_max = APP_PATH_MAX, .check_string = check_abs_path },
-    { .name = "rw_dirs", .type = FIELD_STRING_ARRAY, .max = APP_LIST_MAX,
-      .item_max = APP_PATH_MAX, .check_string = check_abs_path },
+    { .name = "encrypted_dirs",
+      .type = FIELD_STRING_ARRAY,
+      .max = APP_LIST_MAX,
+      .item_max = APP_PATH_MAX,
+      .check_string = check_abs_path },
+    { .name = "rw_dirs",
+      .type = FIELD_STRING_ARRAY,
+      .max = APP_LIST_MAX,
+      .item_max = APP_PATH_MAX,
+      .check_string = check_abs_path },
     { .name = "allow_cmdline_args", .type = FIELD_BOOL },
-    { .name = "manifest_env", .type = FIELD_STRING_ARRAY, .max = APP_ENV_COUNT_MAX,
-      .item_max = APP_ENV_MAX, .check_string = check_manifest_env },
+    { .name = "manifest_env",
+      .type = FIELD_STRING_ARRAY,
+      .max = APP_ENV_COUNT_MAX,
+      .item_max = APP_ENV_MAX,
+      .check_string = check_manifest_env },
     { .name = NULL },
 };
 
 const struct field_spec app_fields[] = {
     { .name = "name", .type = FIELD_STRING, .required = true, .min = 1, .max = FIELD_NAME_MAX },
     { .name = "description", .type = FIELD_STRING, .max = FIELD_DESCRIPTION_MAX },
-    { .name = "input_image_name", .type = FIELD_STRING, .required = true, .min = 1,
-      .max = APP_IMAGE_MAX, .check_string = check_image_ref },
-    { .name = "output_image_name", .type = FIELD_STRING, .required = true, .min = 1,
-      .max = APP_IMAGE_MAX, .check_string = check_image_ref },
+    { .name = "input_image_name",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = APP_IMAGE_MAX,
+      .check_string = check_image_ref },
+    { .name = "output_image_name",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = APP_IMAGE_MAX,
+      .check_string = check_image_ref },
     { .name = "isvprodid", .type = FIELD_INT, .required = true, .min = 0, .max = APP_ISV_MAX },
     { .name = "isvsvn", .type = FIELD_INT, .required = true, .min = 0, .max = APP_ISV_MAX },
-    { .name = "mem_size", .type = FIELD_INT, .required = true, .min = APP_MEM_MIN,
-      .max = APP_MEM_MAX, .check_int = check_power_of_two },
+    { .name = "mem_size",
+      .type = FIELD_INT,
+      .required = true,
+      .min = APP_MEM_MIN,
+      .max = APP_MEM_MAX,
+      .check_int = check_power_of_two },
     { .name = "threads", .type = FIELD_INT, .required = true, .min = 1, .max = APP_THREADS_MAX },
-    { .name = "allowed_domains", .type = FIELD_STRING_ARRAY, .max = APP_LIST_MAX,
-      .item_max = APP_DOMAIN_MAX, .check_string = check_domain },
-    { .name = "labels", .type = FIELD_STRING_MAP, .max = APP_LABELS_MAX,
+    { .name = "allowed_domains",
+      .type = FIELD_STRING_ARRAY,
+      .max = APP_LIST_MAX,
+      .item_max = APP_DOMAIN_MAX,
+      .check_string = check_domain },
+    { .name = "labels",
+      .type = FIELD_STRING_MAP,
+      .max = APP_LABELS_MAX,
       .item_max = APP_LABEL_VALUE_MAX },
     { .name = "advanced_settings", .type = FIELD_OBJECT, .fields = advanced_settings_fields },
     { .name = NULL },
@@ -149,7 +195,7 @@ check_app_body(struct api_request *r, enum body_mode mode)
     char err[BODY_ERROR_MAX];
 
     if (!r->body)
-        return api_bad_field(r, "body: required");
+        return api_error(r, 400, "BAD_REQUEST", "body: required");
     if (!json_is_object(r->body))
         return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
     if (body_check(r->body, app_fields, mode, err) < 0)
@@ -191,7 +237,8 @@ strip_nulls(json_t *object)
     json_t *value;
     void *tmp;
 
-    json_object_foreach_safe (object, tmp, key, value) {
+    json_object_foreach_safe(object, tmp, key, value)
+    {
         if (json_is_null(value))
             json_object_del(object, key);
         else if (json_is_object(value))
@@ -204,8 +251,10 @@ strip_nulls(json_t *object)
 static int
 certificate_finish(struct api_request *r, json_t *certificate)
 {
-    bool rsa = strcmp(json_string_value(json_object_get(certificate, "key_type")), "RSA") == 0;
+    const char *key_type = json_string_value(json_object_get(certificate, "key_type"));
+    bool rsa = key_type && strcmp(key_type, "RSA") == 0;
     json_t *key_param = json_object_get(certificate, "key_param");
+    int err = 0;
 
     if (!key_param) {
         key_param = json_object();
@@ -217,10 +266,10 @@ certificate_finish(struct api_request *r, json_t *certificate)
     if (!rsa && json_object_get(key_param, "size"))
         return api_bad_field(r, KEY_PARAM_PATH ": size applies only to key_type RSA");
     if (rsa && !json_object_get(key_param, "size"))
-        return json_object_set_new(key_param, "size", json_integer(RSA_SIZE_DEFAULT));
-    if (!rsa && !json_object_get(key_param, "curve"))
-        return json_object_set_new(key_param, "curve", json_string(EC_CURVE_DEFAULT));
-    return 0;
+        err = json_object_set_new(key_param, "size", json_integer(RSA_SIZE_DEFAULT));
+    else if (!rsa && !json_object_get(key_param, "curve"))
+        err = json_object_set_new(key_param, "curve", json_string(EC_CURVE_DEFAULT));
+    return err < 0 ? -ENOMEM : 0;
 }
 
 /* Sets the fields of body on app: arrays and objects are replaced whole, null restores an
@@ -232,7 +281,7 @@ app_apply(struct api_request *r, json_t *app, const json_t *body)
     const char *key;
     json_t *value;
 
-    json_object_foreach ((json_t *)body, key, value) {
+    json_object_foreach((json_t *)body, key, value) {
         const struct field_spec *spec = app_field(key);
         json_t *copy;
         if (!spec)
@@ -255,9 +304,8 @@ app_new(struct api_request *r, const char *app_id, json_t **ret_app)
 {
     json_t *app = json_pack("{s:s, s:s, s:s, s:[], s:{}, s:{}, s:[], s:n, s:s, s:s}", "app_id",
                             app_id, "acct_id", r->acct_id, "description", "", "allowed_domains",
-                            "labels", "advanced_settings", "whitelisted_domains",
-                            "pending_task_id", "created_at", api_now(r), "updated_at",
-                            api_now(r));
+                            "labels", "advanced_settings", "whitelisted_domains", "pending_task_id",
+                            "created_at", api_now(r), "updated_at", api_now(r));
 
     if (!app)
         return -ENOMEM;
@@ -460,6 +508,18 @@ explicit_domains(const json_t *old, json_t **ret_domains)
     return err;
 }
 
+/* True when a PATCH names the domains again (allowed_domains or advanced_settings) while some
+ * are unapproved and no task asks for them (the last one was denied or failed): asking again
+ * raises a new task. Other edits of such an app leave the denial standing. */
+static bool
+domain_request_repeated(struct api_request *r, const json_t *old, const struct domain_change *c)
+{
+    if (json_array_size(c->added) == 0 || json_is_string(json_object_get(old, "pending_task_id")))
+        return false;
+    return json_object_get(r->body, "allowed_domains") ||
+           json_object_get(r->body, "advanced_settings");
+}
+
 /* Applies a PATCH's domain change: a new request supersedes the pending task. */
 static int
 app_update_domains(struct api_request *r, const json_t *old, json_t *app)
@@ -479,18 +539,35 @@ app_update_domains(struct api_request *r, const json_t *old, json_t *app)
         err = domain_change_apply(&c, app);
     if (err < 0)
         return err;
-    if (domains_equal(c.requested, json_object_get(old, "allowed_domains")))
+    if (domains_equal(c.requested, json_object_get(old, "allowed_domains")) &&
+        !domain_request_repeated(r, old, &c))
         return 0; /* no domain change: a pending task stays */
 
-    if (json_is_string(json_object_get(old, "pending_task_id")) ||
-        json_array_size(c.added) > 0) {
-        err = task_fail_pending(r, app_id, "superseded");
-        if (err < 0)
-            return err;
-    }
+    /* Whatever the task still pending asked for is no longer the question. */
+    err = task_fail_pending(r, app_id, "superseded");
+    if (err < 0)
+        return err;
     if (json_array_size(c.added) > 0)
         return domain_task_raise(r, app, &c);
-    return json_object_set_new(app, "pending_task_id", json_null());
+    /* Only removals: they took effect above and need no approval. */
+    return json_object_set_new(app, "pending_task_id", json_null()) < 0 ? -ENOMEM : 0;
+}
+
+/* "name, threads": the fields a PATCH names, for its audit event (never their values). */
+static void
+changed_fields(const json_t *body, char *out, size_t size)
+{
+    const char *key;
+    json_t *value;
+    size_t n = 0;
+
+    out[0] = '\0';
+    json_object_foreach((json_t *)body, key, value) {
+        int w = snprintf(out + n, size - n, "%s%s", n ? ", " : "", key);
+        if (w < 0 || (size_t)w >= size - n)
+            break;
+        n += (size_t)w;
+    }
 }
 
 static int
@@ -498,6 +575,7 @@ apps_update(struct api_request *r)
 {
     _cleanup_(json_decrefp) json_t *old = NULL;
     _cleanup_(json_decrefp) json_t *app = NULL;
+    char fields[256];
     int err;
 
     err = check_app_body(r, BODY_UPDATE);
@@ -521,8 +599,9 @@ apps_update(struct api_request *r)
     err = store_app_update(r->store, r->acct_id, app);
     if (err < 0)
         return api_store_error(r, err, err == -EEXIST ? "app name" : "app");
-    err = api_audit(r, "ADMIN", "INFO", "app", r->params[0], "Updated app '%s'",
-                    json_string_value(json_object_get(app, "name")));
+    changed_fields(r->body, fields, sizeof(fields));
+    err = api_audit(r, "ADMIN", "INFO", "app", r->params[0], "Updated app '%s' (%s)",
+                    json_string_value(json_object_get(app, "name")), fields);
     if (err < 0)
         return err;
     return reply_app(r, 200, r->params[0]);
@@ -541,17 +620,17 @@ apps_delete(struct api_request *r)
     if (err < 0)
         return err;
     /* The builds go with the app (ON DELETE CASCADE); their open tasks must not stay open. */
-    failed = store_app_fail_build_tasks(r->store, r->acct_id, r->params[0], "app deleted",
-                                        api_now(r));
+    failed =
+        store_app_fail_build_tasks(r->store, r->acct_id, r->params[0], "app deleted", api_now(r));
     if (failed < 0)
         return failed;
     err = store_app_delete(r->store, r->acct_id, r->params[0]);
     if (err < 0)
         return api_store_error(r, err, "app");
-    err = api_audit(r, "ADMIN", "INFO", "app", r->params[0],
-                    "Deleted app '%s' with its builds (%d build task%s failed)",
-                    json_string_value(json_object_get(app, "name")), failed,
-                    failed == 1 ? "" : "s");
+    err =
+        api_audit(r, "ADMIN", "INFO", "app", r->params[0],
+                  "Deleted app '%s' with its builds (%d build task%s failed)",
+                  json_string_value(json_object_get(app, "name")), failed, failed == 1 ? "" : "s");
     if (err < 0)
         return err;
     return api_reply(r, 204, NULL);

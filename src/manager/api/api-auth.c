@@ -30,14 +30,27 @@
 #define LOGIN_FAILED_MESSAGE "invalid e-mail or password"
 
 const struct field_spec signup_fields[] = {
-    { .name = "user_email", .type = FIELD_STRING, .required = true, .min = 1, .max = EMAIL_MAX,
+    { .name = "user_email",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = EMAIL_MAX,
       .check_string = check_email },
     /* Passwords keep the default check (no control characters): they must be typeable. */
-    { .name = "user_password", .type = FIELD_STRING, .required = true, .min = PASSWORD_MIN,
+    { .name = "user_password",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = PASSWORD_MIN,
       .max = PASSWORD_MAX },
-    { .name = "first_name", .type = FIELD_STRING, .required = true, .min = 1,
+    { .name = "first_name",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
       .max = FIELD_NAME_MAX },
-    { .name = "last_name", .type = FIELD_STRING, .required = true, .min = 1,
+    { .name = "last_name",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
       .max = FIELD_NAME_MAX },
     { .name = NULL },
 };
@@ -86,17 +99,16 @@ signup_insert(struct api_request *r, const char *email, bool first, const char *
     err = password_hash(pw, config->argon2_memory_kib, config->argon2_iterations, &hash);
     if (err < 0)
         return err;
-    err = store_user_insert(r->store, &(struct user_record){
-                                          .user_id = user_id,
-                                          .user_email = email,
-                                          .password_hash = hash,
-                                          .first_name = json_string_value(
-                                              json_object_get(r->body, "first_name")),
-                                          .last_name = json_string_value(
-                                              json_object_get(r->body, "last_name")),
-                                          .is_admin = first,
-                                          .created_at = api_now(r),
-                                      });
+    err = store_user_insert(
+        r->store, &(struct user_record){
+                      .user_id = user_id,
+                      .user_email = email,
+                      .password_hash = hash,
+                      .first_name = json_string_value(json_object_get(r->body, "first_name")),
+                      .last_name = json_string_value(json_object_get(r->body, "last_name")),
+                      .is_admin = first,
+                      .created_at = api_now(r),
+                  });
     if (err < 0)
         return api_store_error(r, err, "user_email");
     return audit_auth(r, user_id, email, "INFO",
@@ -120,7 +132,7 @@ auth_signup(struct api_request *r)
     if (!r->ctx->config->allow_signup && users > 0)
         return api_error(r, 403, "FORBIDDEN", "open sign-up is turned off on this manager");
     if (!r->body)
-        return api_bad_field(r, "body: required");
+        return api_error(r, 400, "BAD_REQUEST", "body: a JSON object is required");
     if (body_check(r->body, signup_fields, BODY_CREATE, err_text) < 0)
         return api_bad_field(r, "%s", err_text);
     email_lower(json_string_value(json_object_get(r->body, "user_email")), email);
@@ -242,13 +254,24 @@ login_initial_account(struct api_request *r, const char *user_id, char acct_id[3
     return store_member_get_role(r->store, acct_id, user_id, role);
 }
 
+/* Frees a NUL-terminated secret after erasing it (STYLE.md idiom 7). */
+static void
+secret_freep(char **secret)
+{
+    if (*secret) {
+        OPENSSL_cleanse(*secret, strlen(*secret));
+        free(*secret);
+    }
+}
+
 static int
 login_succeeded(struct api_request *r, const char *user_id, const char *email)
 {
     int64_t ttl = r->ctx->config->token_ttl;
     uint8_t raw[TOKEN_BYTES];
-    _cleanup_free_ char *token = NULL;
+    _cleanup_(secret_freep) char *token = NULL;
     char token_hash[SHA256_HEX_LEN + 1], acct_id[37], role[MEMBER_ROLE_MAX];
+    json_t *answer;
     int err;
 
     err = crypto_random(raw, sizeof(raw));
@@ -268,11 +291,13 @@ login_succeeded(struct api_request *r, const char *user_id, const char *email)
         err = audit_auth(r, user_id, email, "INFO", "Logged in");
     if (err < 0)
         return err;
-    return api_reply(r, 200,
-                     json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s?, s:s?}}", "access_token", token,
-                               "token_type", "Bearer", "expires_in", (json_int_t)ttl,
-                               "session_info", "user_id", user_id, "user_email", email, "acct_id",
-                               *acct_id ? acct_id : NULL, "role", *role ? role : NULL));
+    answer = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s?, s:s?}}", "access_token", token,
+                       "token_type", "Bearer", "expires_in", (json_int_t)ttl, "session_info",
+                       "user_id", user_id, "user_email", email, "acct_id",
+                       *acct_id ? acct_id : NULL, "role", *role ? role : NULL);
+    if (!answer)
+        return -ENOMEM;
+    return api_reply(r, 200, answer);
 }
 
 /* Checks the password of a known or unknown e-mail in the same time, then answers. */

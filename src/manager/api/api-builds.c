@@ -18,26 +18,43 @@
 #define BUILD_SVN_MAX 65535
 
 static const char *const platform_values[] = { "sim", "sgx", "tdx", "snp", NULL };
-static const char *const build_statuses[] = { BUILD_STATUS_CONVERTING, BUILD_STATUS_PENDING,
+static const char *const build_statuses[] = { BUILD_STATUS_CONVERTING,  BUILD_STATUS_PENDING,
                                               BUILD_STATUS_WHITELISTED, BUILD_STATUS_REJECTED,
-                                              BUILD_STATUS_FAILED, NULL };
+                                              BUILD_STATUS_FAILED,      NULL };
 static const char *const build_sortable[] = { "created_at", NULL };
 
 const struct field_spec build_fields[] = {
     { .name = "app_id", .type = FIELD_STRING, .required = true, .min = 1, .max = API_ID_MAX },
-    { .name = "mrenclave", .type = FIELD_STRING, .required = true, .min = 64, .max = 64,
+    { .name = "mrenclave",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 64,
+      .max = 64,
       .check_string = check_hex64 },
-    { .name = "mrsigner", .type = FIELD_STRING, .required = true, .min = 64, .max = 64,
+    { .name = "mrsigner",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 64,
+      .max = 64,
       .check_string = check_hex64 },
     { .name = "isvprodid", .type = FIELD_INT, .min = 0, .max = BUILD_SVN_MAX },
     { .name = "isvsvn", .type = FIELD_INT, .min = 0, .max = BUILD_SVN_MAX },
     { .name = "platform", .type = FIELD_ENUM, .values = platform_values },
     { .name = "debug", .type = FIELD_BOOL },
-    { .name = "docker_image_name", .type = FIELD_STRING, .min = 1, .max = BUILD_IMAGE_NAME_MAX,
+    { .name = "docker_image_name",
+      .type = FIELD_STRING,
+      .min = 1,
+      .max = BUILD_IMAGE_NAME_MAX,
       .check_string = check_image_ref },
-    { .name = "docker_version", .type = FIELD_STRING, .min = 1, .max = BUILD_VERSION_MAX,
+    { .name = "docker_version",
+      .type = FIELD_STRING,
+      .min = 1,
+      .max = BUILD_VERSION_MAX,
       .check_string = check_no_control },
-    { .name = "docker_image_sha", .type = FIELD_STRING, .min = 1, .max = BUILD_SHA_MAX,
+    { .name = "docker_image_sha",
+      .type = FIELD_STRING,
+      .min = 1,
+      .max = BUILD_SHA_MAX,
       .check_string = check_no_control },
     { .name = "docker_image_size", .type = FIELD_INT, .min = 0, .max = INT64_MAX },
     { .name = NULL },
@@ -131,9 +148,9 @@ build_register(struct api_request *r, struct build_new *b, const char *app_name,
     if (err >= 0)
         err = store_build_set_pending_task(r->store, r->acct_id, build_id, task_id);
     if (err >= 0)
-        err = api_audit(r, "ADMIN", "INFO", "build", build_id,
-                        "Registered build %s (%s) of app '%s'", b->mrenclave, b->platform,
-                        app_name);
+        err =
+            api_audit(r, "ADMIN", "INFO", "build", build_id, "Registered build %s (%s) of app '%s'",
+                      b->mrenclave, b->platform, app_name);
     b->build_id = NULL;
     if (err < 0)
         return err;
@@ -163,7 +180,7 @@ builds_create(struct api_request *r)
     int err;
 
     if (!r->body)
-        return api_bad_field(r, "body: required");
+        return api_error(r, 400, "BAD_REQUEST", "body: required");
     if (!json_is_object(r->body))
         return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
     if (body_check(r->body, build_fields, BODY_CREATE, why) < 0)
@@ -257,10 +274,8 @@ builds_list(struct api_request *r)
 const struct route api_builds_routes[] = {
     { EVHTTP_REQ_POST, "/v1/builds", AUTH_ACCOUNT, ROLE_WRITER, true, builds_create,
       "builds_create" },
-    { EVHTTP_REQ_GET, "/v1/builds", AUTH_ACCOUNT, ROLE_READER, false, builds_list,
-      "builds_list" },
-    { EVHTTP_REQ_GET, "/v1/builds/{}", AUTH_ACCOUNT, ROLE_READER, false, builds_get,
-      "builds_get" },
+    { EVHTTP_REQ_GET, "/v1/builds", AUTH_ACCOUNT, ROLE_READER, false, builds_list, "builds_list" },
+    { EVHTTP_REQ_GET, "/v1/builds/{}", AUTH_ACCOUNT, ROLE_READER, false, builds_get, "builds_get" },
     { EVHTTP_REQ_DELETE, "/v1/builds/{}", AUTH_ACCOUNT, ROLE_WRITER, true, builds_delete,
       "builds_delete" },
     { .pattern = NULL },

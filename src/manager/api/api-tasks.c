@@ -29,7 +29,10 @@ static const char *const task_sortable[] = { "created_at", NULL };
 
 const struct field_spec task_update_fields[] = {
     { .name = "status", .type = FIELD_ENUM, .required = true, .values = vote_values },
-    { .name = "reason", .type = FIELD_STRING, .min = 0, .max = TASK_REASON_MAX,
+    { .name = "reason",
+      .type = FIELD_STRING,
+      .min = 0,
+      .max = TASK_REASON_MAX,
       .check_string = check_no_control },
     { .name = NULL },
 };
@@ -121,8 +124,7 @@ task_fail_pending(struct api_request *r, const char *entity_id, const char *reas
         if (err < 0)
             return err;
         err = api_audit(r, "ADMIN", "INFO", "task", task_id, "Task %s of '%s' failed: %s",
-                        member_text(task, "task_type"), member_text(task, "entity_name"),
-                        reason);
+                        member_text(task, "task_type"), member_text(task, "entity_name"), reason);
         if (err < 0)
             return err;
     }
@@ -179,12 +181,11 @@ task_complete(struct api_request *r, const json_t *task, const char *status, con
     } else if (err >= 0 && approved && strcmp(task_type, TASK_DOMAIN_WHITELIST) == 0)
         err = whitelist_domains(r, task);
     if (err >= 0)
-        err = store_task_clear_entity_pending(r->store, r->acct_id, task_type, entity_id,
-                                              task_id);
+        err = store_task_clear_entity_pending(r->store, r->acct_id, task_type, entity_id, task_id);
     if (err < 0)
         return err;
-    return api_audit(r, "USER_APPROVAL", "INFO", "task", task_id, "Task %s of '%s' %s",
-                     task_type, member_text(task, "entity_name"),
+    return api_audit(r, "USER_APPROVAL", "INFO", "task", task_id, "Task %s of '%s' %s", task_type,
+                     member_text(task, "entity_name"),
                      approved ? "succeeded: approved by quorum" : "denied");
 }
 
@@ -201,11 +202,11 @@ task_tally(struct api_request *r, const json_t *task, const char *vote, const ch
     if (err >= 0)
         err = store_task_approvals_required(r->store, r->acct_id, &required);
     if (err >= 0)
-        err = api_audit(r, "USER_APPROVAL", "INFO", "task", task_id,
-                        "%s %s task %s of '%s' (%lld of %lld approvals)", r->user_name,
-                        denied ? "denied" : "approved", member_text(task, "task_type"),
-                        member_text(task, "entity_name"), (long long)approvals,
-                        (long long)required);
+        err =
+            api_audit(r, "USER_APPROVAL", "INFO", "task", task_id,
+                      "%s %s task %s of '%s' (%lld of %lld approvals)", r->user_name,
+                      denied ? "denied" : "approved", member_text(task, "task_type"),
+                      member_text(task, "entity_name"), (long long)approvals, (long long)required);
     if (err < 0)
         return err;
     if (denied)
@@ -236,7 +237,7 @@ tasks_vote(struct api_request *r)
     int err;
 
     if (!r->body)
-        return api_bad_field(r, "body: required");
+        return api_error(r, 400, "BAD_REQUEST", "body: required");
     if (!json_is_object(r->body))
         return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
     if (body_check(r->body, task_update_fields, BODY_CREATE, why) < 0)
@@ -279,8 +280,8 @@ tasks_get(struct api_request *r)
 
 /* Reads an enum query filter: NULL when absent; a bad value prepares a 400 naming it. */
 static int
-query_enum(struct api_request *r, const char *key, const char *const *values,
-           const char *allowed, const char **ret_value)
+query_enum(struct api_request *r, const char *key, const char *const *values, const char *allowed,
+           const char **ret_value)
 {
     const char *value = api_query(r, key);
 
@@ -331,7 +332,6 @@ tasks_list(struct api_request *r)
 const struct route api_tasks_routes[] = {
     { EVHTTP_REQ_GET, "/v1/tasks", AUTH_ACCOUNT, ROLE_READER, false, tasks_list, "tasks_list" },
     { EVHTTP_REQ_GET, "/v1/tasks/{}", AUTH_ACCOUNT, ROLE_READER, false, tasks_get, "tasks_get" },
-    { EVHTTP_REQ_PATCH, "/v1/tasks/{}", AUTH_ACCOUNT, ROLE_WRITER, true, tasks_vote,
-      "tasks_vote" },
+    { EVHTTP_REQ_PATCH, "/v1/tasks/{}", AUTH_ACCOUNT, ROLE_WRITER, true, tasks_vote, "tasks_vote" },
     { .pattern = NULL },
 };

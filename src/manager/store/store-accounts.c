@@ -17,27 +17,25 @@
     " AND (lower(a.name) LIKE ? ESCAPE '\\' OR lower(a.description) LIKE ? ESCAPE '\\')"
 
 static const char *const account_setting_keys[] = {
-    "approvals_required", "allow_simulation", "certificate_validity", "renewal_threshold",
-    "node_refresh_interval",
+    "approvals_required", "allow_simulation",      "certificate_validity",
+    "renewal_threshold",  "node_refresh_interval",
 };
 
 int
 store_account_insert(struct store *store, const struct account_record *a)
 {
-    return store_exec(store,
-                      "INSERT INTO accounts (acct_id, name, description, status, "
-                      "approvals_required, allow_simulation, certificate_validity, "
-                      "renewal_threshold, node_refresh_interval, created_at, updated_at) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      STORE_ARGS(SV_TEXT(a->acct_id), SV_TEXT(a->name), SV_TEXT(a->description),
-                                 SV_TEXT(ACCOUNT_STATUS_ACTIVE),
-                                 SV_INT(a->settings.approvals_required),
-                                 SV_BOOL(a->settings.allow_simulation),
-                                 SV_INT(a->settings.certificate_validity),
-                                 SV_INT(a->settings.renewal_threshold),
-                                 SV_INT(a->settings.node_refresh_interval), SV_TEXT(a->now),
-                                 SV_TEXT(a->now)),
-                      NULL);
+    return store_exec(
+        store,
+        "INSERT INTO accounts (acct_id, name, description, status, "
+        "approvals_required, allow_simulation, certificate_validity, "
+        "renewal_threshold, node_refresh_interval, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        STORE_ARGS(SV_TEXT(a->acct_id), SV_TEXT(a->name), SV_TEXT(a->description),
+                   SV_TEXT(ACCOUNT_STATUS_ACTIVE), SV_INT(a->settings.approvals_required),
+                   SV_BOOL(a->settings.allow_simulation), SV_INT(a->settings.certificate_validity),
+                   SV_INT(a->settings.renewal_threshold), SV_INT(a->settings.node_refresh_interval),
+                   SV_TEXT(a->now), SV_TEXT(a->now)),
+        NULL);
 }
 
 int
@@ -46,18 +44,16 @@ store_account_update(struct store *store, const struct account_record *a)
     int64_t changes = 0;
     int r;
 
-    r = store_exec(store,
-                   "UPDATE accounts SET name = ?, description = ?, approvals_required = ?, "
-                   "allow_simulation = ?, certificate_validity = ?, renewal_threshold = ?, "
-                   "node_refresh_interval = ?, updated_at = ? WHERE acct_id = ?",
-                   STORE_ARGS(SV_TEXT(a->name), SV_TEXT(a->description),
-                              SV_INT(a->settings.approvals_required),
-                              SV_BOOL(a->settings.allow_simulation),
-                              SV_INT(a->settings.certificate_validity),
-                              SV_INT(a->settings.renewal_threshold),
-                              SV_INT(a->settings.node_refresh_interval), SV_TEXT(a->now),
-                              SV_TEXT(a->acct_id)),
-                   &changes);
+    r = store_exec(
+        store,
+        "UPDATE accounts SET name = ?, description = ?, approvals_required = ?, "
+        "allow_simulation = ?, certificate_validity = ?, renewal_threshold = ?, "
+        "node_refresh_interval = ?, updated_at = ? WHERE acct_id = ?",
+        STORE_ARGS(SV_TEXT(a->name), SV_TEXT(a->description),
+                   SV_INT(a->settings.approvals_required), SV_BOOL(a->settings.allow_simulation),
+                   SV_INT(a->settings.certificate_validity), SV_INT(a->settings.renewal_threshold),
+                   SV_INT(a->settings.node_refresh_interval), SV_TEXT(a->now), SV_TEXT(a->acct_id)),
+        &changes);
     if (r < 0)
         return r;
     return changes > 0 ? 0 : -ENOENT;
@@ -141,8 +137,9 @@ store_search_pattern(const char *search, char **ret_pattern)
 static const char *
 account_sort_column(const char *key)
 {
+    /* Names sort case-insensitively, the same on every backend whatever its collation. */
     if (strcmp(key, "name") == 0)
-        return "a.name";
+        return "lower(a.name)";
     if (strcmp(key, "created_at") == 0)
         return "a.created_at";
     return NULL;

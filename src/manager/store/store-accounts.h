@@ -14,10 +14,10 @@ struct list_params;
 #define ACCOUNT_STATUS_ACTIVE "ACTIVE"
 
 struct account_settings {
-    int64_t approvals_required;   /* 1–10 */
+    int64_t approvals_required; /* 1–10 */
     bool allow_simulation;
-    int64_t certificate_validity; /* seconds */
-    int64_t renewal_threshold;    /* percent */
+    int64_t certificate_validity;  /* seconds */
+    int64_t renewal_threshold;     /* percent */
     int64_t node_refresh_interval; /* seconds */
 };
 

@@ -9,9 +9,9 @@
 
 /* The wire shape comes from the column names: "_json" columns hold JSON text (store.h). */
 #define APP_SELECT                                                                                 \
-    "SELECT app_id, acct_id, name, description, input_image_name, output_image_name,"            \
-    " isvprodid, isvsvn, mem_size, threads, allowed_domains AS allowed_domains_json,"             \
-    " whitelisted_domains AS whitelisted_domains_json, pending_task_id, labels AS labels_json,"   \
+    "SELECT app_id, acct_id, name, description, input_image_name, output_image_name,"              \
+    " isvprodid, isvsvn, mem_size, threads, allowed_domains AS allowed_domains_json,"              \
+    " whitelisted_domains AS whitelisted_domains_json, pending_task_id, labels AS labels_json,"    \
     " advanced_settings AS advanced_settings_json, created_at, updated_at FROM apps"
 
 #define APP_SQL_MAX 2048
@@ -293,8 +293,8 @@ store_app_list(struct store *store, const char *acct_id, const struct app_list_q
     memcpy(args, f.args, f.n * sizeof(*args));
     args[f.n] = SV_INT(q->limit);
     args[f.n + 1] = SV_INT(q->offset);
-    snprintf(sql, sizeof(sql), "%s%s ORDER BY %s %s, app_id LIMIT ? OFFSET ?", APP_SELECT,
-             f.where, column, q->sort_desc ? "DESC" : "ASC");
+    snprintf(sql, sizeof(sql), "%s%s ORDER BY %s %s, app_id LIMIT ? OFFSET ?", APP_SELECT, f.where,
+             column, q->sort_desc ? "DESC" : "ASC");
     r = store_query_json_array(store, sql, args, f.n + 2, &items);
     if (r < 0)
         return r;

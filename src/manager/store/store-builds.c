@@ -107,8 +107,8 @@ like_pattern(const char *search)
 
 /* Appends the WHERE clause of filter (fixed fragments only) and collects its arguments. */
 static int
-build_where(const char *acct_id, const struct build_filter *filter, const char *pattern,
-            char *sql, size_t size, struct store_value *args, size_t *n_args)
+build_where(const char *acct_id, const struct build_filter *filter, const char *pattern, char *sql,
+            size_t size, struct store_value *args, size_t *n_args)
 {
     int r;
 
@@ -148,22 +148,20 @@ store_build_insert(struct store *store, const struct build_new *b)
                    SV_TEXT(b->docker_image_sha),
                    b->docker_image_size >= 0 ? SV_INT(b->docker_image_size) : SV_NULL,
                    SV_TEXT(b->platform), SV_TEXT(b->mrenclave), SV_TEXT(b->mrsigner),
-                   SV_INT(b->isvprodid), SV_INT(b->isvsvn), SV_BOOL(b->debug),
-                   SV_TEXT(b->status), SV_TEXT(b->now), SV_TEXT(b->now)),
+                   SV_INT(b->isvprodid), SV_INT(b->isvsvn), SV_BOOL(b->debug), SV_TEXT(b->status),
+                   SV_TEXT(b->now), SV_TEXT(b->now)),
         NULL);
 }
 
 int
-store_build_get(struct store *store, const char *acct_id, const char *build_id,
-                json_t **ret_build)
+store_build_get(struct store *store, const char *acct_id, const char *build_id, json_t **ret_build)
 {
     char sql[BUILD_SQL_MAX];
     json_t *flat;
     int r;
 
     snprintf(sql, sizeof(sql), "%s WHERE b.acct_id = ? AND b.build_id = ?", build_select);
-    r = store_query_json_object(store, sql, STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(build_id)),
-                                &flat);
+    r = store_query_json_object(store, sql, STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(build_id)), &flat);
     if (r < 0)
         return r;
     r = nest_dotted(flat, ret_build);
@@ -264,8 +262,7 @@ store_build_set_status(struct store *store, const char *acct_id, const char *bui
 }
 
 int
-store_build_app_get(struct store *store, const char *acct_id, const char *app_id,
-                    json_t **ret_app)
+store_build_app_get(struct store *store, const char *acct_id, const char *app_id, json_t **ret_app)
 {
     return store_query_json_object(
         store, "SELECT name, isvprodid, isvsvn FROM apps WHERE acct_id = ? AND app_id = ?",

@@ -11,12 +11,12 @@
 #define MEMBER_FROM " FROM memberships m JOIN users u ON u.user_id = m.user_id WHERE m.acct_id = ?"
 #define MEMBER_ROLE_FILTER " AND m.role = ?"
 #define MEMBER_SEARCH                                                                              \
-    " AND (lower(u.user_email) LIKE ? ESCAPE '\\' OR lower(u.first_name) LIKE ? ESCAPE '\\'"      \
+    " AND (lower(u.user_email) LIKE ? ESCAPE '\\' OR lower(u.first_name) LIKE ? ESCAPE '\\'"       \
     " OR lower(u.last_name) LIKE ? ESCAPE '\\')"
 
 int
-store_member_insert(struct store *store, const char *acct_id, const char *user_id,
-                    const char *role, const char *now)
+store_member_insert(struct store *store, const char *acct_id, const char *user_id, const char *role,
+                    const char *now)
 {
     return store_exec(store,
                       "INSERT INTO memberships (acct_id, user_id, role, created_at) "
@@ -80,29 +80,27 @@ int
 store_member_count_role(struct store *store, const char *acct_id, const char *role,
                         int64_t *ret_count)
 {
-    return store_query_int(store,
-                           "SELECT COUNT(*) FROM memberships WHERE acct_id = ? AND role = ?",
+    return store_query_int(store, "SELECT COUNT(*) FROM memberships WHERE acct_id = ? AND role = ?",
                            STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(role)), ret_count);
 }
 
 int
-store_member_get(struct store *store, const char *acct_id, const char *user_id,
-                 json_t **ret_member)
+store_member_get(struct store *store, const char *acct_id, const char *user_id, json_t **ret_member)
 {
-    return store_query_json_object(store,
-                                   "SELECT " STORE_USER_COLUMNS ", m.role" MEMBER_FROM
-                                   " AND m.user_id = ?",
-                                   STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(user_id)), ret_member);
+    return store_query_json_object(
+        store, "SELECT " STORE_USER_COLUMNS ", m.role" MEMBER_FROM " AND m.user_id = ?",
+        STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(user_id)), ret_member);
 }
 
 static const char *
 member_sort_column(const char *key)
 {
+    /* Names sort case-insensitively, the same on every backend whatever its collation. */
     static const char *const columns[][2] = {
         { "created_at", "u.created_at" },
         { "user_email", "u.user_email" },
-        { "first_name", "u.first_name" },
-        { "last_name", "u.last_name" },
+        { "first_name", "lower(u.first_name)" },
+        { "last_name", "lower(u.last_name)" },
     };
 
     for (size_t i = 0; i < ELEMENTSOF(columns); i++)

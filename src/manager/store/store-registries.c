@@ -9,8 +9,8 @@
 
 /* The sealed password never leaves the table: only whether there is one. */
 #define REGISTRY_SELECT                                                                            \
-    "SELECT registry_id, url, description, username,"                                            \
-    " CASE WHEN password_sealed IS NULL THEN 0 ELSE 1 END AS has_password_bool,"                  \
+    "SELECT registry_id, url, description, username,"                                              \
+    " CASE WHEN password_sealed IS NULL THEN 0 ELSE 1 END AS has_password_bool,"                   \
     " created_at, updated_at FROM registries"
 
 #define REGISTRY_SQL_MAX 1024
@@ -38,8 +38,7 @@ store_registry_get(struct store *store, const char *acct_id, const char *registr
 
     snprintf(sql, sizeof(sql), "%s WHERE registry_id = ? AND acct_id = ? %s", REGISTRY_SELECT,
              lock && store->ops->for_update ? store->ops->for_update : "");
-    return store_query_json_object(store, sql,
-                                   STORE_ARGS(SV_TEXT(registry_id), SV_TEXT(acct_id)),
+    return store_query_json_object(store, sql, STORE_ARGS(SV_TEXT(registry_id), SV_TEXT(acct_id)),
                                    ret_registry);
 }
 
@@ -72,11 +71,11 @@ int
 store_registry_set_password(struct store *store, const char *acct_id, const char *registry_id,
                             const char *password_sealed, const char *now)
 {
-    return exec_one(store,
-                    "UPDATE registries SET password_sealed = ?, updated_at = ?"
-                    " WHERE registry_id = ? AND acct_id = ?",
-                    STORE_ARGS(SV_TEXT(password_sealed), SV_TEXT(now), SV_TEXT(registry_id),
-                               SV_TEXT(acct_id)));
+    return exec_one(
+        store,
+        "UPDATE registries SET password_sealed = ?, updated_at = ?"
+        " WHERE registry_id = ? AND acct_id = ?",
+        STORE_ARGS(SV_TEXT(password_sealed), SV_TEXT(now), SV_TEXT(registry_id), SV_TEXT(acct_id)));
 }
 
 int
@@ -120,7 +119,7 @@ sort_column(const char *key)
 }
 
 #define SEARCH_WHERE                                                                               \
-    " WHERE acct_id = ? AND (lower(url) LIKE ? ESCAPE '\\'"                                       \
+    " WHERE acct_id = ? AND (lower(url) LIKE ? ESCAPE '\\'"                                        \
     " OR lower(description) LIKE ? ESCAPE '\\')"
 
 int
@@ -130,8 +129,8 @@ store_registry_list(struct store *store, const char *acct_id, const struct regis
     _cleanup_free_ char *pattern = q->search ? like_pattern(q->search) : NULL;
     const char *column = sort_column(q->sort_key);
     const char *where = q->search ? SEARCH_WHERE : " WHERE acct_id = ?";
-    struct store_value args[] = { SV_TEXT(acct_id), SV_TEXT(pattern), SV_TEXT(pattern),
-                                  SV_NULL, SV_NULL };
+    struct store_value args[] = { SV_TEXT(acct_id), SV_TEXT(pattern), SV_TEXT(pattern), SV_NULL,
+                                  SV_NULL };
     size_t n = q->search ? 3 : 1;
     char sql[REGISTRY_SQL_MAX];
     int64_t total, filtered;
@@ -153,8 +152,8 @@ store_registry_list(struct store *store, const char *acct_id, const struct regis
 
     args[n] = SV_INT(q->limit);
     args[n + 1] = SV_INT(q->offset);
-    snprintf(sql, sizeof(sql), "%s%s ORDER BY %s %s, registry_id LIMIT ? OFFSET ?",
-             REGISTRY_SELECT, where, column, q->sort_desc ? "DESC" : "ASC");
+    snprintf(sql, sizeof(sql), "%s%s ORDER BY %s %s, registry_id LIMIT ? OFFSET ?", REGISTRY_SELECT,
+             where, column, q->sort_desc ? "DESC" : "ASC");
     r = store_query_json_array(store, sql, args, n + 2, &items);
     if (r < 0)
         return r;

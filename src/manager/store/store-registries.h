@@ -27,17 +27,16 @@ int store_registry_insert(struct store *store, const char *acct_id, const char *
                           const struct registry_values *values, const char *now);
 
 /* Reads one registry; lock also locks its row until commit. *ret_registry is the caller's. */
-int store_registry_get(struct store *store, const char *acct_id, const char *registry_id,
-                       bool lock, json_t **ret_registry);
+int store_registry_get(struct store *store, const char *acct_id, const char *registry_id, bool lock,
+                       json_t **ret_registry);
 
 /* Writes url, description and username (password_sealed is ignored) and updated_at. */
 int store_registry_update(struct store *store, const char *acct_id, const char *registry_id,
                           const struct registry_values *values, const char *now);
 
 /* Replaces the sealed password (NULL removes it). */
-int store_registry_set_password(struct store *store, const char *acct_id,
-                                const char *registry_id, const char *password_sealed,
-                                const char *now);
+int store_registry_set_password(struct store *store, const char *acct_id, const char *registry_id,
+                                const char *password_sealed, const char *now);
 
 int store_registry_delete(struct store *store, const char *acct_id, const char *registry_id);
 
@@ -51,5 +50,5 @@ struct registry_list_query {
 
 /* The page asked for, the number of registries in the account and the number matching. */
 int store_registry_list(struct store *store, const char *acct_id,
-                        const struct registry_list_query *q, json_t **ret_items,
-                        int64_t *ret_total, int64_t *ret_filtered);
+                        const struct registry_list_query *q, json_t **ret_items, int64_t *ret_total,
+                        int64_t *ret_filtered);

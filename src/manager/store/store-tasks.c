@@ -15,7 +15,7 @@ static const char task_select[] =
     " t.requester_id AS \"requester_info.user_id\","
     " t.requester_name AS \"requester_info.user_name\","
     " t.status AS \"status.status\", t.reason AS \"status.reason\","
-    " a.approvals_required,"
+    " a.approvals_required, '[]' AS approvals_json," /* filled by task_from_row(), in place */
     " t.domains_added AS domains_added_json, t.domains_removed AS domains_removed_json,"
     " t.created_at, t.updated_at"
     " FROM tasks t JOIN accounts a ON a.acct_id = t.acct_id";
@@ -61,13 +61,12 @@ task_from_row(struct store *store, json_t *flat, json_t **ret_task)
     json_t *task, *approvals;
     int r;
 
-    r = store_query_json_array(store,
-                               "SELECT user_id, user_name, status, reason, created_at AS time"
-                               " FROM task_approvals WHERE task_id = ?"
-                               " ORDER BY created_at, user_id",
-                               STORE_ARGS(SV_TEXT(json_string_value(
-                                   json_object_get(flat, "task_id")))),
-                               &approvals);
+    r = store_query_json_array(
+        store,
+        "SELECT user_id, user_name, status, reason, created_at AS time"
+        " FROM task_approvals WHERE task_id = ?"
+        " ORDER BY created_at, user_id",
+        STORE_ARGS(SV_TEXT(json_string_value(json_object_get(flat, "task_id")))), &approvals);
     if (r < 0)
         return r;
     r = nest_dotted(flat, &task);
@@ -165,8 +164,7 @@ store_task_get(struct store *store, const char *acct_id, const char *task_id, js
     int r;
 
     snprintf(sql, sizeof(sql), "%s WHERE t.acct_id = ? AND t.task_id = ?", task_select);
-    r = store_query_json_object(store, sql, STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(task_id)),
-                                &flat);
+    r = store_query_json_object(store, sql, STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(task_id)), &flat);
     if (r < 0)
         return r;
     r = task_from_row(store, flat, ret_task);
@@ -272,8 +270,8 @@ store_task_list_pending(struct store *store, const char *acct_id, const char *en
 }
 
 int
-store_task_finish(struct store *store, const char *acct_id, const char *task_id,
-                  const char *status, const char *reason, const char *now)
+store_task_finish(struct store *store, const char *acct_id, const char *task_id, const char *status,
+                  const char *reason, const char *now)
 {
     int64_t changes = 0;
     int r;
@@ -295,9 +293,8 @@ store_task_vote_insert(struct store *store, const struct task_vote *v)
     return store_exec(store,
                       "INSERT INTO task_approvals (task_id, user_id, user_name, status, reason,"
                       " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                      STORE_ARGS(SV_TEXT(v->task_id), SV_TEXT(v->user_id),
-                                 SV_TEXT(v->user_name), SV_TEXT(v->status), SV_TEXT(v->reason),
-                                 SV_TEXT(v->now)),
+                      STORE_ARGS(SV_TEXT(v->task_id), SV_TEXT(v->user_id), SV_TEXT(v->user_name),
+                                 SV_TEXT(v->status), SV_TEXT(v->reason), SV_TEXT(v->now)),
                       NULL);
 }
 
@@ -355,10 +352,10 @@ int
 store_task_app_whitelist_set(struct store *store, const char *acct_id, const char *app_id,
                              const char *whitelisted_json, const char *now)
 {
-    return store_exec(store,
-                      "UPDATE apps SET whitelisted_domains = ?, updated_at = ?"
-                      " WHERE acct_id = ? AND app_id = ?",
-                      STORE_ARGS(SV_TEXT(whitelisted_json), SV_TEXT(now), SV_TEXT(acct_id),
-                                 SV_TEXT(app_id)),
-                      NULL);
+    return store_exec(
+        store,
+        "UPDATE apps SET whitelisted_domains = ?, updated_at = ?"
+        " WHERE acct_id = ? AND app_id = ?",
+        STORE_ARGS(SV_TEXT(whitelisted_json), SV_TEXT(now), SV_TEXT(acct_id), SV_TEXT(app_id)),
+        NULL);
 }

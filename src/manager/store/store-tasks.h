@@ -86,9 +86,8 @@ int store_task_approvals_required(struct store *store, const char *acct_id, int6
 
 /* Clears pending_task_id of the task's entity (an app for DOMAIN_WHITELIST, a build for
  * BUILD_WHITELIST) if it still points at task_id; other task types have no such link. */
-int store_task_clear_entity_pending(struct store *store, const char *acct_id,
-                                    const char *task_type, const char *entity_id,
-                                    const char *task_id);
+int store_task_clear_entity_pending(struct store *store, const char *acct_id, const char *task_type,
+                                    const char *entity_id, const char *task_id);
 /* {allowed_domains, whitelisted_domains} (arrays) of an app of the account. */
 int store_task_app_domains_get(struct store *store, const char *acct_id, const char *app_id,
                                json_t **ret_domains);

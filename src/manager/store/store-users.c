@@ -33,10 +33,9 @@ store_user_get(struct store *store, const char *user_id, json_t **ret_user)
 int
 store_user_get_by_email(struct store *store, const char *user_email, json_t **ret_user)
 {
-    return store_query_json_object(store,
-                                   "SELECT " STORE_USER_COLUMNS
-                                   " FROM users u WHERE u.user_email = ?",
-                                   STORE_ARGS(SV_TEXT(user_email)), ret_user);
+    return store_query_json_object(
+        store, "SELECT " STORE_USER_COLUMNS " FROM users u WHERE u.user_email = ?",
+        STORE_ARGS(SV_TEXT(user_email)), ret_user);
 }
 
 int

@@ -12,7 +12,7 @@
 /* The SELECT list of the wire user object for a query joining users as "u". The password hash
  * is never part of it. */
 #define STORE_USER_COLUMNS                                                                         \
-    "u.user_id, u.user_email, u.first_name, u.last_name, u.status, u.is_admin AS is_admin_bool, " \
+    "u.user_id, u.user_email, u.first_name, u.last_name, u.status, u.is_admin AS is_admin_bool, "  \
     "u.created_at, u.last_logged_in_at"
 
 #define USER_STATUS_ACTIVE "ACTIVE"
@@ -48,8 +48,7 @@ int store_session_insert(struct store *store, const char *token_hash, const char
                          const char *acct_id, const char *created_at, int64_t expires_at);
 int store_session_delete(struct store *store, const char *token_hash);
 /* Selects an account for the session; -ENOENT when the session is gone. */
-int store_session_select_account(struct store *store, const char *token_hash,
-                                 const char *acct_id);
+int store_session_select_account(struct store *store, const char *token_hash, const char *acct_id);
 /* Unselects acct_id in every session (account deleted), or only in user_id's sessions (member
  * removed) when user_id is not NULL. */
 int store_session_clear_account(struct store *store, const char *acct_id, const char *user_id);

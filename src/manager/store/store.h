@@ -28,7 +28,12 @@ struct store_value {
 
 #define SV_NULL ((struct store_value){ .type = STORE_NULL })
 #define SV_INT(v) ((struct store_value){ .type = STORE_INT, .i = (int64_t)(v) })
-#define SV_TEXT(v) ((struct store_value){ .type = (v) ? STORE_TEXT : STORE_NULL, .s = (v) })
+static inline struct store_value
+store_value_text(const char *s)
+{
+    return (struct store_value){ .type = s ? STORE_TEXT : STORE_NULL, .s = s };
+}
+#define SV_TEXT(v) store_value_text(v)
 #define SV_BOOL(v) SV_INT((v) ? 1 : 0)
 
 /* STORE_ARGS(SV_TEXT(a), SV_INT(b)) expands to "array, count" for the calls below. */

@@ -1,0 +1,355 @@
+/* cloister audit: the hash-chained audit log of the selected account (or the system chain). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "client.h"
+#include "commands.h"
+#include "jval.h"
+#include "output.h"
+#include "table.h"
+
+enum {
+    OPT_ACTION_TYPE = 0x100,
+    OPT_SEVERITY,
+    OPT_ACTOR,
+    OPT_ENTITY,
+    OPT_FROM,
+    OPT_TO,
+    OPT_SYSTEM,
+    OPT_FORMAT,
+};
+
+static const char *const action_types[] = { "USER_AUTH",        "ADMIN",           "USER_APPROVAL",
+                                            "NODE_ATTESTATION", "NODE_STATUS",     "APP_STATUS",
+                                            "CERTIFICATE",      "IMAGE_CONVERSION" };
+static const char *const severities[] = { "INFO", "WARNING", "ERROR" };
+static const char *const formats[] = { "csv", "json" };
+
+struct audit_opts {
+    const char *action_type, *severity, *actor, *entity, *from, *to;
+    const char *format;
+    const char *output;
+    bool system;
+    struct list_opts list;
+};
+
+static int
+audit_on_flag(void *userdata, int opt, const char *arg)
+{
+    struct audit_opts *o = userdata;
+    int r = list_opts_handle(&o->list, opt, arg);
+
+    if (r != 0)
+        return r < 0 ? r : 0;
+    switch (opt) {
+    case OPT_ACTION_TYPE:
+        return args_choice("--action-type", arg, action_types, ELEMENTSOF(action_types),
+                           &o->action_type);
+    case OPT_SEVERITY:
+        return args_choice("--severity", arg, severities, ELEMENTSOF(severities), &o->severity);
+    case OPT_ACTOR:
+        o->actor = arg;
+        return 0;
+    case OPT_ENTITY:
+        o->entity = arg;
+        return 0;
+    case OPT_FROM:
+        o->from = arg;
+        return 0;
+    case OPT_TO:
+        o->to = arg;
+        return 0;
+    case OPT_SYSTEM:
+        o->system = true;
+        return 0;
+    case OPT_FORMAT:
+        return args_choice("--format", arg, formats, ELEMENTSOF(formats), &o->format);
+    case 'o':
+        o->output = arg;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* base + "?chain=system" when asked for. */
+static int
+audit_path(const struct audit_opts *o, const char *base, struct strbuf *path)
+{
+    int r = strbuf_adds(path, base);
+
+    if (r >= 0 && o->system)
+        r = client_path_query(path, "chain", "system");
+    return r;
+}
+
+static int
+format_actor(const json_t *event, char **ret)
+{
+    const char *who = jval_str(event, "actor.name") ?: jval_str(event, "actor.id");
+    char *s;
+
+    if (asprintf(&s, "%s%s%s", jval_str(event, "actor.type") ?: "?", who ? " " : "",
+                 who ? who : "") < 0)
+        return -ENOMEM;
+    *ret = s;
+    return 0;
+}
+
+static const struct column event_columns[] = {
+    { "SEQ", "seq", COLUMN_TEXT, 0, NULL },
+    { "TIME", "time", COLUMN_TIME, 0, NULL },
+    { "ACTOR", NULL, COLUMN_TEXT, 32, format_actor },
+    { "ACTION", "action_type", COLUMN_TEXT, 0, NULL },
+    { "SEVERITY", "severity", COLUMN_TEXT, 0, NULL },
+    { "MESSAGE", "message", COLUMN_TEXT, 72, NULL },
+};
+
+#define SYSTEM_USAGE                                                                               \
+    "  --system           the system chain (sign-ups, log-ins, account deletions; system\n"        \
+    "                     administrators only)\n"
+
+static const struct cli_cmd list_cmd = {
+    "audit list",
+    "Usage: cloister audit list [--action-type TYPE] [--severity S] [--actor ID] [--entity ID]\n"
+    "           [--from TIME] [--to TIME] [--system] [--limit N] [--offset N]\n"
+    "           [--sort KEY:DIR] [--search TEXT]\n"
+    "\n"
+    "List audit events of the selected account, newest first (GET /v1/events).\n"
+    "\n"
+    "Flags:\n"
+    "  --action-type T    USER_AUTH, ADMIN, USER_APPROVAL, NODE_ATTESTATION, NODE_STATUS,\n"
+    "                     APP_STATUS, CERTIFICATE or IMAGE_CONVERSION\n"
+    "  --severity S       INFO, WARNING or ERROR\n"
+    "  --actor ID         events of this user, app or node\n"
+    "  --entity ID        events about this entity\n"
+    "  --from TIME        events at or after TIME (RFC 3339, e.g. 2026-11-23T00:00:00Z)\n"
+    "  --to TIME          events before TIME\n" SYSTEM_USAGE LIST_USAGE "\n"
+    "Example:\n"
+    "  cloister audit list --action-type USER_APPROVAL --limit 20\n",
+};
+
+static const struct option list_options[] = {
+    { "action-type", required_argument, NULL, OPT_ACTION_TYPE },
+    { "severity", required_argument, NULL, OPT_SEVERITY },
+    { "actor", required_argument, NULL, OPT_ACTOR },
+    { "entity", required_argument, NULL, OPT_ENTITY },
+    { "from", required_argument, NULL, OPT_FROM },
+    { "to", required_argument, NULL, OPT_TO },
+    { "system", no_argument, NULL, OPT_SYSTEM },
+    LIST_OPTIONS,
+    CLI_OPTION_HELP,
+    CLI_OPTION_END,
+};
+
+static int
+audit_list_path(const struct audit_opts *o, struct strbuf *path)
+{
+    const char *keys[] = { "action_type", "severity", "actor_id", "entity_id", "from", "to" };
+    const char *values[] = { o->action_type, o->severity, o->actor, o->entity, o->from, o->to };
+    int r = audit_path(o, "/v1/events", path);
+
+    for (size_t i = 0; i < ELEMENTSOF(keys) && r >= 0; i++)
+        r = client_path_query(path, keys[i], values[i]);
+    if (r >= 0)
+        r = list_opts_query(&o->list, path);
+    return r;
+}
+
+static int
+audit_list(struct cli *cli, int argc, char **argv)
+{
+    struct audit_opts o = {};
+    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
+    _cleanup_json_ json_t *resp = NULL;
+    int r = cli_parse_flags(cli, &list_cmd, argc, argv, NULL, list_options, audit_on_flag, &o,
+                            &argc, &argv);
+
+    if (r != 0)
+        return r > 0 ? 0 : r;
+    r = cli_expect_args(&list_cmd, argc, argv, 0, 0, NULL);
+    if (r < 0)
+        return r;
+    if (audit_list_path(&o, &path) < 0)
+        return cli_oom();
+    r = cli_call(cli, "GET", path.buf, NULL, 0, &resp);
+    if (r < 0)
+        return r;
+    return output_list(cli, resp, event_columns, ELEMENTSOF(event_columns), "event_id", "events");
+}
+
+static const struct cli_cmd verify_cmd = {
+    "audit verify",
+    "Usage: cloister audit verify [--system]\n"
+    "\n"
+    "Check the audit chain on the server: every hash link and every signed checkpoint\n"
+    "(GET /v1/events/verify). Exit status 1 when the chain is not valid.\n"
+    "\n"
+    "Flags:\n" SYSTEM_USAGE "\n"
+    "Example:\n"
+    "  cloister audit verify\n",
+};
+
+static const struct option verify_options[] = {
+    { "system", no_argument, NULL, OPT_SYSTEM },
+    CLI_OPTION_HELP,
+    CLI_OPTION_END,
+};
+
+static void
+audit_print_verify(const json_t *resp, bool valid)
+{
+    json_int_t events = json_integer_value(json_object_get(resp, "events_checked"));
+    json_int_t checkpoints = json_integer_value(json_object_get(resp, "checkpoints_checked"));
+
+    if (valid)
+        output_line("Audit chain valid: %" JSON_INTEGER_FORMAT " events and %" JSON_INTEGER_FORMAT
+                    " checkpoints checked, last seq %" JSON_INTEGER_FORMAT ".",
+                    events, checkpoints, json_integer_value(json_object_get(resp, "last_seq")));
+    else
+        output_line("Audit chain NOT valid at seq %" JSON_INTEGER_FORMAT ": %s "
+                    "(%" JSON_INTEGER_FORMAT " events checked).",
+                    json_integer_value(jval_get(resp, "error.seq")),
+                    jval_str(resp, "error.reason") ?: "no reason given", events);
+    if (jval_str(resp, "audit_public_key")) {
+        output_line("Audit public key:");
+        if (table_print_lines(stdout, jval_str(resp, "audit_public_key"), 2) < 0)
+            cli_oom();
+    }
+}
+
+static int
+audit_verify(struct cli *cli, int argc, char **argv)
+{
+    struct audit_opts o = {};
+    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
+    _cleanup_json_ json_t *resp = NULL;
+    const json_t *valid;
+    int r = cli_parse_flags(cli, &verify_cmd, argc, argv, NULL, verify_options, audit_on_flag, &o,
+                            &argc, &argv);
+
+    if (r != 0)
+        return r > 0 ? 0 : r;
+    r = cli_expect_args(&verify_cmd, argc, argv, 0, 0, NULL);
+    if (r < 0)
+        return r;
+    if (audit_path(&o, "/v1/events/verify", &path) < 0)
+        return cli_oom();
+    r = cli_call(cli, "GET", path.buf, NULL, 0, &resp);
+    if (r < 0)
+        return r;
+    valid = json_object_get(resp, "valid");
+    if (!json_is_boolean(valid)) {
+        cli_error("unexpected response from %s: no 'valid' field", cli->url);
+        return -EBADMSG;
+    }
+    if (cli->json)
+        r = output_json(resp);
+    else if (!cli->quiet)
+        audit_print_verify(resp, json_is_true(valid));
+    if (r < 0)
+        return r;
+    /* Not valid is a failure of the command: exit status 1. */
+    return json_is_true(valid) ? 0 : -EBADMSG;
+}
+
+static const struct cli_cmd export_cmd = {
+    "audit export",
+    "Usage: cloister audit export [--format csv|json] [-o FILE] [--system]\n"
+    "\n"
+    "Write the whole audit chain, in order, to stdout or FILE\n"
+    "(GET /v1/events/export?format=...). FILE is written to a temporary file first and\n"
+    "renamed into place when complete (mode 0600).\n"
+    "\n"
+    "Flags:\n"
+    "  --format F         csv or json (default json)\n"
+    "  -o, --output FILE  write to FILE instead of stdout\n" SYSTEM_USAGE "\n"
+    "Example:\n"
+    "  cloister audit export --format csv -o audit.csv\n",
+};
+
+static const struct option export_options[] = {
+    { "format", required_argument, NULL, OPT_FORMAT },
+    { "output", required_argument, NULL, 'o' },
+    { "system", no_argument, NULL, OPT_SYSTEM },
+    CLI_OPTION_HELP,
+    CLI_OPTION_END,
+};
+
+static int
+audit_stream(struct cli *cli, const char *path, int fd)
+{
+    struct client *c;
+    int r = cli_client(cli, true, &c);
+
+    if (r < 0)
+        return r;
+    return client_send(c, &(struct client_request){ .method = "GET", .path = path, .sink_fd = fd },
+                       NULL);
+}
+
+/* Streams into a temporary file next to file, renamed over it when complete. */
+static int
+audit_export_file(struct cli *cli, const char *path, const char *file)
+{
+    _cleanup_free_ char *tmp = NULL;
+    _cleanup_close_ int fd = -1;
+    int r;
+
+    if (asprintf(&tmp, "%s.XXXXXX", file) < 0) {
+        tmp = NULL;
+        return cli_oom();
+    }
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return cli_usage_error(NULL, "-o: cannot create a file next to '%s': %m", file);
+    r = audit_stream(cli, path, fd);
+    if (r >= 0 && (fsync(fd) < 0 || rename(tmp, file) < 0)) {
+        r = -errno;
+        cli_error("cannot write %s: %m", file);
+    }
+    if (r < 0)
+        unlink(tmp);
+    return r;
+}
+
+static int
+audit_export(struct cli *cli, int argc, char **argv)
+{
+    struct audit_opts o = {};
+    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
+    int r = cli_parse_flags(cli, &export_cmd, argc, argv, "o:", export_options, audit_on_flag, &o,
+                            &argc, &argv);
+
+    if (r != 0)
+        return r > 0 ? 0 : r;
+    r = cli_expect_args(&export_cmd, argc, argv, 0, 0, NULL);
+    if (r < 0)
+        return r;
+    if (audit_path(&o, "/v1/events/export", &path) < 0 ||
+        client_path_query(&path, "format", o.format ? o.format : "json") < 0)
+        return cli_oom();
+    if (!o.output || strcmp(o.output, "-") == 0) {
+        fflush(stdout);
+        return audit_stream(cli, path.buf, STDOUT_FILENO);
+    }
+    return audit_export_file(cli, path.buf, o.output);
+}
+
+static const struct cli_verb audit_verbs[] = {
+    { "list", "list audit events", audit_list },
+    { "verify", "check the hash chain and its signed checkpoints", audit_verify },
+    { "export", "write the whole chain as CSV or JSON", audit_export },
+};
+
+int
+cmd_audit(struct cli *cli, int argc, char **argv)
+{
+    return cli_dispatch(cli, "audit", audit_verbs, ELEMENTSOF(audit_verbs), argc, argv);
+}
