@@ -8,7 +8,12 @@
  *        log-in commits its audit event and still answers 401);
  *   < 0  the router rolls back; it sends the prepared error response if there is one, otherwise
  *        maps the errno: -ENOTCONN/-EBUSY → 503, anything else → 500 (logged).
- * api_error() returns -ECANCELED, so "return api_error(...)" rolls back. */
+ * api_error() returns -ECANCELED, so "return api_error(...)" rolls back.
+ *
+ * A route may also have a prepare step, run after authentication and body parsing but before
+ * the transaction opens, for slow work that must not hold the store's write lock (Argon2id
+ * password hashing). It may read the store (autocommit), keeps what the handler needs in
+ * r->prepared, and returns 0 to go on or < 0 to stop, like a handler. */
 #pragma once
 
 #include <stdbool.h>
@@ -67,6 +72,7 @@ struct api_request {
     char *response_text;       /* text body when response is NULL (owned) */
     const char *content_type;  /* default application/json */
     bool streamed;             /* the handler already sent a chunked reply */
+    json_t *prepared;          /* what the route's prepare step left for its handler */
 };
 
 typedef int (*api_handler)(struct api_request *r);
@@ -79,6 +85,7 @@ struct route {
     bool write;         /* runs in a write transaction and is audited */
     api_handler handler;
     const char *name; /* metric label, e.g. "apps_create" */
+    api_handler prepare; /* optional: runs before the transaction (see the top) */
 };
 
 /* Prepares a JSON response; takes ownership of body (may be NULL for 204). Returns 0. */

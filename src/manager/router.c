@@ -471,6 +471,8 @@ run_route(struct api_request *r)
     err = authorize(r);
     if (err >= 0 && r->route->write)
         err = parse_body(r);
+    if (err >= 0 && r->route->prepare)
+        err = r->route->prepare(r);
     if (err >= 0 && !txn) {
         err = r->route->handler(r);
     } else if (err >= 0)
@@ -498,6 +500,7 @@ request_release(struct api_request *r)
 {
     evhttp_clear_headers(&r->query);
     json_decref(r->body);
+    json_decref(r->prepared);
     json_decref(r->response);
     free(r->response_text);
 }

@@ -91,14 +91,9 @@ audit_auth(struct api_request *r, const char *user_id, const char *email, const 
 static int
 signup_insert(struct api_request *r, const char *email, bool first, const char *user_id)
 {
-    const struct manager_config *config = r->ctx->config;
-    const char *pw = json_string_value(json_object_get(r->body, "user_password"));
-    _cleanup_free_ char *hash = NULL;
+    const char *hash = json_string_value(json_object_get(r->prepared, "password_hash"));
     int err;
 
-    err = password_hash(pw, config->argon2_memory_kib, config->argon2_iterations, &hash);
-    if (err < 0)
-        return err;
     err = store_user_insert(
         r->store, &(struct user_record){
                       .user_id = user_id,
@@ -115,26 +110,58 @@ signup_insert(struct api_request *r, const char *email, bool first, const char *
                       first ? "Signed up (system administrator)" : "Signed up");
 }
 
+/* The first user (the system administrator) may sign up even when open sign-up is off, or
+ * nobody could ever use the manager. */
 static int
-auth_signup(struct api_request *r)
+signup_check_allowed(struct api_request *r, int64_t *ret_users)
 {
-    char err_text[BODY_ERROR_MAX], email[EMAIL_MAX + 1], user_id[37];
-    json_t *user = NULL;
+    int err = store_user_count(r->store, ret_users);
+
+    if (err < 0)
+        return err;
+    if (!r->ctx->config->allow_signup && *ret_users > 0)
+        return api_error(r, 403, "FORBIDDEN", "open sign-up is turned off on this manager");
+    return 0;
+}
+
+/* Validates the body and hashes the password before the write transaction opens. */
+static int
+signup_prepare(struct api_request *r)
+{
+    const struct manager_config *config = r->ctx->config;
+    char err_text[BODY_ERROR_MAX];
+    _cleanup_free_ char *hash = NULL;
     int64_t users;
     int err;
 
-    /* Counted inside the write transaction: exactly one first user, even with concurrent
-     * sign-ups. The first user (the system administrator) may sign up even when open sign-up
-     * is off, or nobody could ever use the manager. */
-    err = store_user_count(r->store, &users);
+    err = signup_check_allowed(r, &users);
     if (err < 0)
         return err;
-    if (!r->ctx->config->allow_signup && users > 0)
-        return api_error(r, 403, "FORBIDDEN", "open sign-up is turned off on this manager");
     if (!r->body)
         return api_error(r, 400, "BAD_REQUEST", "body: a JSON object is required");
     if (body_check(r->body, signup_fields, BODY_CREATE, err_text) < 0)
         return api_bad_field(r, "%s", err_text);
+    err = password_hash(json_string_value(json_object_get(r->body, "user_password")),
+                        config->argon2_memory_kib, config->argon2_iterations, &hash);
+    if (err < 0)
+        return err;
+    r->prepared = json_pack("{s:s}", "password_hash", hash);
+    return r->prepared ? 0 : -ENOMEM;
+}
+
+static int
+auth_signup(struct api_request *r)
+{
+    char email[EMAIL_MAX + 1], user_id[37];
+    json_t *user = NULL;
+    int64_t users;
+    int err;
+
+    /* Counted again inside the write transaction: exactly one first user, even with
+     * concurrent sign-ups. */
+    err = signup_check_allowed(r, &users);
+    if (err < 0)
+        return err;
     email_lower(json_string_value(json_object_get(r->body, "user_email")), email);
     err = uuid_random(user_id);
     if (err < 0)
@@ -238,22 +265,6 @@ login_failed(struct api_request *r, const char *user_id, const char *email, cons
     return 0;
 }
 
-/* The session's initial account: the user's only one, else none (the user selects). */
-static int
-login_initial_account(struct api_request *r, const char *user_id, char acct_id[37],
-                      char role[MEMBER_ROLE_MAX])
-{
-    int err;
-
-    acct_id[0] = role[0] = '\0';
-    err = store_member_single_account(r->store, user_id, acct_id);
-    if (err == -ENOENT)
-        return 0;
-    if (err < 0)
-        return err;
-    return store_member_get_role(r->store, acct_id, user_id, role);
-}
-
 /* Frees a NUL-terminated secret after erasing it (STYLE.md idiom 7). */
 static void
 secret_freep(char **secret)
@@ -270,7 +281,7 @@ login_succeeded(struct api_request *r, const char *user_id, const char *email)
     int64_t ttl = r->ctx->config->token_ttl;
     uint8_t raw[TOKEN_BYTES];
     _cleanup_(secret_freep) char *token = NULL;
-    char token_hash[SHA256_HEX_LEN + 1], acct_id[37], role[MEMBER_ROLE_MAX];
+    char token_hash[SHA256_HEX_LEN + 1];
     json_t *answer;
     int err;
 
@@ -281,52 +292,57 @@ login_succeeded(struct api_request *r, const char *user_id, const char *email)
     if (err < 0)
         return err;
     sha256_hex(token, strlen(token), token_hash);
-    err = login_initial_account(r, user_id, acct_id, role);
-    if (err >= 0)
-        err = store_session_insert(r->store, token_hash, user_id, *acct_id ? acct_id : NULL,
-                                   api_now(r), time_now_unix() + ttl);
+    /* A new session has no account selected: the client selects one explicitly, so what a
+     * call may do never depends on how many accounts the user happens to have. */
+    err = store_session_insert(r->store, token_hash, user_id, NULL, api_now(r),
+                               time_now_unix() + ttl);
     if (err >= 0)
         err = store_user_set_logged_in(r->store, user_id, api_now(r));
     if (err >= 0)
         err = audit_auth(r, user_id, email, "INFO", "Logged in");
     if (err < 0)
         return err;
-    answer = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s?, s:s?}}", "access_token", token,
+    answer = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:n, s:n}}", "access_token", token,
                        "token_type", "Bearer", "expires_in", (json_int_t)ttl, "session_info",
-                       "user_id", user_id, "user_email", email, "acct_id",
-                       *acct_id ? acct_id : NULL, "role", *role ? role : NULL);
+                       "user_id", user_id, "user_email", email, "acct_id", "role");
     if (!answer)
         return -ENOMEM;
     return api_reply(r, 200, answer);
 }
 
-/* Checks the password of a known or unknown e-mail in the same time, then answers. */
+/* Checks the password of a known or unknown e-mail in the same time; records the outcome. */
 static int
-login_check(struct api_request *r, const char *email, const char *password)
+login_verify(struct api_request *r, const char *email, const char *password)
 {
     const struct manager_config *config = r->ctx->config;
     _cleanup_(json_decrefp) json_t *cred = NULL;
-    const char *user_id, *status;
+    const char *user_id, *status, *outcome = "ok";
     int err;
 
     err = store_user_get_credentials(r->store, email, &cred);
     if (err == -ENOENT) {
         password_verify_dummy(password, config->argon2_memory_kib, config->argon2_iterations);
-        return login_failed(r, NULL, email, "unknown user");
+        r->prepared = json_pack("{s:s, s:s}", "outcome", "unknown user", "email", email);
+        return r->prepared ? 0 : -ENOMEM;
     }
     if (err < 0)
         return err;
     user_id = json_string_value(json_object_get(cred, "user_id"));
     status = json_string_value(json_object_get(cred, "status"));
     if (!password_verify(json_string_value(json_object_get(cred, "password_hash")), password))
-        return login_failed(r, user_id, email, "wrong password");
-    if (!status || strcmp(status, USER_STATUS_ACTIVE) != 0)
-        return login_failed(r, user_id, email, "user not active");
-    return login_succeeded(r, user_id, email);
+        outcome = "wrong password";
+    else if (!status || strcmp(status, USER_STATUS_ACTIVE) != 0)
+        outcome = "user not active";
+    r->prepared = json_pack("{s:s, s:s, s:s}", "outcome", outcome, "email", email, "user_id",
+                            user_id);
+    return r->prepared ? 0 : -ENOMEM;
 }
 
+/* Runs before the write transaction: the rate limit, the credentials and Argon2id, so
+ * log-ins never hold the store's write lock while hashing. A burst racing the limit can get a
+ * few attempts past it; the window still bounds them. */
 static int
-auth_login(struct api_request *r)
+login_prepare(struct api_request *r)
 {
     _cleanup_(basic_credentials_release) struct basic_credentials c = { 0 };
     char email[EMAIL_MAX + 1];
@@ -346,6 +362,22 @@ auth_login(struct api_request *r)
         return err;
     if (failures >= LOGIN_FAILURES_MAX) {
         /* Locked for the window: the password is not even looked at. */
+        r->prepared = json_pack("{s:s, s:s}", "outcome", "locked", "email", email);
+        return r->prepared ? 0 : -ENOMEM;
+    }
+    return login_verify(r, email, c.password);
+}
+
+/* Records the outcome login_prepare found, in the write transaction. */
+static int
+auth_login(struct api_request *r)
+{
+    const char *outcome = json_string_value(json_object_get(r->prepared, "outcome"));
+    const char *email = json_string_value(json_object_get(r->prepared, "email"));
+    const char *user_id = json_string_value(json_object_get(r->prepared, "user_id"));
+    int err;
+
+    if (strcmp(outcome, "locked") == 0) {
         err = audit_auth(r, NULL, email, "WARNING", "Log-in refused: too many failed attempts");
         if (err < 0)
             return err;
@@ -353,7 +385,9 @@ auth_login(struct api_request *r)
                   "too many failed log-ins for this e-mail; try again in a few minutes");
         return 0;
     }
-    return login_check(r, email, c.password);
+    if (strcmp(outcome, "ok") != 0)
+        return login_failed(r, user_id, email, outcome);
+    return login_succeeded(r, user_id, email);
 }
 
 /* ---- session and caller ---- */
@@ -393,8 +427,10 @@ auth_current_user(struct api_request *r)
 }
 
 const struct route api_auth_routes[] = {
-    { EVHTTP_REQ_POST, "/v1/users", AUTH_NONE, ROLE_NONE, true, auth_signup, "users_signup" },
-    { EVHTTP_REQ_POST, "/v1/sys/auth", AUTH_NONE, ROLE_NONE, true, auth_login, "sys_auth" },
+    { EVHTTP_REQ_POST, "/v1/users", AUTH_NONE, ROLE_NONE, true, auth_signup, "users_signup",
+      signup_prepare },
+    { EVHTTP_REQ_POST, "/v1/sys/auth", AUTH_NONE, ROLE_NONE, true, auth_login, "sys_auth",
+      login_prepare },
     { EVHTTP_REQ_POST, "/v1/sys/logout", AUTH_USER, ROLE_NONE, true, auth_logout, "sys_logout" },
     { EVHTTP_REQ_GET, "/v1/user", AUTH_USER, ROLE_NONE, false, auth_current_user, "user_get" },
     { .pattern = NULL },

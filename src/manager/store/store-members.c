@@ -206,30 +206,3 @@ store_member_list_accounts(struct store *store, const char *user_id, json_t **re
                                   "ORDER BY a.created_at, a.acct_id",
                                   STORE_ARGS(SV_TEXT(user_id)), ret_accounts);
 }
-
-int
-store_member_single_account(struct store *store, const char *user_id, char ret_acct_id[37])
-{
-    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
-    char acct_id[37];
-    const char *value;
-    int r;
-
-    /* Two rows are enough to know there is more than one. */
-    r = store_query(store, "SELECT acct_id FROM memberships WHERE user_id = ? LIMIT 2",
-                    STORE_ARGS(SV_TEXT(user_id)), &rows);
-    if (r < 0)
-        return r;
-    r = store_rows_next(rows);
-    if (r <= 0)
-        return r < 0 ? r : -ENOENT;
-    value = store_rows_text(rows, 0);
-    if (!value || strlen(value) >= sizeof(acct_id))
-        return -EBADMSG;
-    snprintf(acct_id, sizeof(acct_id), "%s", value);
-    r = store_rows_next(rows);
-    if (r != 0)
-        return r < 0 ? r : -ENOENT;
-    memcpy(ret_acct_id, acct_id, sizeof(acct_id));
-    return 0;
-}

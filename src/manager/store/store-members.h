@@ -36,5 +36,3 @@ int store_member_list(struct store *store, const char *acct_id, const char *role
 
 /* [{acct_id, name, role}] of every account user_id belongs to, oldest first. */
 int store_member_list_accounts(struct store *store, const char *user_id, json_t **ret_accounts);
-/* The user's account when they belong to exactly one; -ENOENT otherwise. */
-int store_member_single_account(struct store *store, const char *user_id, char ret_acct_id[37]);
