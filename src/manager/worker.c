@@ -17,7 +17,7 @@
 #include "tls.h"
 
 #define HEADERS_MAX (16u << 10)
-#define DRAIN_SECONDS 2
+#define DRAIN_USEC 500000
 
 struct worker {
     struct event_base *base;
@@ -44,7 +44,7 @@ static void
 on_sigterm(evutil_socket_t sig, short events, void *arg)
 {
     struct worker *w = arg;
-    struct timeval grace = { DRAIN_SECONDS, 0 };
+    struct timeval grace = { 0, DRAIN_USEC };
 
     if (w->bound) {
         evhttp_del_accept_socket(w->http, w->bound);

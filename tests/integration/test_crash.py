@@ -57,6 +57,12 @@ class Burst:
                     payload = r.json()
                 except ValueError:
                     payload = r.text
+                if r.status_code < 300 and not isinstance(payload, dict):
+                    # killed between the header and body TLS records: the answer is lost like a
+                    # reset connection (urllib3 1.x does not enforce Content-Length)
+                    retried = True
+                    time.sleep(0.05)
+                    continue
                 outcome = (r.status_code, payload)
                 break
             with self.lock:
