@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
@@ -100,18 +101,18 @@ cli_exit_status(int r)
 }
 
 static void
-cli_group_usage(FILE *out, const char *group, const struct cli_verb *verbs, size_t n)
+cli_group_usage(FILE *out, const struct cli_group *group)
 {
-    fprintf(out, "Usage: cloister [GLOBAL FLAGS] %s VERB [FLAGS] [ARGS]\n\nVerbs:\n", group);
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(out, "Usage: cloister [GLOBAL FLAGS] %s VERB [FLAGS] [ARGS]\n\nVerbs:\n", group->name);
+    for (size_t i = 0; i < group->n_verbs; i++)
+        fprintf(out, "  %-10s %s\n", group->verbs[i].name, group->verbs[i].summary);
     fprintf(out,
             "\nRun 'cloister %s VERB --help' for the flags of a verb, 'cloister --help' for "
             "the global flags.\n",
-            group);
+            group->name);
 }
 
-/* Most flags a verb can have, including --help and the global flags. */
+/* Most flags a verb can have, including --help, the list flags and the global flags. */
 #define CLI_OPTIONS_MAX 64u
 
 enum {
@@ -120,7 +121,13 @@ enum {
     OPT_GLOBAL_TOKEN,
     OPT_GLOBAL_JSON,
     OPT_GLOBAL_VERSION,
+    OPT_LIST_LIMIT,
+    OPT_LIST_OFFSET,
+    OPT_LIST_SORT,
+    OPT_LIST_SEARCH,
 };
+
+#define LIST_LIMIT_MAX 1000u
 
 /* Global flags, accepted before the verb and after it. */
 static const struct option cli_global_options[] = {
@@ -130,46 +137,49 @@ static const struct option cli_global_options[] = {
     { "json", no_argument, NULL, OPT_GLOBAL_JSON },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
+    { "help", no_argument, NULL, 'h' },
     CLI_OPTION_END,
 };
 
 /* Only before the verb. */
 static const struct option cli_top_options[] = {
     { "version", no_argument, NULL, OPT_GLOBAL_VERSION },
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
 };
 
-static bool
-options_have(const struct option *opts, const char *name)
+/* The flags every list verb takes. */
+static const struct option cli_list_options[] = {
+    { "limit", required_argument, NULL, OPT_LIST_LIMIT },
+    { "offset", required_argument, NULL, OPT_LIST_OFFSET },
+    { "sort", required_argument, NULL, OPT_LIST_SORT },
+    { "search", required_argument, NULL, OPT_LIST_SEARCH },
+    CLI_OPTION_END,
+};
+
+/* Index of the option called name in opts (NULL for none), or -1. */
+static int
+options_find(const struct option *opts, const char *name)
 {
-    for (; opts->name; opts++)
-        if (strcmp(opts->name, name) == 0)
-            return true;
-    return false;
+    for (int i = 0; opts && opts[i].name; i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return i;
+    return -1;
 }
 
-/* Fills merged with the entries of first, then those of second whose names first lacks (a
- * verb's own --url wins over the global one). */
+/* Appends to merged (*n entries so far) the entries of opts whose names it lacks: the first
+ * list given wins (a verb's own --url over the global one). */
 static int
-options_merge(const struct option *first, const struct option *second, struct option *merged,
-              size_t max)
+options_append(struct option *merged, size_t *n, const struct option *opts)
 {
-    size_t n = 0;
-
-    for (const struct option *o = first; o->name; o++) {
-        if (n + 1 >= max)
-            return -E2BIG;
-        merged[n++] = *o;
-    }
-    for (const struct option *o = second; o->name; o++) {
-        if (options_have(first, o->name))
+    for (const struct option *o = opts; o && o->name; o++) {
+        merged[*n] = (struct option)CLI_OPTION_END;
+        if (options_find(merged, o->name) >= 0)
             continue;
-        if (n + 1 >= max)
+        if (*n + 1 >= CLI_OPTIONS_MAX)
             return -E2BIG;
-        merged[n++] = *o;
+        merged[(*n)++] = *o;
     }
-    merged[n] = (struct option)CLI_OPTION_END;
+    merged[*n] = (struct option)CLI_OPTION_END;
     return 0;
 }
 
@@ -195,6 +205,33 @@ cli_global_flag(struct cli *cli, int opt, const char *arg)
         return 1;
     case 'v':
         cli->verbose = true;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Handles a list flag: 1 when opt was one, 0 when not, -EINVAL for a bad value. */
+static int
+cli_list_flag(struct list_opts *l, int opt, const char *arg)
+{
+    uint64_t v;
+    int r;
+
+    switch (opt) {
+    case OPT_LIST_LIMIT:
+        r = args_uint("--limit", arg, 1, LIST_LIMIT_MAX, &v);
+        l->limit = arg;
+        return r < 0 ? r : 1;
+    case OPT_LIST_OFFSET:
+        r = args_uint("--offset", arg, 0, INT64_MAX, &v);
+        l->offset = arg;
+        return r < 0 ? r : 1;
+    case OPT_LIST_SORT:
+        l->sort = arg;
+        return 1;
+    case OPT_LIST_SEARCH:
+        l->search = arg;
         return 1;
     default:
         return 0;
@@ -228,10 +265,11 @@ cli_parse_leading(struct cli *cli, int argc, char **argv, const struct option *e
                   const char *context, int *ret_first)
 {
     struct option opts[CLI_OPTIONS_MAX];
+    size_t n = 0;
     char name[64];
     int c;
 
-    if (options_merge(cli_global_options, extra, opts, ELEMENTSOF(opts)) < 0)
+    if (options_append(opts, &n, cli_global_options) < 0 || options_append(opts, &n, extra) < 0)
         return cli_oom();
     optind = 0;
     opterr = 0;
@@ -260,52 +298,53 @@ cli_parse_globals(struct cli *cli, int argc, char **argv, int *ret_first)
 }
 
 int
-cli_dispatch(struct cli *cli, const char *group, const struct cli_verb *verbs, size_t n, int argc,
-             char **argv)
+cli_dispatch(struct cli *cli, const struct cli_group *group, int argc, char **argv)
 {
-    static const struct option help_only[] = { CLI_OPTION_HELP, CLI_OPTION_END };
     _cleanup_free_ char *context = NULL;
     const char *name;
     int first = 0, r;
 
-    if (asprintf(&context, "%s ", group) < 0) {
+    if (asprintf(&context, "%s ", group->name) < 0) {
         context = NULL;
         return cli_oom();
     }
     /* Global flags may come between the group and the verb: cloister app --json list. */
-    r = cli_parse_leading(cli, argc, argv, help_only, context, &first);
+    r = cli_parse_leading(cli, argc, argv, NULL, context, &first);
     if (r < 0)
         return r;
     if (cli->help || first >= argc) {
-        cli_group_usage(cli->help ? stdout : stderr, group, verbs, n);
+        cli_group_usage(cli->help ? stdout : stderr, group);
         return cli->help ? 0 : -EINVAL;
     }
     name = argv[first];
     if (strcmp(name, "help") == 0) {
-        cli_group_usage(stdout, group, verbs, n);
+        cli_group_usage(stdout, group);
         return 0;
     }
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(verbs[i].name, name) == 0)
-            return verbs[i].run(cli, argc - first, argv + first);
-    cli_usage_error(NULL, "unknown verb '%s' for 'cloister %s'", name, group);
-    fprintf(stderr, "Try 'cloister %s --help'.\n", group);
+    for (size_t i = 0; i < group->n_verbs; i++)
+        if (strcmp(group->verbs[i].name, name) == 0)
+            return group->verbs[i].run(cli, argc - first, argv + first);
+    cli_usage_error(NULL, "unknown verb '%s' for 'cloister %s'", name, group->name);
+    fprintf(stderr, "Try 'cloister %s --help'.\n", group->name);
     return -EINVAL;
 }
 
-int
+/* Runs getopt_long over argv; given[i] tells whether cmd->options[i] was given. */
+static int
 cli_parse_flags(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
-                const char *shortopts, const struct option *longopts,
                 int (*on_flag)(void *userdata, int opt, const char *arg), void *userdata,
-                int *ret_argc, char ***ret_argv)
+                bool *given, int *ret_argc, char ***ret_argv)
 {
     struct option opts[CLI_OPTIONS_MAX];
+    size_t n = 0;
     char optstring[64], name[64];
     int c;
 
-    if (options_merge(longopts, cli_global_options, opts, ELEMENTSOF(opts)) < 0)
+    if (options_append(opts, &n, cmd->options) < 0 ||
+        options_append(opts, &n, cmd->list ? cli_list_options : NULL) < 0 ||
+        options_append(opts, &n, cli_global_options) < 0)
         return cli_oom();
-    snprintf(optstring, sizeof(optstring), ":hqv%s", shortopts ? shortopts : "");
+    snprintf(optstring, sizeof(optstring), ":hqv%s", cmd->shortopts ? cmd->shortopts : "");
     optind = 0; /* glibc: start over, including the argument permutation state */
     opterr = 0;
     while ((c = getopt_long(argc, argv, optstring, opts, NULL)) >= 0) {
@@ -321,6 +360,15 @@ cli_parse_flags(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
             return cli_usage_error(cmd, "unknown flag '%s'", flag_name(argv, name, sizeof(name)));
         if (cli_global_flag(cli, c, optarg))
             continue;
+        r = cli_list_flag(&cli->list, c, optarg);
+        if (r != 0) {
+            if (r < 0)
+                return r;
+            continue;
+        }
+        for (size_t i = 0; cmd->options && cmd->options[i].name; i++)
+            if (cmd->options[i].val == c)
+                given[i] = true;
         r = on_flag(userdata, c, optarg);
         if (r < 0)
             return r;
@@ -328,6 +376,45 @@ cli_parse_flags(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
     *ret_argc = argc - optind;
     *ret_argv = argv + optind;
     return cli_check_globals(cmd, cli);
+}
+
+/* The required flags were given and, for cmd->changes, at least one of the verb's own. */
+static int
+cli_check_given(const struct cli_cmd *cmd, const bool *given)
+{
+    for (const char *const *req = cmd->required; req && *req; req++) {
+        int i = options_find(cmd->options, *req);
+
+        if (i < 0 || !given[i])
+            return cli_usage_error(cmd, "missing --%s", *req);
+    }
+    if (!cmd->changes)
+        return 0;
+    for (size_t i = 0; cmd->options && cmd->options[i].name; i++)
+        if (given[i])
+            return 0;
+    return cli_usage_error(cmd, "nothing to change: give at least one flag");
+}
+
+int
+cli_parse(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
+          int (*on_flag)(void *userdata, int opt, const char *arg), void *userdata, int *ret_argc,
+          char ***ret_argv)
+{
+    bool given[CLI_OPTIONS_MAX] = {};
+    int r = cli_parse_flags(cli, cmd, argc, argv, on_flag, userdata, given, &argc, &argv);
+
+    if (r != 0)
+        return r;
+    if (cmd->max_args >= 0)
+        r = cli_expect_args(cmd, argc, argv, cmd->min_args, cmd->max_args, cmd->args);
+    if (r >= 0)
+        r = cli_check_given(cmd, given);
+    if (r < 0)
+        return r;
+    *ret_argc = argc;
+    *ret_argv = argv;
+    return 0;
 }
 
 int
@@ -517,6 +604,16 @@ cli_call(struct cli *cli, const char *method, const char *path, const json_t *bo
     if (r < 0)
         return r;
     return client_call(c, method, path, body, flags, ret_json);
+}
+
+int
+cli_get(struct cli *cli, const char *path, const struct jval_field *query, json_t **ret_json)
+{
+    _cleanup_(strbuf_release) struct strbuf full = STRBUF_INIT;
+
+    if (strbuf_adds(&full, path) < 0 || client_path_queries(&full, query) < 0)
+        return cli_oom();
+    return cli_call(cli, "GET", full.buf, NULL, 0, ret_json);
 }
 
 int

@@ -501,3 +501,15 @@ client_path_query(struct strbuf *path, const char *key, const char *value)
     curl_free(escaped);
     return r;
 }
+
+int
+client_path_queries(struct strbuf *path, const struct jval_field *query)
+{
+    for (const struct jval_field *q = query; q->key; q++) {
+        int r = client_path_query(path, q->key, q->value);
+
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}

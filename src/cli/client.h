@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "cleanup.h"
+#include "jval.h"
 #include "strbuf.h"
 
 #define CLIENT_RESPONSE_MAX (64u << 20) /* bytes of a response held in memory */
@@ -66,3 +67,6 @@ int client_path_id(struct strbuf *path, const char *id);
 
 /* Appends "?key=value" or "&key=value", the value percent-escaped; nothing when value is NULL. */
 int client_path_query(struct strbuf *path, const char *key, const char *value);
+
+/* client_path_query() for each of query, in order. */
+int client_path_queries(struct strbuf *path, const struct jval_field *query);

@@ -4,11 +4,11 @@
 #include <string.h>
 
 #include "args.h"
-#include "client.h"
 #include "commands.h"
 #include "config.h"
 #include "jval.h"
 #include "output.h"
+#include "resource.h"
 
 /* Settings ranges of docs/api.md, checked here so that a bad value is a usage error. */
 #define APPROVALS_MIN 1u
@@ -38,7 +38,6 @@ struct account_opts {
     uint64_t approvals, validity, renewal, refresh;
     bool allow_simulation;
     bool yes;
-    struct list_opts list;
 };
 
 static int
@@ -70,10 +69,7 @@ static int
 account_on_flag(void *userdata, int opt, const char *arg)
 {
     struct account_opts *o = userdata;
-    int r = list_opts_handle(&o->list, opt, arg);
 
-    if (r != 0)
-        return r < 0 ? r : 0;
     switch (opt) {
     case OPT_NAME:
         o->name = arg;
@@ -101,28 +97,25 @@ account_has_settings(const struct account_opts *o)
 static int
 account_settings(const struct account_opts *o, const json_t *current, json_t **ret)
 {
-    static const char *const keys[] = { "approvals_required", "allow_simulation",
-                                        "certificate_validity", "renewal_threshold",
-                                        "node_refresh_interval" };
+    const struct jval_number flags[] = {
+        { "approvals_required", o->has_approvals, o->approvals },
+        { "allow_simulation", o->has_simulation, o->allow_simulation, true },
+        { "certificate_validity", o->has_validity, o->validity },
+        { "renewal_threshold", o->has_renewal, o->renewal },
+        { "node_refresh_interval", o->has_refresh, o->refresh },
+        {},
+    };
     _cleanup_json_ json_t *s = json_object();
     int r = s ? 0 : -ENOMEM;
 
-    for (size_t i = 0; i < ELEMENTSOF(keys) && r >= 0; i++) {
-        json_t *v = json_object_get(current, keys[i]);
+    for (const struct jval_number *f = flags; f->key && r >= 0; f++) {
+        json_t *v = json_object_get(current, f->key);
 
         if (json_is_integer(v) || json_is_boolean(v))
-            r = json_object_set(s, keys[i], v) < 0 ? -ENOMEM : 0;
+            r = json_object_set(s, f->key, v) < 0 ? -ENOMEM : 0;
     }
-    if (r >= 0 && o->has_approvals)
-        r = jval_set_int(s, "approvals_required", (json_int_t)o->approvals);
-    if (r >= 0 && o->has_simulation)
-        r = jval_set_bool(s, "allow_simulation", o->allow_simulation);
-    if (r >= 0 && o->has_validity)
-        r = jval_set_int(s, "certificate_validity", (json_int_t)o->validity);
-    if (r >= 0 && o->has_renewal)
-        r = jval_set_int(s, "renewal_threshold", (json_int_t)o->renewal);
-    if (r >= 0 && o->has_refresh)
-        r = jval_set_int(s, "node_refresh_interval", (json_int_t)o->refresh);
+    if (r >= 0)
+        r = jval_set_numbers(s, flags);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(s);
@@ -133,14 +126,11 @@ static int
 account_body(const struct account_opts *o, const char *name, const json_t *current_settings,
              json_t **ret)
 {
+    const struct jval_field fields[] = { { "name", name }, { "description", o->description }, {} };
     _cleanup_json_ json_t *body = json_object();
     _cleanup_json_ json_t *settings = NULL;
-    int r = body ? 0 : -ENOMEM;
+    int r = body ? jval_set_fields(body, fields) : -ENOMEM;
 
-    if (r >= 0 && name)
-        r = jval_set_str(body, "name", name);
-    if (r >= 0 && o->description)
-        r = jval_set_str(body, "description", o->description);
     if (r >= 0 && account_has_settings(o))
         r = account_settings(o, current_settings, &settings);
     if (r >= 0 && settings)
@@ -152,96 +142,19 @@ account_body(const struct account_opts *o, const char *name, const json_t *curre
 }
 
 static void
-account_warn_simulation(const json_t *account)
+account_warn_simulation(const struct cli *cli, const json_t *account)
 {
     if (json_is_true(jval_get(account, "settings.allow_simulation")))
-        output_line("note: this account accepts simulated (software) evidence: INSECURE, for "
-                    "demos and development only");
+        output_message(cli, "note: this account accepts simulated (software) evidence: INSECURE, "
+                            "for demos and development only");
 }
 
-#define SETTINGS_USAGE                                                                             \
-    "  --approvals-required N     distinct approvals a task needs (1-10, default 1)\n"             \
-    "  --allow-simulation BOOL    accept simulated evidence (INSECURE; default false, true in\n"   \
-    "                             dev mode)\n"
-
-static const struct cli_cmd create_cmd = {
-    "account create",
-    "Usage: cloister account create NAME [--description TEXT] [--approvals-required N]\n"
-    "                               [--allow-simulation true|false]\n"
-    "\n"
-    "Create an account (POST /v1/accounts); you become its MANAGER. Select it afterwards.\n"
-    "\n"
-    "Flags:\n"
-    "  --name NAME                the name, instead of the NAME argument\n"
-    "  --description TEXT\n" SETTINGS_USAGE "\n"
-    "Example:\n"
-    "  cloister account create demo --description 'Demo tenant' --approvals-required 1\n",
-};
-
-static const struct option create_options[] = {
-    { "name", required_argument, NULL, OPT_NAME },
-    { "description", required_argument, NULL, OPT_DESCRIPTION },
-    { "approvals-required", required_argument, NULL, OPT_APPROVALS },
-    { "allow-simulation", required_argument, NULL, OPT_ALLOW_SIMULATION },
-    CLI_OPTION_HELP,
-    CLI_OPTION_END,
-};
-
 static int
-account_create(struct cli *cli, int argc, char **argv)
-{
-    struct account_opts o = {};
-    _cleanup_json_ json_t *body = NULL, *account = NULL;
-    int r = cli_parse_flags(cli, &create_cmd, argc, argv, NULL, create_options, account_on_flag, &o,
-                            &argc, &argv);
-
-    if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&create_cmd, argc, argv, o.name ? 0 : 1, o.name ? 0 : 1, "NAME");
-    if (r < 0)
-        return r;
-    r = account_body(&o, o.name ? o.name : argv[0], NULL, &body);
-    if (r < 0)
-        return cli_build_error(r);
-    r = cli_call(cli, "POST", "/v1/accounts", body, 0, &account);
-    if (r < 0)
-        return r;
-    if (cli->json || cli->quiet)
-        return output_object(cli, account, "acct_id");
-    output_line("Created account %s (%s); your role: %s.", jval_str(account, "name") ?: "?",
-                jval_str(account, "acct_id") ?: "?", jval_str(account, "role") ?: "MANAGER");
-    output_line("Select it with: cloister account select %s", jval_str(account, "acct_id") ?: "?");
-    account_warn_simulation(account);
-    return 0;
-}
-
-static const struct cli_cmd list_cmd = {
-    "account list",
-    "Usage: cloister account list [--limit N] [--offset N] [--sort KEY:DIR] [--search TEXT]\n"
-    "\n"
-    "List your accounts (GET /v1/accounts).\n"
-    "\n"
-    "Flags:\n" LIST_USAGE "\n"
-    "Example:\n"
-    "  cloister account list\n",
-};
-
-static const struct option list_options[] = {
-    LIST_OPTIONS,
-    CLI_OPTION_HELP,
-    CLI_OPTION_END,
-};
-
-static int
-format_simulation(const json_t *account, char **ret)
+format_simulation(const json_t *account, struct strbuf *out)
 {
     json_t *v = jval_get(account, "settings.allow_simulation");
-    char *s = strdup(json_is_true(v) ? "INSECURE" : json_is_false(v) ? "off" : "-");
 
-    if (!s)
-        return -ENOMEM;
-    *ret = s;
-    return 0;
+    return strbuf_adds(out, json_is_true(v) ? "INSECURE" : json_is_false(v) ? "off" : "-");
 }
 
 static const struct column account_columns[] = {
@@ -254,43 +167,98 @@ static const struct column account_columns[] = {
     { "CREATED", "created_at", COLUMN_TIME, 0, NULL },
 };
 
+static const struct resource account_resource = {
+    "/v1/accounts", "acct_id", "account", "accounts", account_columns, ELEMENTSOF(account_columns),
+};
+
+#define SETTINGS_USAGE                                                                             \
+    "  --approvals-required N     distinct approvals a task needs (1-10, default 1)\n"             \
+    "  --allow-simulation BOOL    accept simulated evidence (INSECURE; default false, true in\n"   \
+    "                             dev mode)\n"
+
+static const struct option create_options[] = {
+    { "name", required_argument, NULL, OPT_NAME },
+    { "description", required_argument, NULL, OPT_DESCRIPTION },
+    { "approvals-required", required_argument, NULL, OPT_APPROVALS },
+    { "allow-simulation", required_argument, NULL, OPT_ALLOW_SIMULATION },
+    CLI_OPTION_END,
+};
+
+static const struct cli_cmd create_cmd = {
+    .name = "account create",
+    .usage = "Usage: cloister account create NAME [--description TEXT] [--approvals-required N]\n"
+             "                               [--allow-simulation true|false]\n"
+             "\n"
+             "Create an account (POST /v1/accounts); you become its MANAGER. Select it "
+             "afterwards.\n"
+             "\n"
+             "Flags:\n"
+             "  --name NAME                the name, instead of the NAME argument\n"
+             "  --description TEXT\n" SETTINGS_USAGE "\n"
+             "Example:\n"
+             "  cloister account create demo --description 'Demo tenant' --approvals-required 1\n",
+    .options = create_options,
+    .max_args = -1, /* NAME, unless --name is given */
+};
+
+static int
+account_create(struct cli *cli, int argc, char **argv)
+{
+    struct account_opts o = {};
+    _cleanup_json_ json_t *body = NULL, *account = NULL;
+    int r = cli_parse(cli, &create_cmd, argc, argv, account_on_flag, &o, &argc, &argv);
+
+    if (r != 0)
+        return r;
+    r = cli_expect_args(&create_cmd, argc, argv, o.name ? 0 : 1, o.name ? 0 : 1, "NAME");
+    if (r < 0)
+        return r;
+    r = account_body(&o, o.name ? o.name : argv[0], NULL, &body);
+    if (r < 0)
+        return cli_build_error(r);
+    r = cli_call(cli, "POST", account_resource.path, body, 0, &account);
+    if (r < 0)
+        return r;
+    if (cli->json || cli->quiet)
+        return output_object(cli, account, account_resource.id_key);
+    output_line("Created account %s (%s); your role: %s.", jval_str(account, "name") ?: "?",
+                jval_str(account, "acct_id") ?: "?", jval_str(account, "role") ?: "MANAGER");
+    output_line("Select it with: cloister account select %s", jval_str(account, "acct_id") ?: "?");
+    account_warn_simulation(cli, account);
+    return 0;
+}
+
+static const struct cli_cmd list_cmd = {
+    .name = "account list",
+    .usage = "Usage: cloister account list [--limit N] [--offset N] [--sort KEY:DIR] [--search "
+             "TEXT]\n"
+             "\n"
+             "List your accounts (GET /v1/accounts).\n"
+             "\n"
+             "Flags:\n" LIST_USAGE "\n"
+             "Example:\n"
+             "  cloister account list\n",
+    .list = true,
+};
+
 static int
 account_list(struct cli *cli, int argc, char **argv)
 {
-    struct account_opts o = {};
-    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
-    _cleanup_json_ json_t *resp = NULL;
-    int r = cli_parse_flags(cli, &list_cmd, argc, argv, NULL, list_options, account_on_flag, &o,
-                            &argc, &argv);
-
-    if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&list_cmd, argc, argv, 0, 0, NULL);
-    if (r < 0)
-        return r;
-    if (strbuf_adds(&path, "/v1/accounts") < 0 || list_opts_query(&o.list, &path) < 0)
-        return cli_oom();
-    r = cli_call(cli, "GET", path.buf, NULL, 0, &resp);
-    if (r < 0)
-        return r;
-    return output_list(cli, resp, account_columns, ELEMENTSOF(account_columns), "acct_id",
-                       "accounts");
+    return resource_verb_list(cli, &list_cmd, &account_resource, argc, argv);
 }
 
 static const struct cli_cmd show_cmd = {
-    "account show",
-    "Usage: cloister account show [ACCT_ID]\n"
-    "\n"
-    "Show an account and its settings (GET /v1/accounts/{id}); without ACCT_ID, the selected\n"
-    "account.\n"
-    "\n"
-    "Example:\n"
-    "  cloister account show\n",
-};
-
-static const struct option no_options[] = {
-    CLI_OPTION_HELP,
-    CLI_OPTION_END,
+    .name = "account show",
+    .usage = "Usage: cloister account show [ACCT_ID]\n"
+             "\n"
+             "Show an account and its settings (GET /v1/accounts/{id}); without ACCT_ID, the "
+             "selected\n"
+             "account.\n"
+             "\n"
+             "Example:\n"
+             "  cloister account show\n",
+    .max_args = 1,
+    .args = "ACCT_ID",
 };
 
 /* The account the session has selected, asked of the server (GET /v1/user). */
@@ -313,25 +281,18 @@ account_selected(struct cli *cli, char **ret_id)
 static int
 account_show(struct cli *cli, int argc, char **argv)
 {
-    struct account_opts o = {};
     _cleanup_free_ char *selected = NULL;
     _cleanup_json_ json_t *account = NULL;
-    int r = cli_parse_flags(cli, &show_cmd, argc, argv, NULL, no_options, account_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &show_cmd, argc, argv, NULL, NULL, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&show_cmd, argc, argv, 0, 1, "ACCT_ID");
-    if (r >= 0 && argc == 0)
+        return r;
+    if (argc == 0)
         r = account_selected(cli, &selected);
     if (r >= 0)
-        r = cli_call_id(cli, "GET", "/v1/accounts", argc > 0 ? argv[0] : selected, NULL, NULL, 0,
-                        &account);
-    if (r < 0)
-        return r;
-    r = output_object(cli, account, "acct_id");
-    if (r >= 0 && !cli->json && !cli->quiet)
-        account_warn_simulation(account);
+        r = resource_show(cli, &account_resource, argc > 0 ? argv[0] : selected, &account);
+    if (r >= 0)
+        account_warn_simulation(cli, account);
     return r;
 }
 
@@ -350,60 +311,41 @@ account_remember(struct cli *cli, const char *acct_id)
 }
 
 static const struct cli_cmd select_cmd = {
-    "account select",
-    "Usage: cloister account select ACCT_ID\n"
-    "\n"
-    "Select the account that account-scoped commands (user, app, build, task, registry, audit)\n"
-    "work in (POST /v1/accounts/select_account/{id}). The choice is kept by the server for the\n"
-    "session and remembered in the session file.\n"
-    "\n"
-    "Example:\n"
-    "  cloister account select 5b0f3f0e-8a43-4a53-9d36-0a1c2b3d4e5f\n",
+    .name = "account select",
+    .usage = "Usage: cloister account select ACCT_ID\n"
+             "\n"
+             "Select the account that account-scoped commands (user, app, build, task, registry, "
+             "audit)\n"
+             "work in (POST /v1/accounts/select_account/{id}). The choice is kept by the server "
+             "for the\n"
+             "session and remembered in the session file.\n"
+             "\n"
+             "Example:\n"
+             "  cloister account select 5b0f3f0e-8a43-4a53-9d36-0a1c2b3d4e5f\n",
+    .min_args = 1,
+    .max_args = 1,
+    .args = "ACCT_ID",
 };
 
 static int
 account_select(struct cli *cli, int argc, char **argv)
 {
-    struct account_opts o = {};
     _cleanup_json_ json_t *resp = NULL;
-    int r = cli_parse_flags(cli, &select_cmd, argc, argv, NULL, no_options, account_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &select_cmd, argc, argv, NULL, NULL, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&select_cmd, argc, argv, 1, 1, "ACCT_ID");
-    if (r >= 0)
-        r = cli_call_id(cli, "POST", "/v1/accounts/select_account", argv[0], NULL, NULL, 0, &resp);
+        return r;
+    r = cli_call_id(cli, "POST", "/v1/accounts/select_account", argv[0], NULL, NULL, 0, &resp);
     if (r >= 0)
         r = account_remember(cli, jval_str(resp, "acct_id") ?: argv[0]);
     if (r < 0)
         return r;
     if (cli->json || cli->quiet)
-        return output_object(cli, resp, "acct_id");
+        return output_object(cli, resp, account_resource.id_key);
     output_line("Selected account %s (role %s).", jval_str(resp, "acct_id") ?: argv[0],
                 jval_str(resp, "role") ?: "?");
     return 0;
 }
-
-static const struct cli_cmd update_cmd = {
-    "account update",
-    "Usage: cloister account update ACCT_ID [--name NAME] [--description TEXT]\n"
-    "           [--approvals-required N] [--allow-simulation BOOL]\n"
-    "           [--certificate-validity SECONDS] [--renewal-threshold PCT]\n"
-    "           [--node-refresh-interval SECONDS]\n"
-    "\n"
-    "Change an account (PATCH /v1/accounts/{id}; MANAGER). Only the given fields change.\n"
-    "\n"
-    "Flags:\n"
-    "  --name NAME\n"
-    "  --description TEXT\n" SETTINGS_USAGE
-    "  --certificate-validity S   lifetime of issued certificates (300-31536000 s)\n"
-    "  --renewal-threshold PCT    renew certificates after PCT % of their life (1-99)\n"
-    "  --node-refresh-interval S  how often nodes check in (5-3600 s)\n"
-    "\n"
-    "Example:\n"
-    "  cloister account update 5b0f3f0e-8a43-4a53-9d36-0a1c2b3d4e5f --approvals-required 2\n",
-};
 
 static const struct option update_options[] = {
     { "name", required_argument, NULL, OPT_NAME },
@@ -413,8 +355,33 @@ static const struct option update_options[] = {
     { "certificate-validity", required_argument, NULL, OPT_CERT_VALIDITY },
     { "renewal-threshold", required_argument, NULL, OPT_RENEWAL },
     { "node-refresh-interval", required_argument, NULL, OPT_REFRESH },
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
+};
+
+static const struct cli_cmd update_cmd = {
+    .name = "account update",
+    .usage =
+        "Usage: cloister account update ACCT_ID [--name NAME] [--description TEXT]\n"
+        "           [--approvals-required N] [--allow-simulation BOOL]\n"
+        "           [--certificate-validity SECONDS] [--renewal-threshold PCT]\n"
+        "           [--node-refresh-interval SECONDS]\n"
+        "\n"
+        "Change an account (PATCH /v1/accounts/{id}; MANAGER). Only the given fields change.\n"
+        "\n"
+        "Flags:\n"
+        "  --name NAME\n"
+        "  --description TEXT\n" SETTINGS_USAGE
+        "  --certificate-validity S   lifetime of issued certificates (300-31536000 s)\n"
+        "  --renewal-threshold PCT    renew certificates after PCT % of their life (1-99)\n"
+        "  --node-refresh-interval S  how often nodes check in (5-3600 s)\n"
+        "\n"
+        "Example:\n"
+        "  cloister account update 5b0f3f0e-8a43-4a53-9d36-0a1c2b3d4e5f --approvals-required 2\n",
+    .options = update_options,
+    .min_args = 1,
+    .max_args = 1,
+    .args = "ACCT_ID",
+    .changes = true,
 };
 
 static int
@@ -422,45 +389,42 @@ account_update(struct cli *cli, int argc, char **argv)
 {
     struct account_opts o = {};
     _cleanup_json_ json_t *current = NULL, *body = NULL, *account = NULL;
-    int r = cli_parse_flags(cli, &update_cmd, argc, argv, NULL, update_options, account_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &update_cmd, argc, argv, account_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&update_cmd, argc, argv, 1, 1, "ACCT_ID");
-    if (r >= 0 && !o.name && !o.description && !account_has_settings(&o))
-        r = cli_usage_error(&update_cmd, "nothing to change: give at least one flag");
-    if (r >= 0 && account_has_settings(&o))
-        r = cli_call_id(cli, "GET", "/v1/accounts", argv[0], NULL, NULL, 0, &current);
+        return r;
+    if (account_has_settings(&o))
+        r = cli_call_id(cli, "GET", account_resource.path, argv[0], NULL, NULL, 0, &current);
     if (r < 0)
         return r;
     r = account_body(&o, o.name, json_object_get(current, "settings"), &body);
     if (r < 0)
         return cli_build_error(r);
-    r = cli_call_id(cli, "PATCH", "/v1/accounts", argv[0], NULL, body, 0, &account);
-    if (r < 0)
-        return r;
-    r = output_object(cli, account, "acct_id");
-    if (r >= 0 && !cli->json && !cli->quiet)
-        account_warn_simulation(account);
+    r = resource_update(cli, &account_resource, argv[0], body, &account);
+    if (r >= 0)
+        account_warn_simulation(cli, account);
     return r;
 }
 
-static const struct cli_cmd delete_cmd = {
-    "account delete",
-    "Usage: cloister account delete ACCT_ID --yes\n"
-    "\n"
-    "Delete an account and everything in it: apps, builds, tasks, registries, members and its\n"
-    "audit chain (DELETE /v1/accounts/{id}; MANAGER). --yes confirms.\n"
-    "\n"
-    "Example:\n"
-    "  cloister account delete 5b0f3f0e-8a43-4a53-9d36-0a1c2b3d4e5f --yes\n",
-};
-
 static const struct option delete_options[] = {
     { "yes", no_argument, NULL, OPT_YES },
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
+};
+
+static const struct cli_cmd delete_cmd = {
+    .name = "account delete",
+    .usage = "Usage: cloister account delete ACCT_ID --yes\n"
+             "\n"
+             "Delete an account and everything in it: apps, builds, tasks, registries, members "
+             "and its\n"
+             "audit chain (DELETE /v1/accounts/{id}; MANAGER). --yes confirms.\n"
+             "\n"
+             "Example:\n"
+             "  cloister account delete 5b0f3f0e-8a43-4a53-9d36-0a1c2b3d4e5f --yes\n",
+    .options = delete_options,
+    .min_args = 1,
+    .max_args = 1,
+    .args = "ACCT_ID",
 };
 
 static int
@@ -468,17 +432,14 @@ account_delete(struct cli *cli, int argc, char **argv)
 {
     struct account_opts o = {};
     struct session *s;
-    int r = cli_parse_flags(cli, &delete_cmd, argc, argv, NULL, delete_options, account_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &delete_cmd, argc, argv, account_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&delete_cmd, argc, argv, 1, 1, "ACCT_ID");
-    if (r >= 0 && !o.yes)
-        r = cli_usage_error(
+        return r;
+    if (!o.yes)
+        return cli_usage_error(
             &delete_cmd, "refusing to delete account %s and all its data without --yes", argv[0]);
-    if (r >= 0)
-        r = cli_call_id(cli, "DELETE", "/v1/accounts", argv[0], NULL, NULL, 0, NULL);
+    r = cli_call_id(cli, "DELETE", account_resource.path, argv[0], NULL, NULL, 0, NULL);
     if (r < 0)
         return r;
     s = cli_session(cli);
@@ -487,8 +448,7 @@ account_delete(struct cli *cli, int argc, char **argv)
         if (r < 0)
             return r;
     }
-    if (!cli->quiet && !cli->json)
-        output_line("Deleted account %s.", argv[0]);
+    output_message(cli, "Deleted account %s.", argv[0]);
     return 0;
 }
 
@@ -501,8 +461,4 @@ static const struct cli_verb account_verbs[] = {
     { "delete", "delete an account and all its data", account_delete },
 };
 
-int
-cmd_account(struct cli *cli, int argc, char **argv)
-{
-    return cli_dispatch(cli, "account", account_verbs, ELEMENTSOF(account_verbs), argc, argv);
-}
+const struct cli_group cmd_account = { "account", account_verbs, ELEMENTSOF(account_verbs) };

@@ -1,5 +1,4 @@
 /* cloister app: applications and their certificate configuration. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include "commands.h"
 #include "jval.h"
 #include "output.h"
+#include "resource.h"
 
 /* Limits of docs/api.md, checked here so that a bad value is a usage error naming the flag. */
 #define APP_DOMAINS_MAX 64u
@@ -61,7 +61,6 @@ struct app_opts {
     size_t n_labels;
     const char *entrypoint[APP_ENTRYPOINT_MAX];
     size_t n_entrypoint;
-    struct list_opts list;
 };
 
 static int
@@ -151,10 +150,8 @@ static int
 app_on_flag(void *userdata, int opt, const char *arg)
 {
     struct app_opts *o = userdata;
-    int r = list_opts_handle(&o->list, opt, arg);
+    int r;
 
-    if (r != 0)
-        return r < 0 ? r : 0;
     switch (opt) {
     case OPT_NAME:
         o->name = arg;
@@ -185,33 +182,26 @@ app_has_cert_flags(const struct app_opts *o)
            o->cert_path || o->chain_path;
 }
 
-static bool
-app_has_changes(const struct app_opts *o)
-{
-    return o->name || o->description || o->input_image || o->output_image || o->has_isvprodid ||
-           o->has_isvsvn || o->has_mem_size || o->has_threads || o->n_labels || o->n_entrypoint ||
-           app_has_cert_flags(o);
-}
-
 static int
 app_body_scalars(const struct app_opts *o, json_t *body)
 {
-    const char *keys[] = { "name", "description", "input_image_name", "output_image_name" };
-    const char *values[] = { o->name, o->description, o->input_image, o->output_image };
-    int r = 0;
+    const struct jval_field fields[] = {
+        { "name", o->name },
+        { "description", o->description },
+        { "input_image_name", o->input_image },
+        { "output_image_name", o->output_image },
+        {},
+    };
+    const struct jval_number numbers[] = {
+        { "isvprodid", o->has_isvprodid, o->isvprodid },
+        { "isvsvn", o->has_isvsvn, o->isvsvn },
+        { "mem_size", o->has_mem_size, o->mem_size },
+        { "threads", o->has_threads, o->threads },
+        {},
+    };
+    int r = jval_set_fields(body, fields);
 
-    for (size_t i = 0; i < ELEMENTSOF(keys) && r >= 0; i++)
-        if (values[i])
-            r = jval_set_str(body, keys[i], values[i]);
-    if (r >= 0 && o->has_isvprodid)
-        r = jval_set_int(body, "isvprodid", (json_int_t)o->isvprodid);
-    if (r >= 0 && o->has_isvsvn)
-        r = jval_set_int(body, "isvsvn", (json_int_t)o->isvsvn);
-    if (r >= 0 && o->has_mem_size)
-        r = jval_set_int(body, "mem_size", (json_int_t)o->mem_size);
-    if (r >= 0 && o->has_threads)
-        r = jval_set_int(body, "threads", (json_int_t)o->threads);
-    return r;
+    return r < 0 ? r : jval_set_numbers(body, numbers);
 }
 
 /* The --domain values, lower-cased (DNS names compare without case). */
@@ -222,18 +212,9 @@ app_domains(const struct app_opts *o, json_t **ret)
 
     if (!array)
         return -ENOMEM;
-    for (size_t i = 0; i < o->n_domains; i++) {
-        _cleanup_free_ char *d = strdup(o->domains[i]);
-        int r;
-
-        if (!d)
+    for (size_t i = 0; i < o->n_domains; i++)
+        if (json_array_append_new(array, jval_string_lower(o->domains[i])) < 0)
             return -ENOMEM;
-        for (char *p = d; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        r = jval_append_str(array, d);
-        if (r < 0)
-            return r;
-    }
     *ret = TAKE_PTR(array);
     return 0;
 }
@@ -420,50 +401,66 @@ string_in(const json_t *array, const char *s)
     return false;
 }
 
-/* The app's domains that wait for approval, joined by ", "; NULL when there are none. */
+/* Appends the app's domains, joined by ", ": only those that wait for approval, or all of
+ * them with those marked " (pending)". */
 static int
-app_pending_domains(const json_t *app, char **ret)
+app_add_domains(struct strbuf *sb, const json_t *app, bool only_pending)
 {
-    _cleanup_(strbuf_release) struct strbuf sb = STRBUF_INIT;
     const json_t *whitelisted = json_object_get(app, "whitelisted_domains");
     json_t *e;
     size_t i;
 
     json_array_foreach(json_object_get(app, "allowed_domains"), i, e) {
-        int r = 0;
+        const char *domain = json_string_value(e);
+        bool pending = domain && !string_in(whitelisted, domain);
+        int r;
 
-        if (!json_is_string(e) || string_in(whitelisted, json_string_value(e)))
+        if (!domain || (only_pending && !pending))
             continue;
-        if (sb.len > 0)
-            r = strbuf_adds(&sb, ", ");
-        if (r >= 0)
-            r = strbuf_adds(&sb, json_string_value(e));
+        r = strbuf_addf(sb, "%s%s%s", sb->len > 0 ? ", " : "", domain,
+                        pending && !only_pending ? " (pending)" : "");
         if (r < 0)
             return r;
     }
-    if (sb.len == 0) {
-        *ret = NULL;
-        return 0;
-    }
-    *ret = strbuf_detach(&sb);
-    return *ret ? 0 : -ENOMEM;
+    return 0;
 }
 
 static int
 app_print_pending(const json_t *app)
 {
-    _cleanup_free_ char *pending = NULL;
+    _cleanup_(strbuf_release) struct strbuf pending = STRBUF_INIT;
     const char *task = jval_str(app, "pending_task_id");
 
-    if (app_pending_domains(app, &pending) < 0)
+    if (app_add_domains(&pending, app, true) < 0)
         return cli_oom();
-    if (pending)
-        output_line("Domains awaiting approval: %s%s%s%s", pending, task ? " (task " : "",
+    if (pending.len > 0)
+        output_line("Domains awaiting approval: %s%s%s%s", pending.buf, task ? " (task " : "",
                     task ? task : "", task ? ")" : "");
     if (task)
         output_line("Approve with: cloister task approve %s", task);
     return 0;
 }
+
+static int
+format_domains(const json_t *app, struct strbuf *out)
+{
+    return app_add_domains(out, app, false);
+}
+
+static const struct column app_columns[] = {
+    { "APP_ID", "app_id", COLUMN_TEXT, 0, NULL },
+    { "NAME", "name", COLUMN_TEXT, 32, NULL },
+    { "ISVPRODID", "isvprodid", COLUMN_TEXT, 0, NULL },
+    { "ISVSVN", "isvsvn", COLUMN_TEXT, 0, NULL },
+    { "MEM", "mem_size", COLUMN_SIZE, 0, NULL },
+    { "THREADS", "threads", COLUMN_TEXT, 0, NULL },
+    { "DOMAINS", NULL, COLUMN_TEXT, 48, format_domains },
+    { "CREATED", "created_at", COLUMN_TIME, 0, NULL },
+};
+
+static const struct resource app_resource = {
+    "/v1/apps", "app_id", "app", "apps", app_columns, ELEMENTSOF(app_columns),
+};
 
 #define APP_FIELDS_USAGE                                                                           \
     "  --name NAME              unique in the account\n"                                           \
@@ -508,68 +505,48 @@ static const struct option app_options[] = {
     { "chain-path", required_argument, NULL, OPT_CHAIN_PATH },
     { "label", required_argument, NULL, OPT_LABEL },
     { "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
 };
 
 static const struct cli_cmd create_cmd = {
-    "app create",
-    "Usage: cloister app create --name NAME --input-image REF --output-image REF\n"
-    "           --isvprodid N --isvsvn N --mem-size SIZE --threads N [--description TEXT]\n"
-    "           [--domain NAME]... [--key-type RSA|EC] [--key-size N] [--curve C]\n"
-    "           [--key-path PATH] [--cert-path PATH] [--chain-path PATH]\n"
-    "           [--label KEY=VALUE]... [--entrypoint ARG]...\n"
-    "\n"
-    "Add an application to the selected account (POST /v1/apps; WRITER).\n"
-    "\n"
-    "Flags:\n" APP_FIELDS_USAGE "\n"
-    "Example:\n"
-    "  cloister app create --name flask-app --input-image registry.local/flask:latest \\\n"
-    "      --output-image registry.local/flask-conf:latest --isvprodid 1 --isvsvn 1 \\\n"
-    "      --mem-size 1G --threads 128 --domain myapp.domain.dom --key-type RSA \\\n"
-    "      --key-size 2048 --key-path /appkey.pem --cert-path /appcert.pem\n",
+    .name = "app create",
+    .usage =
+        "Usage: cloister app create --name NAME --input-image REF --output-image REF\n"
+        "           --isvprodid N --isvsvn N --mem-size SIZE --threads N [--description TEXT]\n"
+        "           [--domain NAME]... [--key-type RSA|EC] [--key-size N] [--curve C]\n"
+        "           [--key-path PATH] [--cert-path PATH] [--chain-path PATH]\n"
+        "           [--label KEY=VALUE]... [--entrypoint ARG]...\n"
+        "\n"
+        "Add an application to the selected account (POST /v1/apps; WRITER).\n"
+        "\n"
+        "Flags:\n" APP_FIELDS_USAGE "\n"
+        "Example:\n"
+        "  cloister app create --name flask-app --input-image registry.local/flask:latest \\\n"
+        "      --output-image registry.local/flask-conf:latest --isvprodid 1 --isvsvn 1 \\\n"
+        "      --mem-size 1G --threads 128 --domain myapp.domain.dom --key-type RSA \\\n"
+        "      --key-size 2048 --key-path /appkey.pem --cert-path /appcert.pem\n",
+    .options = app_options,
+    .required = (const char *const[]){ "name", "input-image", "output-image", "isvprodid", "isvsvn",
+                                       "mem-size", "threads", NULL },
 };
-
-static int
-app_check_required(const struct app_opts *o)
-{
-    const char *missing = !o->name            ? "--name"
-                          : !o->input_image   ? "--input-image"
-                          : !o->output_image  ? "--output-image"
-                          : !o->has_isvprodid ? "--isvprodid"
-                          : !o->has_isvsvn    ? "--isvsvn"
-                          : !o->has_mem_size  ? "--mem-size"
-                          : !o->has_threads   ? "--threads"
-                                              : NULL;
-
-    if (missing)
-        return cli_usage_error(&create_cmd, "missing %s", missing);
-    return 0;
-}
 
 static int
 app_create(struct cli *cli, int argc, char **argv)
 {
     struct app_opts o = {};
     _cleanup_json_ json_t *body = NULL, *app = NULL;
-    int r = cli_parse_flags(cli, &create_cmd, argc, argv, NULL, app_options, app_on_flag, &o, &argc,
-                            &argv);
+    int r = cli_parse(cli, &create_cmd, argc, argv, app_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&create_cmd, argc, argv, 0, 0, NULL);
-    if (r >= 0)
-        r = app_check_required(&o);
-    if (r < 0)
         return r;
     r = app_body(&o, NULL, &body);
     if (r < 0)
         return cli_build_error(r);
-    r = cli_call(cli, "POST", "/v1/apps", body, 0, &app);
+    r = cli_call(cli, "POST", app_resource.path, body, 0, &app);
     if (r < 0)
         return r;
     if (cli->json || cli->quiet)
-        return output_object(cli, app, "app_id");
+        return output_object(cli, app, app_resource.id_key);
     output_line("Created app %s (%s).", jval_str(app, "name") ?: o.name,
                 jval_str(app, "app_id") ?: "?");
     return app_print_pending(app);
@@ -578,29 +555,22 @@ app_create(struct cli *cli, int argc, char **argv)
 static int
 app_find_by_name(struct cli *cli, const char *name, json_t **ret_app)
 {
-    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
     _cleanup_json_ json_t *resp = NULL;
-    json_t *item;
-    size_t i;
-    int r;
+    json_t *app;
+    int r = cli_get(
+        cli, app_resource.path,
+        (const struct jval_field[]){ { "name", name }, { "limit", APP_BY_NAME_PAGE }, {} }, &resp);
 
-    if (strbuf_adds(&path, "/v1/apps") < 0 || client_path_query(&path, "name", name) < 0 ||
-        client_path_query(&path, "limit", APP_BY_NAME_PAGE) < 0)
-        return cli_oom();
-    r = cli_call(cli, "GET", path.buf, NULL, 0, &resp);
     if (r < 0)
         return r;
     /* The filter may match more loosely than the name; only an exact match counts. */
-    json_array_foreach(json_object_get(resp, "items"), i, item) {
-        const char *n = jval_str(item, "name");
-
-        if (n && strcmp(n, name) == 0) {
-            *ret_app = json_incref(item);
-            return 0;
-        }
+    app = jval_find(json_object_get(resp, "items"), "name", name, false);
+    if (!app) {
+        cli_error("no app with the id or name '%s' in the selected account", name);
+        return -ENOENT;
     }
-    cli_error("no app with the id or name '%s' in the selected account", name);
-    return -ENOENT;
+    *ret_app = json_incref(app);
+    return 0;
 }
 
 int
@@ -610,7 +580,8 @@ app_resolve(struct cli *cli, const char *ref, json_t **ret_app)
     int r;
 
     if (args_is_uuid(ref)) {
-        r = cli_call_id(cli, "GET", "/v1/apps", ref, NULL, NULL, CLIENT_QUIET_NOT_FOUND, &app);
+        r = cli_call_id(cli, "GET", app_resource.path, ref, NULL, NULL, CLIENT_QUIET_NOT_FOUND,
+                        &app);
         if (r >= 0 && json_is_object(app)) {
             *ret_app = TAKE_PTR(app);
             return 0;
@@ -625,135 +596,87 @@ app_resolve(struct cli *cli, const char *ref, json_t **ret_app)
     return app_find_by_name(cli, ref, ret_app);
 }
 
-static int
-format_domains(const json_t *app, char **ret)
-{
-    _cleanup_(strbuf_release) struct strbuf sb = STRBUF_INIT;
-    const json_t *whitelisted = json_object_get(app, "whitelisted_domains");
-    json_t *e;
-    size_t i;
-    char *s;
-
-    json_array_foreach(json_object_get(app, "allowed_domains"), i, e) {
-        int r;
-
-        if (!json_is_string(e))
-            continue;
-        r = strbuf_addf(&sb, "%s%s%s", sb.len > 0 ? ", " : "", json_string_value(e),
-                        string_in(whitelisted, json_string_value(e)) ? "" : " (pending)");
-        if (r < 0)
-            return r;
-    }
-    s = strbuf_detach(&sb);
-    if (!s)
-        return -ENOMEM;
-    *ret = s;
-    return 0;
-}
-
-static const struct column app_columns[] = {
-    { "APP_ID", "app_id", COLUMN_TEXT, 0, NULL },
-    { "NAME", "name", COLUMN_TEXT, 32, NULL },
-    { "ISVPRODID", "isvprodid", COLUMN_TEXT, 0, NULL },
-    { "ISVSVN", "isvsvn", COLUMN_TEXT, 0, NULL },
-    { "MEM", "mem_size", COLUMN_SIZE, 0, NULL },
-    { "THREADS", "threads", COLUMN_TEXT, 0, NULL },
-    { "DOMAINS", NULL, COLUMN_TEXT, 48, format_domains },
-    { "CREATED", "created_at", COLUMN_TIME, 0, NULL },
+static const struct option list_options[] = {
+    { "name", required_argument, NULL, OPT_NAME },
+    CLI_OPTION_END,
 };
 
 static const struct cli_cmd list_cmd = {
-    "app list",
-    "Usage: cloister app list [--name NAME] [--limit N] [--offset N] [--sort KEY:DIR]\n"
-    "                         [--search TEXT]\n"
-    "\n"
-    "List the applications of the selected account (GET /v1/apps). Domains not yet approved\n"
-    "are marked (pending). Sort keys: name, created_at, updated_at.\n"
-    "\n"
-    "Flags:\n"
-    "  --name NAME        only the app with this name\n" LIST_USAGE "\n"
-    "Example:\n"
-    "  cloister app list --sort name:ASC\n",
-};
-
-static const struct option list_options[] = {
-    { "name", required_argument, NULL, OPT_NAME },
-    LIST_OPTIONS,
-    CLI_OPTION_HELP,
-    CLI_OPTION_END,
+    .name = "app list",
+    .usage = "Usage: cloister app list [--name NAME] [--limit N] [--offset N] [--sort KEY:DIR]\n"
+             "                         [--search TEXT]\n"
+             "\n"
+             "List the applications of the selected account (GET /v1/apps). Domains not yet "
+             "approved\n"
+             "are marked (pending). Sort keys: name, created_at, updated_at.\n"
+             "\n"
+             "Flags:\n"
+             "  --name NAME        only the app with this name\n" LIST_USAGE "\n"
+             "Example:\n"
+             "  cloister app list --sort name:ASC\n",
+    .options = list_options,
+    .list = true,
 };
 
 static int
 app_list(struct cli *cli, int argc, char **argv)
 {
     struct app_opts o = {};
-    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
-    _cleanup_json_ json_t *resp = NULL;
-    int r = cli_parse_flags(cli, &list_cmd, argc, argv, NULL, list_options, app_on_flag, &o, &argc,
-                            &argv);
+    int r = cli_parse(cli, &list_cmd, argc, argv, app_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&list_cmd, argc, argv, 0, 0, NULL);
-    if (r < 0)
         return r;
-    if (strbuf_adds(&path, "/v1/apps") < 0 || client_path_query(&path, "name", o.name) < 0 ||
-        list_opts_query(&o.list, &path) < 0)
-        return cli_oom();
-    r = cli_call(cli, "GET", path.buf, NULL, 0, &resp);
-    if (r < 0)
-        return r;
-    return output_list(cli, resp, app_columns, ELEMENTSOF(app_columns), "app_id", "apps");
+    return resource_list(cli, &app_resource, (const struct jval_field[]){ { "name", o.name }, {} });
 }
 
 static const struct cli_cmd show_cmd = {
-    "app show",
-    "Usage: cloister app show APP_ID|NAME\n"
-    "\n"
-    "Show an application (GET /v1/apps/{id}, or GET /v1/apps?name=NAME).\n"
-    "\n"
-    "Example:\n"
-    "  cloister app show flask-app\n",
-};
-
-static const struct option no_options[] = {
-    CLI_OPTION_HELP,
-    CLI_OPTION_END,
+    .name = "app show",
+    .usage = "Usage: cloister app show APP_ID|NAME\n"
+             "\n"
+             "Show an application (GET /v1/apps/{id}, or GET /v1/apps?name=NAME).\n"
+             "\n"
+             "Example:\n"
+             "  cloister app show flask-app\n",
+    .min_args = 1,
+    .max_args = 1,
+    .args = "APP_ID or NAME",
 };
 
 static int
 app_show(struct cli *cli, int argc, char **argv)
 {
-    struct app_opts o = {};
     _cleanup_json_ json_t *app = NULL;
-    int r = cli_parse_flags(cli, &show_cmd, argc, argv, NULL, no_options, app_on_flag, &o, &argc,
-                            &argv);
+    int r = cli_parse(cli, &show_cmd, argc, argv, NULL, NULL, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&show_cmd, argc, argv, 1, 1, "APP_ID or NAME");
+        return r;
+    r = app_resolve(cli, argv[0], &app);
     if (r >= 0)
-        r = app_resolve(cli, argv[0], &app);
-    if (r >= 0)
-        r = output_object(cli, app, "app_id");
+        r = output_object(cli, app, app_resource.id_key);
     if (r >= 0 && !cli->json && !cli->quiet)
         r = app_print_pending(app);
     return r;
 }
 
 static const struct cli_cmd update_cmd = {
-    "app update",
-    "Usage: cloister app update APP_ID|NAME [FLAGS]\n"
-    "\n"
-    "Change an application (PATCH /v1/apps/{id}; WRITER). Only the given fields are sent;\n"
-    "certificate and entrypoint flags are applied to the app's current advanced_settings,\n"
-    "which is sent whole. --domain replaces the list of domains; removed domains lose their\n"
-    "approval at once, new ones raise a DOMAIN_WHITELIST task.\n"
-    "\n"
-    "Flags:\n" APP_FIELDS_USAGE "\n"
-    "Example:\n"
-    "  cloister app update flask-app --threads 64 --domain myapp.domain.dom \\\n"
-    "      --domain api.domain.dom\n",
+    .name = "app update",
+    .usage =
+        "Usage: cloister app update APP_ID|NAME [FLAGS]\n"
+        "\n"
+        "Change an application (PATCH /v1/apps/{id}; WRITER). Only the given fields are sent;\n"
+        "certificate and entrypoint flags are applied to the app's current advanced_settings,\n"
+        "which is sent whole. --domain replaces the list of domains; removed domains lose their\n"
+        "approval at once, new ones raise a DOMAIN_WHITELIST task.\n"
+        "\n"
+        "Flags:\n" APP_FIELDS_USAGE "\n"
+        "Example:\n"
+        "  cloister app update flask-app --threads 64 --domain myapp.domain.dom \\\n"
+        "      --domain api.domain.dom\n",
+    .options = app_options,
+    .min_args = 1,
+    .max_args = 1,
+    .args = "APP_ID or NAME",
+    .changes = true,
 };
 
 static int
@@ -761,63 +684,54 @@ app_update(struct cli *cli, int argc, char **argv)
 {
     struct app_opts o = {};
     _cleanup_json_ json_t *current = NULL, *body = NULL, *app = NULL;
-    int r = cli_parse_flags(cli, &update_cmd, argc, argv, NULL, app_options, app_on_flag, &o, &argc,
-                            &argv);
+    int r = cli_parse(cli, &update_cmd, argc, argv, app_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&update_cmd, argc, argv, 1, 1, "APP_ID or NAME");
-    if (r >= 0 && !app_has_changes(&o))
-        r = cli_usage_error(&update_cmd, "nothing to change: give at least one flag");
-    if (r >= 0)
-        r = app_resolve(cli, argv[0], &current);
+        return r;
+    r = app_resolve(cli, argv[0], &current);
     if (r < 0)
         return r;
     r = app_body(&o, current, &body);
     if (r < 0)
         return cli_build_error(r);
-    r = cli_call_id(cli, "PATCH", "/v1/apps", jval_str(current, "app_id") ?: argv[0], NULL, body, 0,
-                    &app);
-    if (r >= 0)
-        r = output_object(cli, app, "app_id");
+    r = resource_update(cli, &app_resource, jval_str(current, "app_id") ?: argv[0], body, &app);
     if (r >= 0 && !cli->json && !cli->quiet)
         r = app_print_pending(app);
     return r;
 }
 
 static const struct cli_cmd delete_cmd = {
-    "app delete",
-    "Usage: cloister app delete APP_ID|NAME\n"
-    "\n"
-    "Delete an application and its builds; their pending tasks fail (DELETE /v1/apps/{id};\n"
-    "WRITER).\n"
-    "\n"
-    "Example:\n"
-    "  cloister app delete flask-app\n",
+    .name = "app delete",
+    .usage = "Usage: cloister app delete APP_ID|NAME\n"
+             "\n"
+             "Delete an application and its builds; their pending tasks fail (DELETE "
+             "/v1/apps/{id};\n"
+             "WRITER).\n"
+             "\n"
+             "Example:\n"
+             "  cloister app delete flask-app\n",
+    .min_args = 1,
+    .max_args = 1,
+    .args = "APP_ID or NAME",
 };
 
 static int
 app_delete(struct cli *cli, int argc, char **argv)
 {
-    struct app_opts o = {};
     _cleanup_json_ json_t *app = NULL;
     const char *id;
-    int r = cli_parse_flags(cli, &delete_cmd, argc, argv, NULL, no_options, app_on_flag, &o, &argc,
-                            &argv);
+    int r = cli_parse(cli, &delete_cmd, argc, argv, NULL, NULL, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&delete_cmd, argc, argv, 1, 1, "APP_ID or NAME");
-    if (r >= 0)
-        r = app_resolve(cli, argv[0], &app);
+        return r;
+    r = app_resolve(cli, argv[0], &app);
     if (r < 0)
         return r;
     id = jval_str(app, "app_id") ?: argv[0];
-    r = cli_call_id(cli, "DELETE", "/v1/apps", id, NULL, NULL, 0, NULL);
+    r = cli_call_id(cli, "DELETE", app_resource.path, id, NULL, NULL, 0, NULL);
     if (r < 0)
         return r;
-    if (!cli->quiet && !cli->json)
-        output_line("Deleted app %s (%s).", jval_str(app, "name") ?: argv[0], id);
+    output_message(cli, "Deleted app %s (%s).", jval_str(app, "name") ?: argv[0], id);
     return 0;
 }
 
@@ -829,8 +743,4 @@ static const struct cli_verb app_verbs[] = {
     { "delete", "delete an application and its builds", app_delete },
 };
 
-int
-cmd_app(struct cli *cli, int argc, char **argv)
-{
-    return cli_dispatch(cli, "app", app_verbs, ELEMENTSOF(app_verbs), argc, argv);
-}
+const struct cli_group cmd_app = { "app", app_verbs, ELEMENTSOF(app_verbs) };

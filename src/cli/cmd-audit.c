@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "jval.h"
 #include "output.h"
+#include "resource.h"
 #include "table.h"
 
 enum {
@@ -36,17 +37,13 @@ struct audit_opts {
     const char *format;
     const char *output;
     bool system;
-    struct list_opts list;
 };
 
 static int
 audit_on_flag(void *userdata, int opt, const char *arg)
 {
     struct audit_opts *o = userdata;
-    int r = list_opts_handle(&o->list, opt, arg);
 
-    if (r != 0)
-        return r < 0 ? r : 0;
     switch (opt) {
     case OPT_ACTION_TYPE:
         return args_choice("--action-type", arg, action_types, ELEMENTSOF(action_types),
@@ -78,28 +75,20 @@ audit_on_flag(void *userdata, int opt, const char *arg)
     }
 }
 
-/* base + "?chain=system" when asked for. */
-static int
-audit_path(const struct audit_opts *o, const char *base, struct strbuf *path)
+/* The chain asked for: the selected account's (nothing to add), or the system's. */
+static const char *
+audit_chain(const struct audit_opts *o)
 {
-    int r = strbuf_adds(path, base);
-
-    if (r >= 0 && o->system)
-        r = client_path_query(path, "chain", "system");
-    return r;
+    return o->system ? "system" : NULL;
 }
 
 static int
-format_actor(const json_t *event, char **ret)
+format_actor(const json_t *event, struct strbuf *out)
 {
     const char *who = jval_str(event, "actor.name") ?: jval_str(event, "actor.id");
-    char *s;
 
-    if (asprintf(&s, "%s%s%s", jval_str(event, "actor.type") ?: "?", who ? " " : "",
-                 who ? who : "") < 0)
-        return -ENOMEM;
-    *ret = s;
-    return 0;
+    return strbuf_addf(out, "%s%s%s", jval_str(event, "actor.type") ?: "?", who ? " " : "",
+                       who ? who : "");
 }
 
 static const struct column event_columns[] = {
@@ -111,29 +100,13 @@ static const struct column event_columns[] = {
     { "MESSAGE", "message", COLUMN_TEXT, 72, NULL },
 };
 
+static const struct resource event_resource = {
+    "/v1/events", "event_id", "event", "events", event_columns, ELEMENTSOF(event_columns),
+};
+
 #define SYSTEM_USAGE                                                                               \
     "  --system           the system chain (sign-ups, log-ins, account deletions; system\n"        \
     "                     administrators only)\n"
-
-static const struct cli_cmd list_cmd = {
-    "audit list",
-    "Usage: cloister audit list [--action-type TYPE] [--severity S] [--actor ID] [--entity ID]\n"
-    "           [--from TIME] [--to TIME] [--system] [--limit N] [--offset N]\n"
-    "           [--sort KEY:DIR] [--search TEXT]\n"
-    "\n"
-    "List audit events of the selected account, newest first (GET /v1/events).\n"
-    "\n"
-    "Flags:\n"
-    "  --action-type T    USER_AUTH, ADMIN, USER_APPROVAL, NODE_ATTESTATION, NODE_STATUS,\n"
-    "                     APP_STATUS, CERTIFICATE or IMAGE_CONVERSION\n"
-    "  --severity S       INFO, WARNING or ERROR\n"
-    "  --actor ID         events of this user, app or node\n"
-    "  --entity ID        events about this entity\n"
-    "  --from TIME        events at or after TIME (RFC 3339, e.g. 2026-11-23T00:00:00Z)\n"
-    "  --to TIME          events before TIME\n" SYSTEM_USAGE LIST_USAGE "\n"
-    "Example:\n"
-    "  cloister audit list --action-type USER_APPROVAL --limit 20\n",
-};
 
 static const struct option list_options[] = {
     { "action-type", required_argument, NULL, OPT_ACTION_TYPE },
@@ -143,63 +116,69 @@ static const struct option list_options[] = {
     { "from", required_argument, NULL, OPT_FROM },
     { "to", required_argument, NULL, OPT_TO },
     { "system", no_argument, NULL, OPT_SYSTEM },
-    LIST_OPTIONS,
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
 };
 
-static int
-audit_list_path(const struct audit_opts *o, struct strbuf *path)
-{
-    const char *keys[] = { "action_type", "severity", "actor_id", "entity_id", "from", "to" };
-    const char *values[] = { o->action_type, o->severity, o->actor, o->entity, o->from, o->to };
-    int r = audit_path(o, "/v1/events", path);
-
-    for (size_t i = 0; i < ELEMENTSOF(keys) && r >= 0; i++)
-        r = client_path_query(path, keys[i], values[i]);
-    if (r >= 0)
-        r = list_opts_query(&o->list, path);
-    return r;
-}
+static const struct cli_cmd list_cmd = {
+    .name = "audit list",
+    .usage =
+        "Usage: cloister audit list [--action-type TYPE] [--severity S] [--actor ID] [--entity "
+        "ID]\n"
+        "           [--from TIME] [--to TIME] [--system] [--limit N] [--offset N]\n"
+        "           [--sort KEY:DIR] [--search TEXT]\n"
+        "\n"
+        "List audit events of the selected account, newest first (GET /v1/events).\n"
+        "\n"
+        "Flags:\n"
+        "  --action-type T    USER_AUTH, ADMIN, USER_APPROVAL, NODE_ATTESTATION, NODE_STATUS,\n"
+        "                     APP_STATUS, CERTIFICATE or IMAGE_CONVERSION\n"
+        "  --severity S       INFO, WARNING or ERROR\n"
+        "  --actor ID         events of this user, app or node\n"
+        "  --entity ID        events about this entity\n"
+        "  --from TIME        events at or after TIME (RFC 3339, e.g. 2026-11-23T00:00:00Z)\n"
+        "  --to TIME          events before TIME\n" SYSTEM_USAGE LIST_USAGE "\n"
+        "Example:\n"
+        "  cloister audit list --action-type USER_APPROVAL --limit 20\n",
+    .options = list_options,
+    .list = true,
+};
 
 static int
 audit_list(struct cli *cli, int argc, char **argv)
 {
     struct audit_opts o = {};
-    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
-    _cleanup_json_ json_t *resp = NULL;
-    int r = cli_parse_flags(cli, &list_cmd, argc, argv, NULL, list_options, audit_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &list_cmd, argc, argv, audit_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&list_cmd, argc, argv, 0, 0, NULL);
-    if (r < 0)
         return r;
-    if (audit_list_path(&o, &path) < 0)
-        return cli_oom();
-    r = cli_call(cli, "GET", path.buf, NULL, 0, &resp);
-    if (r < 0)
-        return r;
-    return output_list(cli, resp, event_columns, ELEMENTSOF(event_columns), "event_id", "events");
+    return resource_list(cli, &event_resource,
+                         (const struct jval_field[]){
+                             { "chain", audit_chain(&o) },
+                             { "action_type", o.action_type },
+                             { "severity", o.severity },
+                             { "actor_id", o.actor },
+                             { "entity_id", o.entity },
+                             { "from", o.from },
+                             { "to", o.to },
+                             {},
+                         });
 }
-
-static const struct cli_cmd verify_cmd = {
-    "audit verify",
-    "Usage: cloister audit verify [--system]\n"
-    "\n"
-    "Check the audit chain on the server: every hash link and every signed checkpoint\n"
-    "(GET /v1/events/verify). Exit status 1 when the chain is not valid.\n"
-    "\n"
-    "Flags:\n" SYSTEM_USAGE "\n"
-    "Example:\n"
-    "  cloister audit verify\n",
-};
-
 static const struct option verify_options[] = {
     { "system", no_argument, NULL, OPT_SYSTEM },
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
+};
+
+static const struct cli_cmd verify_cmd = {
+    .name = "audit verify",
+    .usage = "Usage: cloister audit verify [--system]\n"
+             "\n"
+             "Check the audit chain on the server: every hash link and every signed checkpoint\n"
+             "(GET /v1/events/verify). Exit status 1 when the chain is not valid.\n"
+             "\n"
+             "Flags:\n" SYSTEM_USAGE "\n"
+             "Example:\n"
+             "  cloister audit verify\n",
+    .options = verify_options,
 };
 
 static void
@@ -228,20 +207,14 @@ static int
 audit_verify(struct cli *cli, int argc, char **argv)
 {
     struct audit_opts o = {};
-    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
     _cleanup_json_ json_t *resp = NULL;
     const json_t *valid;
-    int r = cli_parse_flags(cli, &verify_cmd, argc, argv, NULL, verify_options, audit_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &verify_cmd, argc, argv, audit_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&verify_cmd, argc, argv, 0, 0, NULL);
-    if (r < 0)
         return r;
-    if (audit_path(&o, "/v1/events/verify", &path) < 0)
-        return cli_oom();
-    r = cli_call(cli, "GET", path.buf, NULL, 0, &resp);
+    r = cli_get(cli, "/v1/events/verify",
+                (const struct jval_field[]){ { "chain", audit_chain(&o) }, {} }, &resp);
     if (r < 0)
         return r;
     valid = json_object_get(resp, "valid");
@@ -259,27 +232,28 @@ audit_verify(struct cli *cli, int argc, char **argv)
     return json_is_true(valid) ? 0 : -EBADMSG;
 }
 
-static const struct cli_cmd export_cmd = {
-    "audit export",
-    "Usage: cloister audit export [--format csv|json] [-o FILE] [--system]\n"
-    "\n"
-    "Write the whole audit chain, in order, to stdout or FILE\n"
-    "(GET /v1/events/export?format=...). FILE is written to a temporary file first and\n"
-    "renamed into place when complete (mode 0600).\n"
-    "\n"
-    "Flags:\n"
-    "  --format F         csv or json (default json)\n"
-    "  -o, --output FILE  write to FILE instead of stdout\n" SYSTEM_USAGE "\n"
-    "Example:\n"
-    "  cloister audit export --format csv -o audit.csv\n",
-};
-
 static const struct option export_options[] = {
     { "format", required_argument, NULL, OPT_FORMAT },
     { "output", required_argument, NULL, 'o' },
     { "system", no_argument, NULL, OPT_SYSTEM },
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
+};
+
+static const struct cli_cmd export_cmd = {
+    .name = "audit export",
+    .usage = "Usage: cloister audit export [--format csv|json] [-o FILE] [--system]\n"
+             "\n"
+             "Write the whole audit chain, in order, to stdout or FILE\n"
+             "(GET /v1/events/export?format=...). FILE is written to a temporary file first and\n"
+             "renamed into place when complete (mode 0600).\n"
+             "\n"
+             "Flags:\n"
+             "  --format F         csv or json (default json)\n"
+             "  -o, --output FILE  write to FILE instead of stdout\n" SYSTEM_USAGE "\n"
+             "Example:\n"
+             "  cloister audit export --format csv -o audit.csv\n",
+    .options = export_options,
+    .shortopts = "o:",
 };
 
 static int
@@ -324,16 +298,16 @@ audit_export(struct cli *cli, int argc, char **argv)
 {
     struct audit_opts o = {};
     _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
-    int r = cli_parse_flags(cli, &export_cmd, argc, argv, "o:", export_options, audit_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &export_cmd, argc, argv, audit_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&export_cmd, argc, argv, 0, 0, NULL);
-    if (r < 0)
         return r;
-    if (audit_path(&o, "/v1/events/export", &path) < 0 ||
-        client_path_query(&path, "format", o.format ? o.format : "json") < 0)
+    if (strbuf_adds(&path, "/v1/events/export") < 0 ||
+        client_path_queries(&path, (const struct jval_field[]){
+                                       { "chain", audit_chain(&o) },
+                                       { "format", o.format ? o.format : "json" },
+                                       {},
+                                   }) < 0)
         return cli_oom();
     if (!o.output || strcmp(o.output, "-") == 0) {
         fflush(stdout);
@@ -348,8 +322,4 @@ static const struct cli_verb audit_verbs[] = {
     { "export", "write the whole chain as CSV or JSON", audit_export },
 };
 
-int
-cmd_audit(struct cli *cli, int argc, char **argv)
-{
-    return cli_dispatch(cli, "audit", audit_verbs, ELEMENTSOF(audit_verbs), argc, argv);
-}
+const struct cli_group cmd_audit = { "audit", audit_verbs, ELEMENTSOF(audit_verbs) };

@@ -1,14 +1,13 @@
 /* cloister build: builds (measured images) of applications. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "args.h"
-#include "client.h"
 #include "commands.h"
 #include "jval.h"
 #include "output.h"
+#include "resource.h"
 
 #define MEASUREMENT_HEX_DIGITS 64u
 #define BUILD_ISVSVN_MAX 65535u
@@ -40,17 +39,13 @@ struct build_opts {
     const char *status;
     bool has_isvsvn, has_image_size, debug;
     uint64_t isvsvn, image_size;
-    struct list_opts list;
 };
 
 static int
 build_on_flag(void *userdata, int opt, const char *arg)
 {
     struct build_opts *o = userdata;
-    int r = list_opts_handle(&o->list, opt, arg);
 
-    if (r != 0)
-        return r < 0 ? r : 0;
     switch (opt) {
     case OPT_APP:
         o->app = arg;
@@ -88,73 +83,54 @@ build_on_flag(void *userdata, int opt, const char *arg)
     }
 }
 
-/* Measurements are sent in lower case, as the server stores them. */
-static int
-set_hex(json_t *body, const char *key, const char *hex)
-{
-    char lower[MEASUREMENT_HEX_DIGITS + 1];
-    size_t n = strlen(hex);
-
-    if (n >= sizeof(lower))
-        return -E2BIG;
-    for (size_t i = 0; i <= n; i++)
-        lower[i] = (char)tolower((unsigned char)hex[i]);
-    return jval_set_str(body, key, lower);
-}
-
 static int
 build_body(const struct build_opts *o, const char *app_id, json_t **ret)
 {
+    const struct jval_field fields[] = {
+        { "platform", o->platform },
+        { "docker_image_name", o->image },
+        { "docker_version", o->version },
+        { "docker_image_sha", o->image_sha },
+        {},
+    };
+    const struct jval_number numbers[] = {
+        { "isvsvn", o->has_isvsvn, o->isvsvn },
+        { "docker_image_size", o->has_image_size, o->image_size },
+        { "debug", o->debug, true, true },
+        {},
+    };
     _cleanup_json_ json_t *body = json_object();
-    const char *keys[] = { "platform", "docker_image_name", "docker_version", "docker_image_sha" };
-    const char *values[] = { o->platform, o->image, o->version, o->image_sha };
     int r = body ? jval_set_str(body, "app_id", app_id) : -ENOMEM;
 
+    /* Measurements are sent in lower case, as the server stores them. */
     if (r >= 0)
-        r = set_hex(body, "mrenclave", o->mrenclave);
+        r = jval_set_new(body, "mrenclave", jval_string_lower(o->mrenclave));
     if (r >= 0)
-        r = set_hex(body, "mrsigner", o->mrsigner);
-    for (size_t i = 0; i < ELEMENTSOF(keys) && r >= 0; i++)
-        if (values[i])
-            r = jval_set_str(body, keys[i], values[i]);
-    if (r >= 0 && o->has_isvsvn)
-        r = jval_set_int(body, "isvsvn", (json_int_t)o->isvsvn);
-    if (r >= 0 && o->has_image_size)
-        r = jval_set_int(body, "docker_image_size", (json_int_t)o->image_size);
-    if (r >= 0 && o->debug)
-        r = jval_set_bool(body, "debug", true);
+        r = jval_set_new(body, "mrsigner", jval_string_lower(o->mrsigner));
+    if (r >= 0)
+        r = jval_set_fields(body, fields);
+    if (r >= 0)
+        r = jval_set_numbers(body, numbers);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(body);
     return 0;
 }
 
-static const struct cli_cmd register_cmd = {
-    "build register",
-    "Usage: cloister build register --app APP_ID|NAME --mrenclave HEX --mrsigner HEX\n"
-    "           [--isvsvn N] [--platform sim|sgx|tdx|snp] [--debug] [--image NAME]\n"
-    "           [--version TAG] [--image-sha SHA] [--image-size SIZE]\n"
-    "\n"
-    "Register a build measured elsewhere (POST /v1/builds; WRITER). It starts PENDING and\n"
-    "raises a BUILD_WHITELIST task; once approved it is WHITELISTED.\n"
-    "\n"
-    "Flags:\n"
-    "  --app APP_ID|NAME   the application\n"
-    "  --mrenclave HEX     the measurement (64 hex digits)\n"
-    "  --mrsigner HEX      the signer (64 hex digits)\n"
-    "  --isvsvn N          security version (default: the app's)\n"
-    "  --platform P        sim, sgx, tdx or snp\n"
-    "  --debug             the enclave is a debug build\n"
-    "  --image NAME        docker_image_name of the converted image\n"
-    "  --version TAG       docker_version (the image tag)\n"
-    "  --image-sha SHA     docker_image_sha (the image digest)\n"
-    "  --image-size SIZE   docker_image_size in bytes (or 12M, ...)\n"
-    "\n"
-    "Example:\n"
-    "  cloister build register --app flask-app --platform sim \\\n"
-    "      --mrenclave $(echo -n flask-v1 | sha256sum | cut -c1-64) \\\n"
-    "      --mrsigner $(echo -n demo-signer | sha256sum | cut -c1-64) \\\n"
-    "      --image registry.local/flask-conf --version latest\n",
+static const struct column build_columns[] = {
+    { "BUILD_ID", "build_id", COLUMN_TEXT, 0, NULL },
+    { "APP", "app_name", COLUMN_TEXT, 24, NULL },
+    { "PLATFORM", "platform", COLUMN_TEXT, 0, NULL },
+    { "STATUS", "status.status", COLUMN_TEXT, 0, NULL },
+    { "MRENCLAVE", "enclave_info.mrenclave", COLUMN_SHORT, 0, NULL },
+    { "ISVSVN", "enclave_info.isvsvn", COLUMN_TEXT, 0, NULL },
+    { "DEBUG", "enclave_info.debug", COLUMN_TEXT, 0, NULL },
+    { "VERSION", "docker_info.docker_version", COLUMN_TEXT, 20, NULL },
+    { "CREATED", "created_at", COLUMN_TIME, 0, NULL },
+};
+
+static const struct resource build_resource = {
+    "/v1/builds", "build_id", "build", "builds", build_columns, ELEMENTSOF(build_columns),
 };
 
 static const struct option register_options[] = {
@@ -168,8 +144,38 @@ static const struct option register_options[] = {
     { "version", required_argument, NULL, OPT_VERSION },
     { "image-sha", required_argument, NULL, OPT_IMAGE_SHA },
     { "image-size", required_argument, NULL, OPT_IMAGE_SIZE },
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
+};
+
+static const struct cli_cmd register_cmd = {
+    .name = "build register",
+    .usage = "Usage: cloister build register --app APP_ID|NAME --mrenclave HEX --mrsigner HEX\n"
+             "           [--isvsvn N] [--platform sim|sgx|tdx|snp] [--debug] [--image NAME]\n"
+             "           [--version TAG] [--image-sha SHA] [--image-size SIZE]\n"
+             "\n"
+             "Register a build measured elsewhere (POST /v1/builds; WRITER). It starts PENDING "
+             "and\n"
+             "raises a BUILD_WHITELIST task; once approved it is WHITELISTED.\n"
+             "\n"
+             "Flags:\n"
+             "  --app APP_ID|NAME   the application\n"
+             "  --mrenclave HEX     the measurement (64 hex digits)\n"
+             "  --mrsigner HEX      the signer (64 hex digits)\n"
+             "  --isvsvn N          security version (default: the app's)\n"
+             "  --platform P        sim, sgx, tdx or snp\n"
+             "  --debug             the enclave is a debug build\n"
+             "  --image NAME        docker_image_name of the converted image\n"
+             "  --version TAG       docker_version (the image tag)\n"
+             "  --image-sha SHA     docker_image_sha (the image digest)\n"
+             "  --image-size SIZE   docker_image_size in bytes (or 12M, ...)\n"
+             "\n"
+             "Example:\n"
+             "  cloister build register --app flask-app --platform sim \\\n"
+             "      --mrenclave $(echo -n flask-v1 | sha256sum | cut -c1-64) \\\n"
+             "      --mrsigner $(echo -n demo-signer | sha256sum | cut -c1-64) \\\n"
+             "      --image registry.local/flask-conf --version latest\n",
+    .options = register_options,
+    .required = (const char *const[]){ "app", "mrenclave", "mrsigner", NULL },
 };
 
 static int
@@ -190,151 +196,106 @@ build_register(struct cli *cli, int argc, char **argv)
 {
     struct build_opts o = {};
     _cleanup_json_ json_t *app = NULL, *body = NULL, *build = NULL;
-    int r = cli_parse_flags(cli, &register_cmd, argc, argv, NULL, register_options, build_on_flag,
-                            &o, &argc, &argv);
-    const char *missing;
+    int r = cli_parse(cli, &register_cmd, argc, argv, build_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&register_cmd, argc, argv, 0, 0, NULL);
-    missing = !o.app ? "--app" : !o.mrenclave ? "--mrenclave" : !o.mrsigner ? "--mrsigner" : NULL;
-    if (r >= 0 && missing)
-        r = cli_usage_error(&register_cmd, "missing %s", missing);
-    if (r >= 0)
-        r = app_resolve(cli, o.app, &app);
+        return r;
+    r = app_resolve(cli, o.app, &app);
     if (r < 0)
         return r;
     r = build_body(&o, jval_str(app, "app_id") ?: o.app, &body);
     if (r < 0)
         return cli_build_error(r);
-    r = cli_call(cli, "POST", "/v1/builds", body, 0, &build);
+    r = cli_call(cli, "POST", build_resource.path, body, 0, &build);
     if (r < 0)
         return r;
     if (cli->json || cli->quiet)
-        return output_object(cli, build, "build_id");
+        return output_object(cli, build, build_resource.id_key);
     return build_print_registered(build);
 }
-
-static const struct column build_columns[] = {
-    { "BUILD_ID", "build_id", COLUMN_TEXT, 0, NULL },
-    { "APP", "app_name", COLUMN_TEXT, 24, NULL },
-    { "PLATFORM", "platform", COLUMN_TEXT, 0, NULL },
-    { "STATUS", "status.status", COLUMN_TEXT, 0, NULL },
-    { "MRENCLAVE", "enclave_info.mrenclave", COLUMN_SHORT, 0, NULL },
-    { "ISVSVN", "enclave_info.isvsvn", COLUMN_TEXT, 0, NULL },
-    { "DEBUG", "enclave_info.debug", COLUMN_TEXT, 0, NULL },
-    { "VERSION", "docker_info.docker_version", COLUMN_TEXT, 20, NULL },
-    { "CREATED", "created_at", COLUMN_TIME, 0, NULL },
-};
-
-static const struct cli_cmd list_cmd = {
-    "build list",
-    "Usage: cloister build list [--app APP_ID|NAME] [--status STATUS] [--limit N] [--offset N]\n"
-    "                           [--sort KEY:DIR] [--search TEXT]\n"
-    "\n"
-    "List the builds of the selected account (GET /v1/builds).\n"
-    "\n"
-    "Flags:\n"
-    "  --app APP_ID|NAME  only the builds of this application\n"
-    "  --status STATUS    CONVERTING, PENDING, WHITELISTED, REJECTED or FAILED\n" LIST_USAGE "\n"
-    "Example:\n"
-    "  cloister build list --app flask-app --status WHITELISTED\n",
-};
 
 static const struct option list_options[] = {
     { "app", required_argument, NULL, OPT_APP },
     { "status", required_argument, NULL, OPT_STATUS },
-    LIST_OPTIONS,
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
+};
+
+static const struct cli_cmd list_cmd = {
+    .name = "build list",
+    .usage =
+        "Usage: cloister build list [--app APP_ID|NAME] [--status STATUS] [--limit N] [--offset "
+        "N]\n"
+        "                           [--sort KEY:DIR] [--search TEXT]\n"
+        "\n"
+        "List the builds of the selected account (GET /v1/builds).\n"
+        "\n"
+        "Flags:\n"
+        "  --app APP_ID|NAME  only the builds of this application\n"
+        "  --status STATUS    CONVERTING, PENDING, WHITELISTED, REJECTED or FAILED\n" LIST_USAGE
+        "\n"
+        "Example:\n"
+        "  cloister build list --app flask-app --status WHITELISTED\n",
+    .options = list_options,
+    .list = true,
 };
 
 static int
 build_list(struct cli *cli, int argc, char **argv)
 {
     struct build_opts o = {};
-    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
-    _cleanup_json_ json_t *app = NULL, *resp = NULL;
-    int r = cli_parse_flags(cli, &list_cmd, argc, argv, NULL, list_options, build_on_flag, &o,
-                            &argc, &argv);
+    _cleanup_json_ json_t *app = NULL;
+    int r = cli_parse(cli, &list_cmd, argc, argv, build_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&list_cmd, argc, argv, 0, 0, NULL);
-    if (r >= 0 && o.app)
+        return r;
+    if (o.app)
         r = app_resolve(cli, o.app, &app);
     if (r < 0)
         return r;
-    if (strbuf_adds(&path, "/v1/builds") < 0 ||
-        client_path_query(&path, "app_id", app ? jval_str(app, "app_id") : NULL) < 0 ||
-        client_path_query(&path, "status", o.status) < 0 || list_opts_query(&o.list, &path) < 0)
-        return cli_oom();
-    r = cli_call(cli, "GET", path.buf, NULL, 0, &resp);
-    if (r < 0)
-        return r;
-    return output_list(cli, resp, build_columns, ELEMENTSOF(build_columns), "build_id", "builds");
+    return resource_list(cli, &build_resource,
+                         (const struct jval_field[]){
+                             { "app_id", app ? jval_str(app, "app_id") : NULL },
+                             { "status", o.status },
+                             {},
+                         });
 }
 
 static const struct cli_cmd show_cmd = {
-    "build show",
-    "Usage: cloister build show BUILD_ID\n"
-    "\n"
-    "Show a build: measurement, status, pending task, image (GET /v1/builds/{id}).\n"
-    "\n"
-    "Example:\n"
-    "  cloister build show 0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6\n",
-};
-
-static const struct option no_options[] = {
-    CLI_OPTION_HELP,
-    CLI_OPTION_END,
+    .name = "build show",
+    .usage = "Usage: cloister build show BUILD_ID\n"
+             "\n"
+             "Show a build: measurement, status, pending task, image (GET /v1/builds/{id}).\n"
+             "\n"
+             "Example:\n"
+             "  cloister build show 0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6\n",
+    .min_args = 1,
+    .max_args = 1,
+    .args = "BUILD_ID",
 };
 
 static int
 build_show(struct cli *cli, int argc, char **argv)
 {
-    struct build_opts o = {};
-    _cleanup_json_ json_t *build = NULL;
-    int r = cli_parse_flags(cli, &show_cmd, argc, argv, NULL, no_options, build_on_flag, &o, &argc,
-                            &argv);
-
-    if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&show_cmd, argc, argv, 1, 1, "BUILD_ID");
-    if (r >= 0)
-        r = cli_call_id(cli, "GET", "/v1/builds", argv[0], NULL, NULL, 0, &build);
-    if (r < 0)
-        return r;
-    return output_object(cli, build, "build_id");
+    return resource_verb_show(cli, &show_cmd, &build_resource, argc, argv);
 }
 
 static const struct cli_cmd delete_cmd = {
-    "build delete",
-    "Usage: cloister build delete BUILD_ID\n"
-    "\n"
-    "Delete a build; its pending task fails (DELETE /v1/builds/{id}; WRITER).\n"
-    "\n"
-    "Example:\n"
-    "  cloister build delete 0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6\n",
+    .name = "build delete",
+    .usage = "Usage: cloister build delete BUILD_ID\n"
+             "\n"
+             "Delete a build; its pending task fails (DELETE /v1/builds/{id}; WRITER).\n"
+             "\n"
+             "Example:\n"
+             "  cloister build delete 0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6\n",
+    .min_args = 1,
+    .max_args = 1,
+    .args = "BUILD_ID",
 };
 
 static int
 build_delete(struct cli *cli, int argc, char **argv)
 {
-    struct build_opts o = {};
-    int r = cli_parse_flags(cli, &delete_cmd, argc, argv, NULL, no_options, build_on_flag, &o,
-                            &argc, &argv);
-
-    if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&delete_cmd, argc, argv, 1, 1, "BUILD_ID");
-    if (r >= 0)
-        r = cli_call_id(cli, "DELETE", "/v1/builds", argv[0], NULL, NULL, 0, NULL);
-    if (r < 0)
-        return r;
-    if (!cli->quiet && !cli->json)
-        output_line("Deleted build %s.", argv[0]);
-    return 0;
+    return resource_verb_delete(cli, &delete_cmd, &build_resource, argc, argv);
 }
 
 static const struct cli_verb build_verbs[] = {
@@ -344,8 +305,4 @@ static const struct cli_verb build_verbs[] = {
     { "delete", "delete a build", build_delete },
 };
 
-int
-cmd_build(struct cli *cli, int argc, char **argv)
-{
-    return cli_dispatch(cli, "build", build_verbs, ELEMENTSOF(build_verbs), argc, argv);
-}
+const struct cli_group cmd_build = { "build", build_verbs, ELEMENTSOF(build_verbs) };

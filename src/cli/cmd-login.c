@@ -50,66 +50,70 @@ login_on_flag(void *userdata, int opt, const char *arg)
     return 0;
 }
 
+#define PASSWORD_ENV "CLOISTER_PASSWORD"
+
+/* The user's password: --password-stdin, else $CLOISTER_PASSWORD, else a prompt (twice with
+ * confirm). */
+static int
+login_password(const struct login_opts *o, bool confirm, char **ret)
+{
+    const struct password_source src = { .from_stdin = o->password_stdin,
+                                         .env_name = PASSWORD_ENV,
+                                         .prompt = "Password: ",
+                                         .confirm = confirm };
+
+    return password_read(&src, ret);
+}
+
 #define PASSWORD_SOURCES_USAGE                                                                     \
     "  --password-stdin    read the password from the first line of stdin\n"                       \
     "\n"                                                                                           \
-    "Without --password-stdin the password is taken from CLOISTER_PASSWORD, else asked for on\n"   \
+    "Without --password-stdin the password is taken from " PASSWORD_ENV ", else asked for on\n"    \
     "the terminal (not echoed).\n"
-
-static const struct cli_cmd signup_cmd = {
-    "signup",
-    "Usage: cloister signup --email EMAIL --first-name NAME --last-name NAME [--password-stdin]\n"
-    "\n"
-    "Create a user (POST /v1/users). The first user to sign up becomes a system administrator.\n"
-    "Passwords are 8 to 1024 bytes.\n"
-    "\n"
-    "Flags:\n"
-    "  --email EMAIL       e-mail address, the login name\n"
-    "  --first-name NAME\n"
-    "  --last-name NAME\n" PASSWORD_SOURCES_USAGE "\n"
-    "Example:\n"
-    "  cloister signup --email alice@example.com --first-name Alice --last-name Liddell\n",
-};
 
 static const struct option signup_options[] = {
     { "email", required_argument, NULL, OPT_EMAIL },
     { "first-name", required_argument, NULL, OPT_FIRST_NAME },
     { "last-name", required_argument, NULL, OPT_LAST_NAME },
     { "password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN },
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
+};
+
+static const struct cli_cmd signup_cmd = {
+    .name = "signup",
+    .usage = "Usage: cloister signup --email EMAIL --first-name NAME --last-name NAME "
+             "[--password-stdin]\n"
+             "\n"
+             "Create a user (POST /v1/users). The first user to sign up becomes a system "
+             "administrator.\n"
+             "Passwords are 8 to 1024 bytes.\n"
+             "\n"
+             "Flags:\n"
+             "  --email EMAIL       e-mail address, the login name\n"
+             "  --first-name NAME\n"
+             "  --last-name NAME\n" PASSWORD_SOURCES_USAGE "\n"
+             "Example:\n"
+             "  cloister signup --email alice@example.com --first-name Alice --last-name Liddell\n",
+    .options = signup_options,
+    .required = (const char *const[]){ "email", "first-name", "last-name", NULL },
 };
 
 static int
 signup_body(const struct login_opts *o, const char *password, json_t **ret)
 {
+    const struct jval_field fields[] = {
+        { "user_email", o->email },
+        { "user_password", password },
+        { "first_name", o->first_name },
+        { "last_name", o->last_name },
+        {},
+    };
     _cleanup_(jval_secret_unrefp) json_t *body = json_object();
-    int r = body ? 0 : -ENOMEM;
+    int r = body ? jval_set_fields(body, fields) : -ENOMEM;
 
-    if (r >= 0)
-        r = jval_set_str(body, "user_email", o->email);
-    if (r >= 0)
-        r = jval_set_str(body, "user_password", password);
-    if (r >= 0)
-        r = jval_set_str(body, "first_name", o->first_name);
-    if (r >= 0)
-        r = jval_set_str(body, "last_name", o->last_name);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(body);
-    return 0;
-}
-
-static int
-signup_check(const struct login_opts *o)
-{
-    const char *missing = !o->email        ? "--email"
-                          : !o->first_name ? "--first-name"
-                          : !o->last_name  ? "--last-name"
-                                           : NULL;
-
-    if (missing)
-        return cli_usage_error(&signup_cmd, "missing %s", missing);
     return 0;
 }
 
@@ -121,20 +125,13 @@ cmd_signup(struct cli *cli, int argc, char **argv)
     _cleanup_(jval_secret_unrefp) json_t *body = NULL;
     _cleanup_json_ json_t *user = NULL;
     struct client *c;
-    int r = cli_parse_flags(cli, &signup_cmd, argc, argv, NULL, signup_options, login_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &signup_cmd, argc, argv, login_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&signup_cmd, argc, argv, 0, 0, NULL);
+        return r;
+    r = cli_client(cli, false, &c);
     if (r >= 0)
-        r = signup_check(&o);
-    if (r >= 0)
-        r = cli_client(cli, false, &c);
-    if (r >= 0)
-        r = password_read(
-            &(struct password_source){ o.password_stdin, "CLOISTER_PASSWORD", "Password: ", true },
-            &password);
+        r = login_password(&o, true, &password);
     if (r < 0)
         return r;
     r = signup_body(&o, password, &body);
@@ -152,26 +149,29 @@ cmd_signup(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
-static const struct cli_cmd login_cmd = {
-    "login",
-    "Usage: cloister login --email EMAIL [--password-stdin]\n"
-    "\n"
-    "Log in (POST /v1/sys/auth with HTTP Basic) and cache the session in\n"
-    "$XDG_CONFIG_HOME/cloister/session.json (default ~/.config/cloister/session.json, mode 0600)\n"
-    "with the server URL, the token, the e-mail and the --ca file. Later commands use it when\n"
-    "they talk to the same URL. The account selected before is selected again.\n"
-    "\n"
-    "Flags:\n"
-    "  --email EMAIL\n" PASSWORD_SOURCES_USAGE "\n"
-    "Example:\n"
-    "  cloister --url https://manager:8443 --ca server.crt login --email alice@example.com\n",
-};
-
 static const struct option login_options[] = {
     { "email", required_argument, NULL, OPT_EMAIL },
     { "password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN },
-    CLI_OPTION_HELP,
     CLI_OPTION_END,
+};
+
+static const struct cli_cmd login_cmd = {
+    .name = "login",
+    .usage =
+        "Usage: cloister login --email EMAIL [--password-stdin]\n"
+        "\n"
+        "Log in (POST /v1/sys/auth with HTTP Basic) and cache the session in\n"
+        "$XDG_CONFIG_HOME/cloister/session.json (default ~/.config/cloister/session.json, mode "
+        "0600)\n"
+        "with the server URL, the token, the e-mail and the --ca file. Later commands use it when\n"
+        "they talk to the same URL. The account selected before is selected again.\n"
+        "\n"
+        "Flags:\n"
+        "  --email EMAIL\n" PASSWORD_SOURCES_USAGE "\n"
+        "Example:\n"
+        "  cloister --url https://manager:8443 --ca server.crt login --email alice@example.com\n",
+    .options = login_options,
+    .required = (const char *const[]){ "email", NULL },
 };
 
 /* Selects the account the previous session of the same user on the same server had selected.
@@ -226,8 +226,6 @@ login_save(struct cli *cli, struct client *c, const char *email, const json_t *r
 static int
 login_authenticate(struct client *c, const char *url, const struct login_opts *o, json_t **ret_resp)
 {
-    const struct password_source src = { o->password_stdin, "CLOISTER_PASSWORD",
-                                         "Password: ", false };
     _cleanup_(secret_freep) char *password = NULL;
     _cleanup_(jval_secret_unrefp) json_t *resp = NULL;
     struct client_request req = { .method = "POST",
@@ -235,7 +233,7 @@ login_authenticate(struct client *c, const char *url, const struct login_opts *o
                                   .flags = CLIENT_NO_AUTH,
                                   .basic_user = o->email,
                                   .sink_fd = -1 };
-    int r = password_read(&src, &password);
+    int r = login_password(o, false, &password);
 
     if (r < 0)
         return r;
@@ -258,16 +256,11 @@ cmd_login(struct cli *cli, int argc, char **argv)
     _cleanup_(jval_secret_unrefp) json_t *resp = NULL;
     const char *selected = NULL;
     struct client *c;
-    int r = cli_parse_flags(cli, &login_cmd, argc, argv, NULL, login_options, login_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &login_cmd, argc, argv, login_on_flag, &o, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&login_cmd, argc, argv, 0, 0, NULL);
-    if (r >= 0 && !o.email)
-        r = cli_usage_error(&login_cmd, "missing --email");
-    if (r >= 0)
-        r = cli_client(cli, false, &c);
+        return r;
+    r = cli_client(cli, false, &c);
     if (r >= 0)
         r = login_authenticate(c, cli->url, &o, &resp);
     if (r >= 0)
@@ -284,33 +277,24 @@ cmd_login(struct cli *cli, int argc, char **argv)
 }
 
 static const struct cli_cmd logout_cmd = {
-    "logout",
-    "Usage: cloister logout\n"
-    "\n"
-    "End the session on the server (POST /v1/sys/logout) and remove the cached session.\n"
-    "\n"
-    "Example:\n"
-    "  cloister logout\n",
-};
-
-static const struct option no_options[] = {
-    CLI_OPTION_HELP,
-    CLI_OPTION_END,
+    .name = "logout",
+    .usage = "Usage: cloister logout\n"
+             "\n"
+             "End the session on the server (POST /v1/sys/logout) and remove the cached session.\n"
+             "\n"
+             "Example:\n"
+             "  cloister logout\n",
 };
 
 int
 cmd_logout(struct cli *cli, int argc, char **argv)
 {
-    struct login_opts o = {};
     struct client *c;
-    int r = cli_parse_flags(cli, &logout_cmd, argc, argv, NULL, no_options, login_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &logout_cmd, argc, argv, NULL, NULL, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&logout_cmd, argc, argv, 0, 0, NULL);
-    if (r >= 0)
-        r = cli_client(cli, false, &c);
+        return r;
+    r = cli_client(cli, false, &c);
     if (r < 0)
         return r;
     if (!cli->token) {
@@ -327,20 +311,19 @@ cmd_logout(struct cli *cli, int argc, char **argv)
         if (r < 0)
             return r;
     }
-    if (!cli->quiet && !cli->json)
-        output_line("Logged out of %s.", cli->url);
+    output_message(cli, "Logged out of %s.", cli->url);
     return 0;
 }
 
 static const struct cli_cmd whoami_cmd = {
-    "whoami",
-    "Usage: cloister whoami\n"
-    "\n"
-    "Show the logged-in user, their accounts and roles, and the selected account\n"
-    "(GET /v1/user).\n"
-    "\n"
-    "Example:\n"
-    "  cloister whoami\n",
+    .name = "whoami",
+    .usage = "Usage: cloister whoami\n"
+             "\n"
+             "Show the logged-in user, their accounts and roles, and the selected account\n"
+             "(GET /v1/user).\n"
+             "\n"
+             "Example:\n"
+             "  cloister whoami\n",
 };
 
 static const struct column whoami_columns[] = {
@@ -372,16 +355,12 @@ whoami_print(const struct cli *cli, const json_t *user)
 int
 cmd_whoami(struct cli *cli, int argc, char **argv)
 {
-    struct login_opts o = {};
     _cleanup_json_ json_t *user = NULL;
-    int r = cli_parse_flags(cli, &whoami_cmd, argc, argv, NULL, no_options, login_on_flag, &o,
-                            &argc, &argv);
+    int r = cli_parse(cli, &whoami_cmd, argc, argv, NULL, NULL, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&whoami_cmd, argc, argv, 0, 0, NULL);
-    if (r >= 0)
-        r = cli_call(cli, "GET", "/v1/user", NULL, 0, &user);
+        return r;
+    r = cli_call(cli, "GET", "/v1/user", NULL, 0, &user);
     if (r < 0)
         return r;
     if (cli->json || cli->quiet)

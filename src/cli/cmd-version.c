@@ -8,28 +8,18 @@
 #include "output.h"
 
 static const struct cli_cmd version_cmd = {
-    "version",
-    "Usage: cloister version\n"
-    "\n"
-    "Print the client's version, then the server's: version, API version, platforms, and\n"
-    "whether simulated evidence is accepted (GET /v1/sys/version; no login needed).\n"
-    "With --json: {\"client\": {\"version\"}, \"server\": <the server's answer>}; with -q:\n"
-    "the client's version only, without asking the server.\n"
-    "\n"
-    "Example:\n"
-    "  cloister --url https://manager:8443 --ca server.crt version\n",
+    .name = "version",
+    .usage = "Usage: cloister version\n"
+             "\n"
+             "Print the client's version, then the server's: version, API version, platforms, and\n"
+             "whether simulated evidence is accepted (GET /v1/sys/version; no login needed).\n"
+             "With --json: {\"client\": {\"version\"}, \"server\": <the server's answer>}; with "
+             "-q:\n"
+             "the client's version only, without asking the server.\n"
+             "\n"
+             "Example:\n"
+             "  cloister --url https://manager:8443 --ca server.crt version\n",
 };
-
-static const struct option version_options[] = {
-    CLI_OPTION_HELP,
-    CLI_OPTION_END,
-};
-
-static int
-version_on_flag(void *userdata, int opt, const char *arg)
-{
-    return 0;
-}
 
 static int
 version_print_json(const json_t *server)
@@ -62,13 +52,9 @@ cmd_version(struct cli *cli, int argc, char **argv)
 {
     _cleanup_json_ json_t *server = NULL;
     struct client *c;
-    int r = cli_parse_flags(cli, &version_cmd, argc, argv, NULL, version_options, version_on_flag,
-                            NULL, &argc, &argv);
+    int r = cli_parse(cli, &version_cmd, argc, argv, NULL, NULL, &argc, &argv);
 
     if (r != 0)
-        return r > 0 ? 0 : r;
-    r = cli_expect_args(&version_cmd, argc, argv, 0, 0, NULL);
-    if (r < 0)
         return r;
     if (cli->quiet) {
         /* -q: the client version alone, without asking the server. */

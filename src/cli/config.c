@@ -77,62 +77,60 @@ config_home(char **ret)
     return 0;
 }
 
+/* The directory of the session file and the file itself (new strings; either may be NULL). */
 static int
-session_dir(char **ret_dir)
+session_locate(char **ret_dir, char **ret_path)
 {
-    _cleanup_free_ char *home = NULL;
-    char *dir;
+    _cleanup_free_ char *home = NULL, *dir = NULL, *path = NULL;
     int r = config_home(&home);
 
     if (r < 0)
         return r;
-    if (asprintf(&dir, "%s/" SESSION_DIR_NAME, home) < 0)
+    if (asprintf(&dir, "%s/" SESSION_DIR_NAME, home) < 0) {
+        dir = NULL;
         return cli_oom();
-    *ret_dir = dir;
+    }
+    if (asprintf(&path, "%s/" SESSION_FILE_NAME, dir) < 0) {
+        path = NULL;
+        return cli_oom();
+    }
+    if (ret_dir)
+        *ret_dir = TAKE_PTR(dir);
+    if (ret_path)
+        *ret_path = TAKE_PTR(path);
     return 0;
 }
 
 int
 session_path(char **ret_path)
 {
-    _cleanup_free_ char *dir = NULL;
-    char *path;
-    int r = session_dir(&dir);
+    return session_locate(NULL, ret_path);
+}
 
-    if (r < 0)
-        return r;
-    if (asprintf(&path, "%s/" SESSION_FILE_NAME, dir) < 0)
-        return cli_oom();
-    *ret_path = path;
+/* Copies the members of the session file j into s. */
+static int
+session_fill(struct session *s, const json_t *j)
+{
+    static const char *const keys[] = { "url", "token", "email", "acct_id", "ca" };
+    char **members[] = { &s->url, &s->token, &s->email, &s->acct_id, &s->ca };
+
+    for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+        const char *v = jval_str(j, keys[i]);
+
+        if (v && session_set(members[i], v) < 0)
+            return cli_oom();
+    }
     return 0;
 }
 
 static int
-session_field(json_t *j, const char *key, char **field)
-{
-    const char *v = jval_str(j, key);
-
-    return v ? session_set(field, v) : 0;
-}
-
-static int
-session_from_json(json_t *j, struct session **ret)
+session_from_json(const json_t *j, struct session **ret)
 {
     _cleanup_(session_freep) struct session *s = session_new();
-    int r = s ? 0 : -ENOMEM;
+    int r = s ? session_fill(s, j) : cli_oom();
 
-    if (r >= 0)
-        r = session_field(j, "url", &s->url);
-    if (r >= 0)
-        r = session_field(j, "token", &s->token);
-    if (r >= 0)
-        r = session_field(j, "email", &s->email);
-    if (r >= 0)
-        r = session_field(j, "acct_id", &s->acct_id);
-    if (r >= 0)
-        r = session_field(j, "ca", &s->ca);
     if (r < 0)
-        return cli_oom();
+        return r;
     *ret = TAKE_PTR(s);
     return 0;
 }
@@ -172,18 +170,15 @@ session_load(struct session **ret)
 static int
 session_to_json(const struct session *s, json_t **ret)
 {
+    const struct jval_field members[] = {
+        { "url", s->url },         { "token", s->token }, { "email", s->email },
+        { "acct_id", s->acct_id }, { "ca", s->ca },       {},
+    };
     _cleanup_json_ json_t *j = json_object();
-    const char *keys[] = { "url", "token", "email", "acct_id", "ca" };
-    const char *values[] = { s->url, s->token, s->email, s->acct_id, s->ca };
+    int r = j ? jval_set_fields(j, members) : -ENOMEM;
 
-    if (!j)
-        return -ENOMEM;
-    for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-        int r = values[i] ? jval_set_str(j, keys[i], values[i]) : 0;
-
-        if (r < 0)
-            return r;
-    }
+    if (r < 0)
+        return r;
     *ret = TAKE_PTR(j);
     return 0;
 }
@@ -264,12 +259,10 @@ session_save(const struct session *s)
     _cleanup_free_ char *dir = NULL, *path = NULL;
     _cleanup_json_ json_t *j = NULL;
     _cleanup_(secret_freep) char *text = NULL;
-    int r = session_dir(&dir);
+    int r = session_locate(&dir, &path);
 
     if (r >= 0)
         r = session_mkdir(dir);
-    if (r >= 0)
-        r = session_path(&path);
     if (r < 0)
         return r;
     r = session_to_json(s, &j);

@@ -1,10 +1,12 @@
 #include "jval.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "strbuf.h"
 
@@ -89,23 +91,27 @@ jval_array_of_scalars(const json_t *v)
 }
 
 int
+jval_add_text(struct strbuf *sb, const json_t *v)
+{
+    _cleanup_free_ char *dump = NULL;
+
+    if (!v)
+        return strbuf_adds(sb, "-");
+    if (jval_is_scalar(v))
+        return jval_scalar_text(v, sb);
+    if (json_is_array(v) && jval_array_of_scalars(v))
+        return jval_array_text(v, sb);
+    dump = json_dumps(v, JSON_COMPACT);
+    return dump ? strbuf_adds(sb, dump) : -ENOMEM;
+}
+
+int
 jval_to_text(const json_t *v, char **ret_text)
 {
     _cleanup_(strbuf_release) struct strbuf sb = STRBUF_INIT;
+    int r = jval_add_text(&sb, v);
     char *s;
-    int r;
 
-    if (!v)
-        r = strbuf_adds(&sb, "-");
-    else if (jval_is_scalar(v))
-        r = jval_scalar_text(v, &sb);
-    else if (json_is_array(v) && jval_array_of_scalars(v))
-        r = jval_array_text(v, &sb);
-    else {
-        _cleanup_free_ char *dump = json_dumps(v, JSON_COMPACT);
-
-        r = dump ? strbuf_adds(&sb, dump) : -ENOMEM;
-    }
     if (r < 0)
         return r;
     s = strbuf_detach(&sb);
@@ -113,6 +119,21 @@ jval_to_text(const json_t *v, char **ret_text)
         return -ENOMEM;
     *ret_text = s;
     return 0;
+}
+
+json_t *
+jval_find(const json_t *array, const char *key, const char *value, bool nocase)
+{
+    json_t *item;
+    size_t i;
+
+    json_array_foreach(array, i, item) {
+        const char *s = jval_str(item, key);
+
+        if (s && (nocase ? strcasecmp(s, value) : strcmp(s, value)) == 0)
+            return item;
+    }
+    return NULL;
 }
 
 /* Length of the UTF-8 sequence starting with byte c, 0 if c cannot start one. */
@@ -182,6 +203,46 @@ int
 jval_set_bool(json_t *obj, const char *key, bool value)
 {
     return jval_set_new(obj, key, json_boolean(value));
+}
+
+int
+jval_set_fields(json_t *obj, const struct jval_field *fields)
+{
+    for (const struct jval_field *f = fields; f->key; f++) {
+        int r = f->value ? jval_set_str(obj, f->key, f->value) : 0;
+
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int
+jval_set_numbers(json_t *obj, const struct jval_number *numbers)
+{
+    for (const struct jval_number *num = numbers; num->key; num++) {
+        int r = 0;
+
+        if (num->set && num->boolean)
+            r = jval_set_bool(obj, num->key, num->value != 0);
+        else if (num->set)
+            r = jval_set_int(obj, num->key, (json_int_t)num->value);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+json_t *
+jval_string_lower(const char *s)
+{
+    _cleanup_free_ char *lower = strdup(s);
+
+    if (!lower || !jval_utf8_valid(lower))
+        return NULL;
+    for (char *p = lower; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return json_string(lower);
 }
 
 int

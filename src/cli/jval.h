@@ -6,8 +6,11 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "cleanup.h"
+
+struct strbuf;
 
 static inline void
 jval_unrefp(json_t **p)
@@ -43,6 +46,13 @@ const char *jval_str(const json_t *root, const char *path);
  * compact JSON. */
 int jval_to_text(const json_t *v, char **ret_text);
 
+/* Appends the rendering of jval_to_text() to sb. */
+int jval_add_text(struct strbuf *sb, const json_t *v);
+
+/* The first object of array whose string member key equals value (compared without case with
+ * nocase), or NULL. Borrowed. */
+json_t *jval_find(const json_t *array, const char *key, const char *value, bool nocase);
+
 bool jval_utf8_valid(const char *s);
 
 int jval_set_str(json_t *obj, const char *key, const char *value);
@@ -51,6 +61,29 @@ int jval_set_bool(json_t *obj, const char *key, bool value);
 
 /* Sets key to value and takes the reference to value, also on failure. */
 int jval_set_new(json_t *obj, const char *key, json_t *value);
+
+/* A string member of a request body, or a query parameter; left out where value is NULL. Tables
+ * of them end with an entry whose key is NULL ({}). */
+struct jval_field {
+    const char *key;
+    const char *value;
+};
+
+/* A number member of a request body (with boolean: true or false), left out unless set
+ * (given on the command line). Tables of them end with an entry whose key is NULL. */
+struct jval_number {
+    const char *key;
+    bool set;
+    uint64_t value;
+    bool boolean;
+};
+
+int jval_set_fields(json_t *obj, const struct jval_field *fields);
+int jval_set_numbers(json_t *obj, const struct jval_number *numbers);
+
+/* A new JSON string of s in lower case (DNS names, hex digits), or NULL (out of memory, or s
+ * is not UTF-8). */
+json_t *jval_string_lower(const char *s);
 
 /* Appends a string to an array. */
 int jval_append_str(json_t *array, const char *value);

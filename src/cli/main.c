@@ -14,13 +14,13 @@ static const struct cli_verb cli_verbs[] = {
     { "login", "log in and cache the session token", cmd_login },
     { "logout", "end the session and forget the token", cmd_logout },
     { "whoami", "show the logged-in user and their accounts", cmd_whoami },
-    { "account", "create, list, select, change and delete accounts", cmd_account },
-    { "user", "members of the selected account and their roles", cmd_user },
-    { "app", "applications", cmd_app },
-    { "build", "builds (measured images) of applications", cmd_build },
-    { "task", "approval tasks: list, approve, deny", cmd_task },
-    { "registry", "container registry credentials", cmd_registry },
-    { "audit", "the audit log: list, verify, export", cmd_audit },
+    { "account", "create, list, select, change and delete accounts", NULL, &cmd_account },
+    { "user", "members of the selected account and their roles", NULL, &cmd_user },
+    { "app", "applications", NULL, &cmd_app },
+    { "build", "builds (measured images) of applications", NULL, &cmd_build },
+    { "task", "approval tasks: list, approve, deny", NULL, &cmd_task },
+    { "registry", "container registry credentials", NULL, &cmd_registry },
+    { "audit", "the audit log: list, verify, export", NULL, &cmd_audit },
     { "version", "client and server versions", cmd_version },
 };
 
@@ -72,9 +72,12 @@ cli_run_verb(struct cli *cli, int argc, char **argv)
         cli_usage(stdout);
         return 0;
     }
-    for (size_t i = 0; i < ELEMENTSOF(cli_verbs); i++)
-        if (strcmp(cli_verbs[i].name, name) == 0)
-            return cli_verbs[i].run(cli, argc, argv);
+    for (size_t i = 0; i < ELEMENTSOF(cli_verbs); i++) {
+        const struct cli_verb *v = &cli_verbs[i];
+
+        if (strcmp(v->name, name) == 0)
+            return v->group ? cli_dispatch(cli, v->group, argc, argv) : v->run(cli, argc, argv);
+    }
     cli_usage_error(NULL, "unknown verb '%s'", name);
     fputs("Try 'cloister --help'.\n", stderr);
     return -EINVAL;

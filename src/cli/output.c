@@ -7,11 +7,9 @@
 #include <string.h>
 
 #include "args.h"
-#include "client.h"
 #include "jval.h"
 #include "table.h"
 
-#define LIST_LIMIT_MAX 1000u
 #define SHORT_HEX_DIGITS 16u
 
 int
@@ -26,24 +24,44 @@ output_json(const json_t *v)
     return 0;
 }
 
-void
-output_line(const char *fmt, ...)
+/* Prints the formatted line, made printable, on stdout. */
+static void output_vline(const char *fmt, va_list ap) _printf_(1, 0);
+
+static void
+output_vline(const char *fmt, va_list ap)
 {
     _cleanup_(strbuf_release) struct strbuf sb = STRBUF_INIT;
     _cleanup_free_ char *text = NULL;
-    va_list ap;
-    int n;
 
-    va_start(ap, fmt);
-    n = vasprintf(&text, fmt, ap);
-    va_end(ap);
-    if (n < 0)
+    if (vasprintf(&text, fmt, ap) < 0)
         text = NULL;
-    if (n < 0 || strbuf_add_printable(&sb, text) < 0) {
+    if (!text || strbuf_add_printable(&sb, text) < 0) {
         cli_oom();
         return;
     }
     puts(sb.buf);
+}
+
+void
+output_line(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    output_vline(fmt, ap);
+    va_end(ap);
+}
+
+void
+output_message(const struct cli *cli, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (cli->json || cli->quiet)
+        return;
+    va_start(ap, fmt);
+    output_vline(fmt, ap);
+    va_end(ap);
 }
 
 int
@@ -66,54 +84,31 @@ output_object(const struct cli *cli, const json_t *obj, const char *id_path)
     return 0;
 }
 
-/* "2026-11-23T16:36:00.123Z" -> "2026-11-23T16:36:00Z". */
+/* Appends the cell of col for item. Times lose their fraction of a second
+ * ("2026-11-23T16:36:00.123Z" -> "2026-11-23T16:36:00Z"), long hex strings are cut. */
 static int
-format_time(const char *s, char **ret)
+column_add(struct strbuf *sb, const struct column *col, const json_t *item)
 {
-    const char *dot = strchr(s, '.');
-    size_t frac = dot ? strspn(dot + 1, "0123456789") + 1 : 0;
-    char *t;
-
-    if (!dot)
-        t = strdup(s);
-    else if (asprintf(&t, "%.*s%s", (int)(dot - s), s, dot + frac) < 0)
-        t = NULL;
-    if (!t)
-        return -ENOMEM;
-    *ret = t;
-    return 0;
-}
-
-static int
-format_short(const char *s, char **ret)
-{
-    char *t;
-
-    if (strlen(s) <= SHORT_HEX_DIGITS)
-        t = strdup(s);
-    else if (asprintf(&t, "%.*s…", (int)SHORT_HEX_DIGITS, s) < 0)
-        t = NULL;
-    if (!t)
-        return -ENOMEM;
-    *ret = t;
-    return 0;
-}
-
-static int
-column_text(const struct column *col, const json_t *item, char **ret)
-{
+    _cleanup_free_ char *size = NULL;
     const json_t *v;
+    const char *s, *dot;
+    int r;
 
     if (col->format)
-        return col->format(item, ret);
+        return col->format(item, sb);
     v = jval_get(item, col->path);
-    if (col->kind == COLUMN_TIME && json_is_string(v))
-        return format_time(json_string_value(v), ret);
-    if (col->kind == COLUMN_SHORT && json_is_string(v))
-        return format_short(json_string_value(v), ret);
-    if (col->kind == COLUMN_SIZE && json_is_integer(v) && json_integer_value(v) >= 0)
-        return args_format_size((uint64_t)json_integer_value(v), ret);
-    return jval_to_text(v, ret);
+    s = json_string_value(v);
+    if (col->kind == COLUMN_TIME && s && (dot = strchr(s, '.'))) {
+        r = strbuf_add(sb, s, (size_t)(dot - s));
+        return r < 0 ? r : strbuf_adds(sb, dot + 1 + strspn(dot + 1, "0123456789"));
+    }
+    if (col->kind == COLUMN_SHORT && s && strlen(s) > SHORT_HEX_DIGITS)
+        return strbuf_addf(sb, "%.*s…", (int)SHORT_HEX_DIGITS, s);
+    if (col->kind == COLUMN_SIZE && json_is_integer(v) && json_integer_value(v) >= 0) {
+        r = args_format_size((uint64_t)json_integer_value(v), &size);
+        return r < 0 ? r : strbuf_adds(sb, size);
+    }
+    return jval_add_text(sb, v);
 }
 
 int
@@ -136,11 +131,11 @@ output_items(const json_t *items, const struct column *cols, size_t n)
         table_set_max_width(t, c, cols[c].max_width);
     json_array_foreach(items, i, item)
         for (size_t c = 0; c < n; c++) {
-            _cleanup_free_ char *text = NULL;
+            _cleanup_(strbuf_release) struct strbuf text = STRBUF_INIT;
 
-            r = column_text(&cols[c], item, &text);
+            r = column_add(&text, &cols[c], item);
             if (r >= 0)
-                r = table_add_cell(t, text);
+                r = table_add_cell(t, strbuf_str(&text));
             if (r < 0)
                 return r;
         }
@@ -190,44 +185,4 @@ output_list(const struct cli *cli, const json_t *resp, const struct column *cols
         return cli_oom();
     output_page_hint(resp, json_array_size(items));
     return 0;
-}
-
-int
-list_opts_handle(struct list_opts *l, int opt, const char *arg)
-{
-    uint64_t v;
-    int r;
-
-    switch (opt) {
-    case OPT_LIST_LIMIT:
-        r = args_uint("--limit", arg, 1, LIST_LIMIT_MAX, &v);
-        l->limit = arg;
-        return r < 0 ? r : 1;
-    case OPT_LIST_OFFSET:
-        r = args_uint("--offset", arg, 0, INT64_MAX, &v);
-        l->offset = arg;
-        return r < 0 ? r : 1;
-    case OPT_LIST_SORT:
-        l->sort = arg;
-        return 1;
-    case OPT_LIST_SEARCH:
-        l->search = arg;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-int
-list_opts_query(const struct list_opts *l, struct strbuf *path)
-{
-    int r = client_path_query(path, "limit", l->limit);
-
-    if (r >= 0)
-        r = client_path_query(path, "offset", l->offset);
-    if (r >= 0)
-        r = client_path_query(path, "sort_by", l->sort);
-    if (r >= 0)
-        r = client_path_query(path, "all_search", l->search);
-    return r;
 }

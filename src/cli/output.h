@@ -1,5 +1,5 @@
 /* What commands print: the server's JSON (--json), only ids (-q), or tables and "key: value"
- * lines for people. Also the flags every list command shares. */
+ * lines for people. */
 #pragma once
 
 #include <getopt.h>
@@ -20,8 +20,8 @@ struct column {
     const char *path; /* dotted path of the value in an item */
     enum column_kind kind;
     unsigned max_width; /* 0: no limit */
-    /* Renders the cell from the whole item instead of path, into a new string. */
-    int (*format)(const json_t *item, char **ret);
+    /* Renders the cell from the whole item instead of path, appending it to out. */
+    int (*format)(const json_t *item, struct strbuf *out);
 };
 
 /* Prints v as indented JSON on stdout. */
@@ -29,6 +29,9 @@ int output_json(const json_t *v);
 
 /* Prints one line on stdout, made printable (text from the server cannot drive the terminal). */
 void output_line(const char *fmt, ...) _printf_(1, 2);
+
+/* output_line() for people: nothing with --json or -q. */
+void output_message(const struct cli *cli, const char *fmt, ...) _printf_(2, 3);
 
 /* Prints items (an array of objects) as a table with the given columns. */
 int output_items(const json_t *items, const struct column *cols, size_t n);
@@ -41,38 +44,3 @@ int output_object(const struct cli *cli, const json_t *obj, const char *id_path)
  * (or "No <noun>.") and, when more items match than were returned, how to page on. */
 int output_list(const struct cli *cli, const json_t *resp, const struct column *cols, size_t n,
                 const char *id_path, const char *noun);
-
-/* --limit, --offset, --sort, --search of list commands. */
-struct list_opts {
-    const char *limit;
-    const char *offset;
-    const char *sort;
-    const char *search;
-};
-
-enum {
-    OPT_LIST_LIMIT = 0x1000,
-    OPT_LIST_OFFSET,
-    OPT_LIST_SORT,
-    OPT_LIST_SEARCH,
-};
-
-/* clang-format off */
-#define LIST_OPTIONS                                                                               \
-    { "limit", required_argument, NULL, OPT_LIST_LIMIT },                                          \
-        { "offset", required_argument, NULL, OPT_LIST_OFFSET },                                    \
-        { "sort", required_argument, NULL, OPT_LIST_SORT },                                        \
-        { "search", required_argument, NULL, OPT_LIST_SEARCH }
-/* clang-format on */
-
-#define LIST_USAGE                                                                                 \
-    "  --limit N          return at most N items (1-1000, default 100)\n"                          \
-    "  --offset N         skip the first N items\n"                                                \
-    "  --sort KEY:DIR     sort order, e.g. created_at:DESC\n"                                      \
-    "  --search TEXT      case-insensitive search in names and descriptions\n"
-
-/* Handles a list flag: 1 when opt was one, 0 when not, -EINVAL for a bad value. */
-int list_opts_handle(struct list_opts *l, int opt, const char *arg);
-
-/* Appends limit, offset, sort_by and all_search to a request path. */
-int list_opts_query(const struct list_opts *l, struct strbuf *path);

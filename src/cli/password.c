@@ -59,21 +59,30 @@ password_check(const char *what, const char *pw, int len)
     return 0;
 }
 
+/* Checks the password pw of len bytes (or the error of reading it) and copies it to *ret. */
 static int
-password_from_fd(int fd, const char *what, char **ret)
+password_copy(const char *what, const char *pw, int len, char **ret)
 {
-    char buf[PASSWORD_BUF] = "";
-    int len = read_line(fd, buf, sizeof(buf));
-    int r = password_check(what, buf, len);
-    char *copy = r >= 0 ? strdup(buf) : NULL;
+    int r = password_check(what, pw, len);
+    char *copy = r >= 0 ? strdup(pw) : NULL;
 
-    OPENSSL_cleanse(buf, sizeof(buf));
     if (r < 0)
         return r;
     if (!copy)
         return cli_oom();
     *ret = copy;
     return 0;
+}
+
+static int
+password_from_fd(int fd, const char *what, char **ret)
+{
+    char buf[PASSWORD_BUF] = "";
+    int len = read_line(fd, buf, sizeof(buf));
+    int r = password_copy(what, buf, len, ret);
+
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return r;
 }
 
 /* Prompts on the terminal with echo off. */
@@ -125,19 +134,13 @@ int
 password_read(const struct password_source *src, char **ret)
 {
     const char *env = src->env_name ? getenv(src->env_name) : NULL;
-    char *copy;
-    int r;
 
     if (src->from_stdin)
         return password_from_fd(STDIN_FILENO, "--password-stdin", ret);
-    if (env && *env) {
-        r = password_check(src->env_name, env, (int)strnlen(env, PASSWORD_MAX + 1));
-        if (r < 0)
-            return r;
-        copy = strdup(env);
-        if (!copy)
-            return cli_oom();
-        *ret = copy;
+    if (env && *env)
+        return password_copy(src->env_name, env, (int)strnlen(env, PASSWORD_MAX + 1), ret);
+    if (src->optional) {
+        *ret = NULL;
         return 0;
     }
     if (!src->prompt)

@@ -12,7 +12,9 @@ struct password_source {
     const char *env_name; /* variable to read, or NULL */
     const char *prompt;   /* "Password: ", or NULL to never prompt */
     bool confirm;         /* prompt twice and compare */
+    bool optional;        /* no source available means no password: *ret = NULL */
 };
 
-/* Returns -EINVAL (usage error) when no source is available, naming the options. */
+/* Returns -EINVAL (usage error) when no source is available, naming the options, unless the
+ * password is optional. */
 int password_read(const struct password_source *src, char **ret);

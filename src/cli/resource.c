@@ -1,0 +1,96 @@
+#include "resource.h"
+
+#include "client.h"
+#include "strbuf.h"
+
+int
+resource_list(struct cli *cli, const struct resource *res, const struct jval_field *query)
+{
+    const struct list_opts *l = &cli->list;
+    const struct jval_field page[] = {
+        { "limit", l->limit },
+        { "offset", l->offset },
+        { "sort_by", l->sort },
+        { "all_search", l->search },
+        {},
+    };
+    _cleanup_(strbuf_release) struct strbuf path = STRBUF_INIT;
+    _cleanup_json_ json_t *resp = NULL;
+    int r;
+
+    if (strbuf_adds(&path, res->path) < 0 || (query && client_path_queries(&path, query) < 0) ||
+        client_path_queries(&path, page) < 0)
+        return cli_oom();
+    r = cli_call(cli, "GET", path.buf, NULL, 0, &resp);
+    if (r < 0)
+        return r;
+    return output_list(cli, resp, res->columns, res->n_columns, res->id_key, res->plural);
+}
+
+/* A call to res->path/id whose answer is the object, printed and handed on. */
+static int
+resource_call_object(struct cli *cli, const char *method, const struct resource *res,
+                     const char *id, const json_t *body, json_t **ret_obj)
+{
+    _cleanup_json_ json_t *obj = NULL;
+    int r = cli_call_id(cli, method, res->path, id, NULL, body, 0, &obj);
+
+    if (r >= 0)
+        r = output_object(cli, obj, res->id_key);
+    if (r < 0)
+        return r;
+    if (ret_obj)
+        *ret_obj = TAKE_PTR(obj);
+    return 0;
+}
+
+int
+resource_show(struct cli *cli, const struct resource *res, const char *id, json_t **ret_obj)
+{
+    return resource_call_object(cli, "GET", res, id, NULL, ret_obj);
+}
+
+int
+resource_update(struct cli *cli, const struct resource *res, const char *id, const json_t *body,
+                json_t **ret_obj)
+{
+    return resource_call_object(cli, "PATCH", res, id, body, ret_obj);
+}
+
+int
+resource_delete(struct cli *cli, const struct resource *res, const char *id)
+{
+    int r = cli_call_id(cli, "DELETE", res->path, id, NULL, NULL, 0, NULL);
+
+    if (r < 0)
+        return r;
+    output_message(cli, "Deleted %s %s.", res->noun, id);
+    return 0;
+}
+
+int
+resource_verb_list(struct cli *cli, const struct cli_cmd *cmd, const struct resource *res, int argc,
+                   char **argv)
+{
+    int r = cli_parse(cli, cmd, argc, argv, NULL, NULL, &argc, &argv);
+
+    return r != 0 ? r : resource_list(cli, res, NULL);
+}
+
+int
+resource_verb_show(struct cli *cli, const struct cli_cmd *cmd, const struct resource *res, int argc,
+                   char **argv)
+{
+    int r = cli_parse(cli, cmd, argc, argv, NULL, NULL, &argc, &argv);
+
+    return r != 0 ? r : resource_show(cli, res, argv[0], NULL);
+}
+
+int
+resource_verb_delete(struct cli *cli, const struct cli_cmd *cmd, const struct resource *res,
+                     int argc, char **argv)
+{
+    int r = cli_parse(cli, cmd, argc, argv, NULL, NULL, &argc, &argv);
+
+    return r != 0 ? r : resource_delete(cli, res, argv[0]);
+}
