@@ -23,8 +23,10 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "body.h"
 #include "cleanup.h"
 #include "manager.h"
+#include "store-list.h"
 #include "store.h"
 
 enum role { ROLE_NONE = 0, ROLE_READER = 1, ROLE_WRITER = 2, ROLE_MANAGER = 3 };
@@ -68,11 +70,11 @@ struct api_request {
 
     /* The prepared response. */
     int status;
-    json_t *response;          /* JSON body, or NULL */
-    char *response_text;       /* text body when response is NULL (owned) */
-    const char *content_type;  /* default application/json */
-    bool streamed;             /* the handler already sent a chunked reply */
-    json_t *prepared;          /* what the route's prepare step left for its handler */
+    json_t *response;         /* JSON body, or NULL */
+    char *response_text;      /* text body when response is NULL (owned) */
+    const char *content_type; /* default application/json */
+    bool streamed;            /* the handler already sent a chunked reply */
+    json_t *prepared;         /* what the route's prepare step left for its handler */
 };
 
 typedef int (*api_handler)(struct api_request *r);
@@ -84,7 +86,7 @@ struct route {
     enum role min_role; /* AUTH_ACCOUNT routes */
     bool write;         /* runs in a write transaction and is audited */
     api_handler handler;
-    const char *name; /* metric label, e.g. "apps_create" */
+    const char *name;    /* metric label, e.g. "apps_create" */
     api_handler prepare; /* optional: runs before the transaction (see the top) */
 };
 
@@ -101,33 +103,38 @@ int api_error(struct api_request *r, int status, const char *code, const char *f
 
 /* Query parameters: NULL when absent. */
 const char *api_query(struct api_request *r, const char *key);
+/* An enumerated query parameter: NULL when absent, else one of values (NULL-terminated); any
+ * other value prepares a 400 listing them and returns -ECANCELED. */
+int api_query_enum(struct api_request *r, const char *key, const char *const *values,
+                   const char **ret_value);
 
-/* List parameters (limit, offset, sort_by, all_search) parsed and checked against the sortable
- * keys given; on bad input prepares a 400 naming the parameter and returns -ECANCELED. */
+/* r->params[index] must be a UUID: otherwise prepares a 404 naming what and returns -ECANCELED,
+ * as for an entity that is not in the account (so ids that are not UUIDs never reach a query). */
+int api_path_uuid(struct api_request *r, size_t index, const char *what);
+
+/* The request body checked against a field table (body.h): when it is missing or does not fit,
+ * prepares a 400 naming the field and returns -ECANCELED. */
+int api_check_body(struct api_request *r, const struct field_spec *fields, enum body_mode mode);
+/* "name, threads": the fields the body names, for an audit event (never their values). */
+void api_body_fields(struct api_request *r, char *out, size_t size);
+
+/* List parameters (limit, offset, sort_by, all_search) parsed and checked against the list's sort
+ * keys; on bad input prepares a 400 naming the parameter and returns -ECANCELED. */
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 1000
-struct list_params {
-    int64_t limit;
-    int64_t offset;
-    const char *sort_key;  /* one of the allowed keys (static string) */
-    bool sort_desc;
-    const char *search;    /* all_search or NULL */
-};
-int api_list_params(struct api_request *r, const char *const *sortable, const char *default_key,
+int api_list_params(struct api_request *r, const struct list_sort *sorts, const char *default_key,
                     bool default_desc, struct list_params *ret_params);
-/* Builds {metadata{limit, offset, total_count, filtered_count}, items} (takes items). */
-json_t *api_list_envelope(const struct list_params *p, int64_t total, int64_t filtered,
-                          json_t *items);
+/* Replies 200 {metadata{limit, offset, total_count, filtered_count}, items} (takes the items). */
+int api_reply_list(struct api_request *r, const struct list_params *p, struct list_page *page);
 
 /* Maps a store error to a response: -EEXIST → 409 UNIQUE_VIOLATION naming what, -ENOENT → 404
- * naming what; others are returned unchanged for the router to map. */
+ * naming what; others (and 0) are returned unchanged, for the router to map. */
 int api_store_error(struct api_request *r, int error, const char *what);
 
 /* Appends an audit event for this request to the selected account's chain (inside the request's
  * transaction). The actor is the caller. entity_type/entity_id may be NULL. */
 int api_audit(struct api_request *r, const char *action_type, const char *severity,
-              const char *entity_type, const char *entity_id, const char *fmt, ...)
-    _printf_(6, 7);
+              const char *entity_type, const char *entity_id, const char *fmt, ...) _printf_(6, 7);
 
 /* The request's time, fixed at its start (RFC 3339 with milliseconds). */
 const char *api_now(struct api_request *r);

@@ -51,6 +51,7 @@ struct audit_fields {
 
 /* The state of one verification; only the earliest failure (lowest seq) is kept. */
 struct verify_state {
+    const char *chain;
     EVP_PKEY *public_key;
     int64_t events_checked;
     int64_t checkpoints_checked;
@@ -64,12 +65,6 @@ static const char *
 nonnull(const char *s)
 {
     return s ? s : "";
-}
-
-static const char *
-row_text(struct store_rows *rows, size_t col)
-{
-    return nonnull(store_rows_text(rows, col));
 }
 
 /* Feeds one field as a 4-byte big-endian length and its bytes: the length prefix makes the
@@ -297,16 +292,11 @@ head_lock(struct store *store, const char *chain, int64_t *ret_seq,
 
     snprintf(sql, sizeof(sql), "SELECT seq, hash FROM audit_heads WHERE chain = ? %s",
              store->ops->for_update);
-    r = store_query(store, sql, STORE_ARGS(SV_TEXT(chain)), &rows);
+    r = store_query_row(store, sql, STORE_ARGS(SV_TEXT(chain)), &rows);
     if (r < 0)
         return r;
-    r = store_rows_next(rows);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return -ENOENT;
     *ret_seq = store_rows_int(rows, 0);
-    snprintf(ret_hash, SHA256_HEX_LEN + 1, "%s", row_text(rows, 1));
+    snprintf(ret_hash, SHA256_HEX_LEN + 1, "%s", store_rows_text(rows, 1));
     return 0;
 }
 
@@ -455,25 +445,26 @@ verify_fail(struct verify_state *v, int64_t seq, const char *reason)
 }
 
 static int
-verify_event_row(struct store_rows *rows, const char *chain, struct verify_state *v)
+verify_event_row(struct store_rows *rows, void *userdata)
 {
+    struct verify_state *v = userdata;
     char hash[SHA256_HEX_LEN + 1];
     struct audit_fields f = {
-        .chain = chain,
+        .chain = v->chain,
         .seq = store_rows_int(rows, 0),
-        .event_id = row_text(rows, 1),
-        .time = row_text(rows, 2),
-        .actor_type = row_text(rows, 3),
-        .actor_id = row_text(rows, 4),
-        .actor_name = row_text(rows, 5),
-        .action_type = row_text(rows, 6),
-        .severity = row_text(rows, 7),
-        .message = row_text(rows, 8),
-        .entity_type = row_text(rows, 9),
-        .entity_id = row_text(rows, 10),
-        .prev_hash = row_text(rows, 11),
+        .event_id = store_rows_text(rows, 1),
+        .time = store_rows_text(rows, 2),
+        .actor_type = store_rows_text(rows, 3),
+        .actor_id = store_rows_text(rows, 4),
+        .actor_name = store_rows_text(rows, 5),
+        .action_type = store_rows_text(rows, 6),
+        .severity = store_rows_text(rows, 7),
+        .message = store_rows_text(rows, 8),
+        .entity_type = store_rows_text(rows, 9),
+        .entity_id = store_rows_text(rows, 10),
+        .prev_hash = store_rows_text(rows, 11),
     };
-    const char *stored_hash = row_text(rows, 12);
+    const char *stored_hash = store_rows_text(rows, 12);
     int64_t expected = v->last_seq + 1;
     int r;
 
@@ -496,64 +487,52 @@ verify_event_row(struct store_rows *rows, const char *chain, struct verify_state
 
 /* Streams the chain in seq order: memory stays constant whatever the chain's length. */
 static int
-verify_events(struct store *store, const char *chain, struct verify_state *v)
+verify_events(struct store *store, struct verify_state *v)
 {
-    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
-    int r;
-
-    r = store_query(store,
-                    "SELECT seq, event_id, time, actor_type, actor_id, actor_name, action_type,"
-                    " severity, message, entity_type, entity_id, prev_hash, hash"
-                    " FROM events WHERE chain = ? ORDER BY seq",
-                    STORE_ARGS(SV_TEXT(chain)), &rows);
-    if (r < 0)
-        return r;
-    while ((r = store_rows_next(rows)) > 0) {
-        r = verify_event_row(rows, chain, v);
-        if (r < 0)
-            return r;
-    }
-    return r;
+    return store_query_each(store,
+                            "SELECT seq, event_id, time, actor_type, actor_id, actor_name,"
+                            " action_type, severity, message, entity_type, entity_id, prev_hash,"
+                            " hash FROM events WHERE chain = ? ORDER BY seq",
+                            STORE_ARGS(SV_TEXT(v->chain)), verify_event_row, v);
 }
 
 static int
-verify_head(struct store *store, const char *chain, struct verify_state *v)
+verify_head(struct store *store, struct verify_state *v)
 {
     _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
     int64_t head_seq;
     int r;
 
-    r = store_query(store, "SELECT seq, hash FROM audit_heads WHERE chain = ?",
-                    STORE_ARGS(SV_TEXT(chain)), &rows);
-    if (r < 0)
-        return r;
-    r = store_rows_next(rows);
-    if (r < 0)
-        return r;
-    if (r == 0) {
+    r = store_query_row(store, "SELECT seq, hash FROM audit_heads WHERE chain = ?",
+                        STORE_ARGS(SV_TEXT(v->chain)), &rows);
+    if (r == -ENOENT) {
         if (v->last_seq > 0)
             verify_fail(v, v->last_seq, "head missing: chain head deleted");
         return 0;
     }
+    if (r < 0)
+        return r;
     head_seq = store_rows_int(rows, 0);
     if (head_seq > v->last_seq)
         verify_fail(v, v->last_seq + 1, "head mismatch: chain truncated");
     else if (head_seq < v->last_seq)
         verify_fail(v, head_seq + 1, "head mismatch: events beyond the chain head");
-    else if (strcmp(row_text(rows, 1), v->last_hash) != 0)
+    else if (strcmp(store_rows_text(rows, 1), v->last_hash) != 0)
         verify_fail(v, head_seq, "head mismatch: head hash differs from the last event");
     return 0;
 }
 
 static int
-verify_checkpoint_row(struct store_rows *rows, const char *chain, struct verify_state *v)
+verify_checkpoint_row(struct store_rows *rows, void *userdata)
 {
+    struct verify_state *v = userdata;
     int64_t seq = store_rows_int(rows, 0);
-    const char *hash = row_text(rows, 1);
+    const char *hash = store_rows_text(rows, 1);
     bool valid = false;
     int r;
 
-    r = checkpoint_signature_valid(v->public_key, chain, seq, hash, row_text(rows, 2), &valid);
+    r = checkpoint_signature_valid(v->public_key, v->chain, seq, hash, store_rows_text(rows, 2),
+                                   &valid);
     if (r < 0)
         return r;
     v->checkpoints_checked++;
@@ -563,7 +542,7 @@ verify_checkpoint_row(struct store_rows *rows, const char *chain, struct verify_
         verify_fail(v, seq,
                     seq > v->last_seq ? "chain truncated after checkpoint"
                                       : "checkpoint event missing: event deleted");
-    else if (strcmp(hash, row_text(rows, 3)) != 0)
+    else if (strcmp(hash, store_rows_text(rows, 3)) != 0)
         verify_fail(v, seq, "checkpoint hash mismatch: chain rewritten");
     return 0;
 }
@@ -571,44 +550,32 @@ verify_checkpoint_row(struct store_rows *rows, const char *chain, struct verify_
 /* Joins each checkpoint with the event at its seq in one query, after the event scan, so at
  * most one result set is open at a time whatever the backend. */
 static int
-verify_checkpoints(struct store *store, const char *chain, struct verify_state *v)
+verify_checkpoints(struct store *store, struct verify_state *v)
 {
-    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
-    int r;
-
-    r = store_query(store,
-                    "SELECT c.seq, c.hash, c.signature, e.hash FROM audit_checkpoints c"
-                    " LEFT JOIN events e ON e.chain = c.chain AND e.seq = c.seq"
-                    " WHERE c.chain = ? ORDER BY c.seq",
-                    STORE_ARGS(SV_TEXT(chain)), &rows);
-    if (r < 0)
-        return r;
-    while ((r = store_rows_next(rows)) > 0) {
-        r = verify_checkpoint_row(rows, chain, v);
-        if (r < 0)
-            return r;
-    }
-    return r;
+    return store_query_each(store,
+                            "SELECT c.seq, c.hash, c.signature, e.hash FROM audit_checkpoints c"
+                            " LEFT JOIN events e ON e.chain = c.chain AND e.seq = c.seq"
+                            " WHERE c.chain = ? ORDER BY c.seq",
+                            STORE_ARGS(SV_TEXT(v->chain)), verify_checkpoint_row, v);
 }
 
 static int
-verify_run(struct store *store, const char *chain, struct verify_state *v)
+verify_run(struct store *store, struct verify_state *v)
 {
     int r;
 
-    r = verify_events(store, chain, v);
-    if (r < 0)
-        return r;
-    r = verify_head(store, chain, v);
-    if (r < 0)
-        return r;
-    return verify_checkpoints(store, chain, v);
+    r = verify_events(store, v);
+    if (r >= 0)
+        r = verify_head(store, v);
+    if (r >= 0)
+        r = verify_checkpoints(store, v);
+    return r;
 }
 
 /* Runs the checks in the caller's transaction, or in a read transaction of its own, so events,
  * head and checkpoints are read from one snapshot. */
 static int
-verify_in_snapshot(struct store *store, const char *chain, struct verify_state *v)
+verify_in_snapshot(struct store *store, struct verify_state *v)
 {
     bool own_txn = !store->in_txn;
     int r;
@@ -618,7 +585,7 @@ verify_in_snapshot(struct store *store, const char *chain, struct verify_state *
         if (r < 0)
             return r;
     }
-    r = verify_run(store, chain, v);
+    r = verify_run(store, v);
     if (!own_txn)
         return r;
     if (r < 0) {
@@ -654,7 +621,7 @@ audit_verify(struct store *store, const struct manager_keys *keys, const char *c
 {
     _cleanup_(EVP_PKEY_freep) EVP_PKEY *public_key = NULL;
     _cleanup_free_ char *pem = NULL;
-    struct verify_state v = { .last_seq = 0 };
+    struct verify_state v = { .chain = chain };
     int r;
 
     r = audit_public_key(keys, &public_key);
@@ -665,7 +632,7 @@ audit_verify(struct store *store, const struct manager_keys *keys, const char *c
         return r;
     v.public_key = public_key;
     memcpy(v.last_hash, AUDIT_ZERO_HASH, sizeof(v.last_hash));
-    r = verify_in_snapshot(store, chain, &v);
+    r = verify_in_snapshot(store, &v);
     if (r < 0)
         return r;
     return verify_report(&v, pem, ret_report);

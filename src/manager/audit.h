@@ -15,8 +15,8 @@
 #define AUDIT_SYSTEM_CHAIN "system"
 
 struct audit_event {
-    const char *chain; /* acct_id or AUDIT_SYSTEM_CHAIN */
-    const char *time;  /* RFC 3339 */
+    const char *chain;      /* acct_id or AUDIT_SYSTEM_CHAIN */
+    const char *time;       /* RFC 3339 */
     const char *actor_type; /* USER, APP, NODE, SYSTEM */
     const char *actor_id;
     const char *actor_name;

@@ -57,8 +57,9 @@ check_string(const struct field_spec *spec, const char *value, const char *path,
 
     if ((int64_t)len < spec->min) {
         snprintf(limit, sizeof(limit), "%lld", (long long)spec->min);
-        return fail(err, path, spec->min == 1 ? "must not be empty%.0s"
-                                              : "must be at least %s bytes long", limit);
+        return fail(err, path,
+                    spec->min == 1 ? "must not be empty%.0s" : "must be at least %s bytes long",
+                    limit);
     }
     if (spec->max > 0 && (int64_t)len > spec->max) {
         snprintf(limit, sizeof(limit), "%lld", (long long)spec->max);
@@ -117,8 +118,9 @@ check_array(const struct field_spec *spec, const json_t *array, const char *path
         snprintf(limit, sizeof(limit), "%lld to %lld", (long long)spec->min, (long long)spec->max);
         return fail(err, path, "must have %s items", limit);
     }
-    json_array_foreach (array, i, item) {
-        struct field_spec item_spec = { .min = 1, .max = spec->item_max,
+    json_array_foreach(array, i, item) {
+        struct field_spec item_spec = { .min = 1,
+                                        .max = spec->item_max,
                                         .check_string = spec->check_string };
         snprintf(item_path, sizeof(item_path), "%.200s[%zu]", path, i);
         if (!json_is_string(item))
@@ -141,7 +143,7 @@ check_map(const struct field_spec *spec, const json_t *map, const char *path,
         snprintf(limit, sizeof(limit), "%lld", (long long)spec->max);
         return fail(err, path, "must have at most %s entries", limit);
     }
-    json_object_foreach ((json_t *)map, key, value) {
+    json_object_foreach((json_t *)map, key, value) {
         struct field_spec value_spec = { .max = spec->item_max };
         snprintf(item_path, sizeof(item_path), "%.200s.%.64s", path, key);
         if (strlen(key) == 0 || strlen(key) > MAP_KEY_MAX || check_no_control(key))
@@ -232,7 +234,7 @@ check_object(const json_t *object, const struct field_spec *specs, enum body_mod
         return fail(err, prefix, "nested too deeply%s", "");
 
     /* Unknown fields first: a misspelt optional field must not pass silently. */
-    json_object_foreach ((json_t *)object, key, value) {
+    json_object_foreach((json_t *)object, key, value) {
         join_path(path, sizeof(path), prefix, key);
         if (!find_spec(specs, key))
             return fail(err, path, "unknown field%s", "");
@@ -265,8 +267,8 @@ body_check(const json_t *body, const struct field_spec *specs, enum body_mode mo
 }
 
 int
-body_check_text(const char *text, size_t len, const struct field_spec *specs,
-                enum body_mode mode, char err[BODY_ERROR_MAX])
+body_check_text(const char *text, size_t len, const struct field_spec *specs, enum body_mode mode,
+                char err[BODY_ERROR_MAX])
 {
     json_t *body;
     json_error_t error;

@@ -13,8 +13,8 @@
 #include <jansson.h>
 
 enum field_type {
-    FIELD_STRING,       /* min/max: length in bytes */
-    FIELD_INT,          /* min/max: value */
+    FIELD_STRING, /* min/max: length in bytes */
+    FIELD_INT,    /* min/max: value */
     FIELD_BOOL,
     FIELD_ENUM,         /* a string from values[] */
     FIELD_OBJECT,       /* fields: the nested table */
@@ -28,11 +28,11 @@ enum field_type {
 struct field_spec {
     const char *name;
     enum field_type type;
-    bool required;         /* on create; update bodies make every field optional */
+    bool required; /* on create; update bodies make every field optional */
     int64_t min, max;
     int64_t item_max;
-    const char *const *values;            /* FIELD_ENUM, NULL-terminated */
-    const struct field_spec *fields;      /* FIELD_OBJECT, ends with { .name = NULL } */
+    const char *const *values;       /* FIELD_ENUM, NULL-terminated */
+    const struct field_spec *fields; /* FIELD_OBJECT, ends with { .name = NULL } */
     /* Extra check of a string (or each array item); returns NULL or the reason it is bad. */
     const char *(*check_string)(const char *value);
     const char *(*check_int)(int64_t value);
@@ -52,7 +52,7 @@ int body_check_text(const char *text, size_t len, const struct field_spec *specs
                     enum body_mode mode, char err[BODY_ERROR_MAX]);
 
 /* Common string checks (return NULL when fine, else the reason). */
-const char *check_dns_name(const char *value);   /* lower-case host name, optional "*." */
+const char *check_dns_name(const char *value); /* lower-case host name, optional "*." */
 const char *check_email(const char *value);
 const char *check_abs_path(const char *value);   /* absolute, no ".." component */
 const char *check_image_ref(const char *value);  /* no whitespace or control characters */

@@ -85,8 +85,8 @@ datadir_prepare(struct manager_config *config)
         return r;
     if (snprintf(config->tls_cert, sizeof(config->tls_cert), "%s/tls/server.crt",
                  config->data_dir) >= (int)sizeof(config->tls_cert) ||
-        snprintf(config->tls_key, sizeof(config->tls_key), "%s/tls/server.key",
-                 config->data_dir) >= (int)sizeof(config->tls_key))
+        snprintf(config->tls_key, sizeof(config->tls_key), "%s/tls/server.key", config->data_dir) >=
+            (int)sizeof(config->tls_key))
         return log_error_errno(ENAMETOOLONG, "Data directory path too long");
     if (file_exists(config->tls_cert) && file_exists(config->tls_key))
         return 0;
@@ -109,8 +109,10 @@ read_master_key(const char *path, uint8_t key[MASTER_KEY_LEN])
     if (fstat(fd, &st) < 0)
         return -errno;
     if (st.st_mode & 0077)
-        return log_error_errno(EPERM, "Master key '%s' is readable by others (mode %o); "
-                                      "chmod 600 it", path, st.st_mode & 0777);
+        return log_error_errno(EPERM,
+                               "Master key '%s' is readable by others (mode %o); "
+                               "chmod 600 it",
+                               path, st.st_mode & 0777);
     n = read(fd, key, MASTER_KEY_LEN + 1);
     if (n != MASTER_KEY_LEN)
         return log_error_errno(EBADMSG, "Master key '%s' must be exactly %d bytes", path,

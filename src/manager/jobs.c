@@ -22,8 +22,8 @@ expire_rows(struct store *store)
 
     r = store_begin(store, STORE_TXN_WRITE);
     if (r >= 0)
-        r = store_exec(store, "DELETE FROM sessions WHERE expires_at <= ?",
-                       STORE_ARGS(SV_INT(now)), NULL);
+        r = store_exec(store, "DELETE FROM sessions WHERE expires_at <= ?", STORE_ARGS(SV_INT(now)),
+                       NULL);
     if (r >= 0)
         r = store_exec(store, "DELETE FROM auth_failures WHERE failed_at <= ?",
                        STORE_ARGS(SV_INT(now - AUTH_FAILURE_WINDOW)), NULL);

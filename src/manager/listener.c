@@ -38,7 +38,8 @@ split_address(const char *address, char *host, size_t host_size, const char **re
 int
 listener_open(const char *address, int *ret_fd)
 {
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                              .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
     struct addrinfo *ai = NULL;
     _cleanup_close_ int fd = -1;

@@ -41,23 +41,39 @@ static int
 parse_flags(int argc, char **argv, struct flags *f)
 {
     static const struct option options[] = {
-        { "config", required_argument, NULL, 'c' }, { "data-dir", required_argument, NULL, 'd' },
-        { "listen", required_argument, NULL, 'l' }, { "store", required_argument, NULL, 's' },
+        { "config", required_argument, NULL, 'c' },  { "data-dir", required_argument, NULL, 'd' },
+        { "listen", required_argument, NULL, 'l' },  { "store", required_argument, NULL, 's' },
         { "workers", required_argument, NULL, 'w' }, { "version", no_argument, NULL, 'V' },
-        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
     };
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-        case 'c': f->config_file = optarg; break;
-        case 'd': f->data_dir = optarg; break;
-        case 'l': f->listen = optarg; break;
-        case 's': f->store = optarg; break;
-        case 'w': f->workers = optarg; break;
-        case 'V': puts("cloister-manager " CLOISTER_VERSION); exit(EXIT_SUCCESS);
-        case 'h': usage(stdout); exit(EXIT_SUCCESS);
-        default: usage(stderr); return -EINVAL;
+        case 'c':
+            f->config_file = optarg;
+            break;
+        case 'd':
+            f->data_dir = optarg;
+            break;
+        case 'l':
+            f->listen = optarg;
+            break;
+        case 's':
+            f->store = optarg;
+            break;
+        case 'w':
+            f->workers = optarg;
+            break;
+        case 'V':
+            puts("cloister-manager " CLOISTER_VERSION);
+            exit(EXIT_SUCCESS);
+        case 'h':
+            usage(stdout);
+            exit(EXIT_SUCCESS);
+        default:
+            usage(stderr);
+            return -EINVAL;
         }
     }
     if (optind < argc) {

@@ -10,27 +10,27 @@
 
 struct manager_config {
     char data_dir[MANAGER_PATH_MAX];
-    char listen[256];          /* host:port */
+    char listen[256]; /* host:port */
     char store_url[MANAGER_PATH_MAX];
-    int workers;               /* 0: one per core */
-    bool dev_mode;             /* new accounts allow simulated evidence */
+    int workers;   /* 0: one per core */
+    bool dev_mode; /* new accounts allow simulated evidence */
     bool log_json;
     char tls_cert[MANAGER_PATH_MAX]; /* "" → generated self-signed in data_dir/tls */
     char tls_key[MANAGER_PATH_MAX];
-    int64_t token_ttl;         /* seconds */
+    int64_t token_ttl; /* seconds */
     uint32_t argon2_memory_kib;
     uint32_t argon2_iterations;
     bool allow_signup;
     int64_t max_body_bytes;
-    int request_timeout;       /* seconds */
-    bool metrics_allow_remote; /* /metrics, /healthz, /readyz beyond loopback */
+    int request_timeout;           /* seconds */
+    bool metrics_allow_remote;     /* /metrics, /healthz, /readyz beyond loopback */
     int audit_checkpoint_interval; /* seconds between signed checkpoints */
 };
 
 /* Keys derived from the master key: the same on every worker and replica. */
 struct manager_keys {
-    uint8_t seal_key[SEAL_KEY_LEN];  /* AES-256-GCM for secrets at rest */
-    uint8_t audit_seed[32];          /* Ed25519 seed of the audit checkpoint key */
+    uint8_t seal_key[SEAL_KEY_LEN]; /* AES-256-GCM for secrets at rest */
+    uint8_t audit_seed[32];         /* Ed25519 seed of the audit checkpoint key */
 };
 
 struct metrics;

@@ -32,9 +32,9 @@ int
 router_init(void)
 {
     const struct route *tables[] = {
-        api_sys_routes,   api_auth_routes,       api_accounts_routes, api_members_routes,
-        api_apps_routes,  api_registries_routes, api_builds_routes,   api_tasks_routes,
-        api_events_routes,
+        api_sys_routes,     api_auth_routes,  api_accounts_routes,
+        api_members_routes, api_apps_routes,  api_registries_routes,
+        api_builds_routes,  api_tasks_routes, api_events_routes,
     };
 
     n_routes = 0;
@@ -88,6 +88,16 @@ role_parse(const char *name)
 
 /* ---- responses ---- */
 
+/* vsnprintf() for the printf-like calls below, whose formats the compiler checks at the call. */
+static void
+format_message(char *out, size_t size, const char *fmt, va_list ap)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    vsnprintf(out, size, fmt, ap);
+#pragma GCC diagnostic pop
+}
+
 int
 api_reply(struct api_request *r, int status, json_t *body)
 {
@@ -120,10 +130,7 @@ api_error(struct api_request *r, int status, const char *code, const char *fmt, 
     va_list ap;
 
     va_start(ap, fmt);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    vsnprintf(message, sizeof(message), fmt, ap);
-#pragma GCC diagnostic pop
+    format_message(message, sizeof(message), fmt, ap);
     va_end(ap);
     api_reply(r, status, json_pack("{s:s, s:s}", "code", code, "message", message));
     return -ECANCELED;
@@ -135,7 +142,7 @@ api_store_error(struct api_request *r, int error, const char *what)
     if (error == -EEXIST)
         return api_error(r, 409, "UNIQUE_VIOLATION", "%s already exists", what);
     if (error == -ENOENT)
-        return api_error(r, 404, "NOT_FOUND", "%s not found", what);
+        return api_not_found(r, what);
     return error;
 }
 
@@ -143,6 +150,73 @@ const char *
 api_query(struct api_request *r, const char *key)
 {
     return evhttp_find_header(&r->query, key);
+}
+
+/* Appends item to the ", "-separated list in out, of *n bytes so far; false when it did not fit. */
+static bool
+list_append(char *out, size_t size, size_t *n, const char *item)
+{
+    int w = snprintf(out + *n, size - *n, "%s%s", *n ? ", " : "", item);
+
+    if (w < 0 || (size_t)w >= size - *n)
+        return false;
+    *n += (size_t)w;
+    return true;
+}
+
+int
+api_query_enum(struct api_request *r, const char *key, const char *const *values,
+               const char **ret_value)
+{
+    const char *value = api_query(r, key);
+    char allowed[512] = "";
+    size_t n = 0;
+
+    *ret_value = value;
+    if (!value)
+        return 0;
+    for (const char *const *v = values; *v; v++)
+        if (strcmp(*v, value) == 0)
+            return 0;
+    for (const char *const *v = values; *v && list_append(allowed, sizeof(allowed), &n, *v); v++)
+        ;
+    return api_error(r, 400, "BAD_REQUEST", "%s: must be one of %s", key, allowed);
+}
+
+int
+api_path_uuid(struct api_request *r, size_t index, const char *what)
+{
+    if (index >= ROUTE_PARAMS_MAX || !is_uuid(r->params[index]))
+        return api_not_found(r, what);
+    return 0;
+}
+
+int
+api_check_body(struct api_request *r, const struct field_spec *fields, enum body_mode mode)
+{
+    char why[BODY_ERROR_MAX];
+
+    if (!r->body)
+        return api_error(r, 400, "BAD_REQUEST", "body: required");
+    if (!json_is_object(r->body))
+        return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
+    if (body_check(r->body, fields, mode, why) < 0)
+        return api_bad_field(r, "%s", why);
+    return 0;
+}
+
+void
+api_body_fields(struct api_request *r, char *out, size_t size)
+{
+    const char *key;
+    json_t *value;
+    size_t n = 0;
+
+    out[0] = '\0';
+    json_object_foreach(r->body, key, value) {
+        if (!list_append(out, size, &n, key))
+            break;
+    }
 }
 
 const char *
@@ -165,14 +239,14 @@ parse_int_param(struct api_request *r, const char *key, int64_t min, int64_t max
     errno = 0;
     v = strtoll(text, &end, 10);
     if (errno || end == text || *end || v < min || v > max)
-        return api_error(r, 400, "BAD_REQUEST", "%s: must be an integer between %lld and %lld",
-                         key, (long long)min, (long long)max);
+        return api_error(r, 400, "BAD_REQUEST", "%s: must be an integer between %lld and %lld", key,
+                         (long long)min, (long long)max);
     *value = v;
     return 0;
 }
 
 static int
-parse_sort(struct api_request *r, const char *const *sortable, struct list_params *p)
+parse_sort(struct api_request *r, const struct list_sort *sorts, struct list_params *p)
 {
     const char *text = api_query(r, "sort_by");
     const char *colon;
@@ -184,9 +258,9 @@ parse_sort(struct api_request *r, const char *const *sortable, struct list_param
     key_len = colon ? (size_t)(colon - text) : strlen(text);
     if (colon && strcmp(colon + 1, "ASC") != 0 && strcmp(colon + 1, "DESC") != 0)
         return api_error(r, 400, "BAD_REQUEST", "sort_by: direction must be ASC or DESC");
-    for (const char *const *k = sortable; *k; k++) {
-        if (strlen(*k) == key_len && strncmp(*k, text, key_len) == 0) {
-            p->sort_key = *k;
+    for (const struct list_sort *s = sorts; s->key; s++) {
+        if (strlen(s->key) == key_len && strncmp(s->key, text, key_len) == 0) {
+            p->sort_key = s->key;
             p->sort_desc = colon && strcmp(colon + 1, "DESC") == 0;
             return 0;
         }
@@ -195,7 +269,7 @@ parse_sort(struct api_request *r, const char *const *sortable, struct list_param
 }
 
 int
-api_list_params(struct api_request *r, const char *const *sortable, const char *default_key,
+api_list_params(struct api_request *r, const struct list_sort *sorts, const char *default_key,
                 bool default_desc, struct list_params *ret_params)
 {
     struct list_params p = {
@@ -211,7 +285,7 @@ api_list_params(struct api_request *r, const char *const *sortable, const char *
     err = parse_int_param(r, "offset", 0, INT32_MAX, &p.offset);
     if (err < 0)
         return err;
-    err = parse_sort(r, sortable, &p);
+    err = parse_sort(r, sorts, &p);
     if (err < 0)
         return err;
     p.search = api_query(r, "all_search");
@@ -223,12 +297,17 @@ api_list_params(struct api_request *r, const char *const *sortable, const char *
     return 0;
 }
 
-json_t *
-api_list_envelope(const struct list_params *p, int64_t total, int64_t filtered, json_t *items)
+int
+api_reply_list(struct api_request *r, const struct list_params *p, struct list_page *page)
 {
-    return json_pack("{s:{s:I, s:I, s:I, s:I}, s:o}", "metadata", "limit", (json_int_t)p->limit,
-                     "offset", (json_int_t)p->offset, "total_count", (json_int_t)total,
-                     "filtered_count", (json_int_t)filtered, "items", items);
+    json_t *envelope =
+        json_pack("{s:{s:I, s:I, s:I, s:I}, s:o}", "metadata", "limit", (json_int_t)p->limit,
+                  "offset", (json_int_t)p->offset, "total_count", (json_int_t)page->total,
+                  "filtered_count", (json_int_t)page->filtered, "items", TAKE_PTR(page->items));
+
+    if (!envelope)
+        return -ENOMEM;
+    return api_reply(r, 200, envelope);
 }
 
 /* ---- audit ---- */
@@ -241,10 +320,7 @@ api_audit(struct api_request *r, const char *action_type, const char *severity,
     va_list ap;
 
     va_start(ap, fmt);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    vsnprintf(message, sizeof(message), fmt, ap);
-#pragma GCC diagnostic pop
+    format_message(message, sizeof(message), fmt, ap);
     va_end(ap);
     return audit_append(r->store, &(struct audit_event){
                                       .chain = *r->acct_id ? r->acct_id : AUDIT_SYSTEM_CHAIN,
@@ -329,13 +405,6 @@ bearer_token(struct api_request *r)
     return h;
 }
 
-static void
-copy_text(char *dst, size_t size, struct store_rows *rows, size_t col)
-{
-    const char *text = store_rows_is_null(rows, col) ? "" : store_rows_text(rows, col);
-    snprintf(dst, size, "%s", text ? text : "");
-}
-
 /* Looks the session up with the caller's role in the selected account: one indexed query. */
 static int
 authenticate(struct api_request *r)
@@ -347,27 +416,25 @@ authenticate(struct api_request *r)
     if (!token)
         return api_error(r, 401, "UN_AUTHORIZED", "a bearer token is required (log in first)");
     sha256_hex(token, strlen(token), r->token_hash);
-    err = store_query(r->store,
-                      "SELECT s.user_id, u.user_email, u.first_name, u.last_name, u.is_admin,"
-                      " m.acct_id, m.role"
-                      " FROM sessions s JOIN users u ON u.user_id = s.user_id"
-                      " LEFT JOIN memberships m ON m.acct_id = s.acct_id AND m.user_id = s.user_id"
-                      " WHERE s.token_hash = ? AND s.expires_at > ?",
-                      STORE_ARGS(SV_TEXT(r->token_hash), SV_INT(time_now_unix())), &rows);
-    if (err < 0)
-        return err;
-    err = store_rows_next(rows);
-    if (err < 0)
-        return err;
-    if (err == 0)
+    err = store_query_row(
+        r->store,
+        "SELECT s.user_id, u.user_email, u.first_name, u.last_name, u.is_admin,"
+        " m.acct_id, m.role"
+        " FROM sessions s JOIN users u ON u.user_id = s.user_id"
+        " LEFT JOIN memberships m ON m.acct_id = s.acct_id AND m.user_id = s.user_id"
+        " WHERE s.token_hash = ? AND s.expires_at > ?",
+        STORE_ARGS(SV_TEXT(r->token_hash), SV_INT(time_now_unix())), &rows);
+    if (err == -ENOENT)
         return api_error(r, 401, "UN_AUTHORIZED", "the token is invalid or has expired");
-    copy_text(r->user_id, sizeof(r->user_id), rows, 0);
-    copy_text(r->user_email, sizeof(r->user_email), rows, 1);
+    if (err < 0)
+        return err;
+    snprintf(r->user_id, sizeof(r->user_id), "%s", store_rows_text(rows, 0));
+    snprintf(r->user_email, sizeof(r->user_email), "%s", store_rows_text(rows, 1));
     snprintf(r->user_name, sizeof(r->user_name), "%s %s", store_rows_text(rows, 2),
              store_rows_text(rows, 3));
     r->is_admin = store_rows_int(rows, 4) != 0;
-    /* A membership removed since selection leaves no account selected. */
-    copy_text(r->acct_id, sizeof(r->acct_id), rows, 5);
+    /* A membership removed since selection leaves no account selected ("" for NULL). */
+    snprintf(r->acct_id, sizeof(r->acct_id), "%s", store_rows_text(rows, 5));
     r->role = store_rows_is_null(rows, 6) ? ROLE_NONE : role_parse(store_rows_text(rows, 6));
     return 0;
 }
@@ -542,7 +609,8 @@ router_handle(struct evhttp_request *http, void *arg)
     TAILQ_INIT(&r.query);
     time_now_rfc3339(r.now);
     fill_peer(&r);
-    if (!path || strlen(path) > PATH_MAX_LEN || (query && evhttp_parse_query_str(query, &r.query) < 0)) {
+    if (!path || strlen(path) > PATH_MAX_LEN ||
+        (query && evhttp_parse_query_str(query, &r.query) < 0)) {
         api_error(&r, 400, "BAD_REQUEST", "malformed request URI");
         send_response(&r);
     } else if (!(r.route = route_find(evhttp_request_get_command(http), path, r.params, &index,

@@ -15,8 +15,8 @@
 
 #define CHILDREN_MAX 257
 #define STOP_TIMEOUT_S 10
-#define RESTART_BURST 5       /* restarts of one slot within RESTART_WINDOW_S ... */
-#define RESTART_WINDOW_S 10   /* ... before restarts of it slow down to one a second */
+#define RESTART_BURST 5     /* restarts of one slot within RESTART_WINDOW_S ... */
+#define RESTART_WINDOW_S 10 /* ... before restarts of it slow down to one a second */
 
 enum child_kind { CHILD_WORKER, CHILD_JOBS };
 

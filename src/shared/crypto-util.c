@@ -159,8 +159,8 @@ hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const char *label, uint8_t *out,
         return -ENOMEM;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
     params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len);
-    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label,
-                                                  strlen(label));
+    params[2] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label, strlen(label));
     params[3] = OSSL_PARAM_construct_end();
     ok = EVP_KDF_derive(ctx, out, out_len, params);
     EVP_KDF_CTX_free(ctx);
@@ -205,15 +205,14 @@ seal_secret(const uint8_t key[SEAL_KEY_LEN], const char *aad, const void *plain,
         return r;
     if (EVP_EncryptUpdate(ctx, buf + GCM_NONCE_LEN, &outl, plain, (int)len) != 1 ||
         EVP_EncryptFinal_ex(ctx, buf + GCM_NONCE_LEN + outl, &finl) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN,
-                            buf + GCM_NONCE_LEN + len) != 1)
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN, buf + GCM_NONCE_LEN + len) != 1)
         return -EIO;
     return base64url_encode(buf, GCM_NONCE_LEN + len + GCM_TAG_LEN, ret_sealed);
 }
 
 int
-open_secret(const uint8_t key[SEAL_KEY_LEN], const char *aad, const char *sealed,
-            char **ret_plain, size_t *ret_len)
+open_secret(const uint8_t key[SEAL_KEY_LEN], const char *aad, const char *sealed, char **ret_plain,
+            size_t *ret_len)
 {
     _cleanup_(EVP_CIPHER_CTX_freep) EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     _cleanup_free_ uint8_t *buf = NULL;

@@ -90,7 +90,8 @@ log_internal(enum log_level level, int error, const char *fmt, ...)
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 
     if (log_json) {
-        fprintf(stderr, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"program\":\"%s\",\"pid\":%d,\"msg\":\"",
+        fprintf(stderr,
+                "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"program\":\"%s\",\"pid\":%d,\"msg\":\"",
                 stamp, ts.tv_nsec / 1000000, level_names[level], log_program, (int)getpid());
         write_json_escaped(stderr, message);
         fputs("\"}\n", stderr);

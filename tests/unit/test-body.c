@@ -7,7 +7,11 @@
 static const char *const colours[] = { "RED", "BLUE", NULL };
 
 static const struct field_spec inner[] = {
-    { .name = "path", .type = FIELD_STRING, .required = true, .min = 1, .max = 64,
+    { .name = "path",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = 64,
       .check_string = check_abs_path },
     { .name = NULL },
 };
@@ -15,11 +19,17 @@ static const struct field_spec inner[] = {
 static const struct field_spec specs[] = {
     { .name = "name", .type = FIELD_STRING, .required = true, .min = 1, .max = 8 },
     { .name = "count", .type = FIELD_INT, .min = 1, .max = 10 },
-    { .name = "size", .type = FIELD_INT, .min = 1, .max = 1 << 30,
+    { .name = "size",
+      .type = FIELD_INT,
+      .min = 1,
+      .max = 1 << 30,
       .check_int = check_power_of_two },
     { .name = "on", .type = FIELD_BOOL },
     { .name = "colour", .type = FIELD_ENUM, .values = colours },
-    { .name = "hosts", .type = FIELD_STRING_ARRAY, .max = 2, .item_max = 253,
+    { .name = "hosts",
+      .type = FIELD_STRING_ARRAY,
+      .max = 2,
+      .item_max = 253,
       .check_string = check_dns_name },
     { .name = "labels", .type = FIELD_STRING_MAP, .max = 2, .item_max = 4 },
     { .name = "inner", .type = FIELD_OBJECT, .fields = inner },

@@ -15,7 +15,7 @@ extern jmp_buf test_abort_jmp;
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);          \
+            fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);             \
             longjmp(test_abort_jmp, 1);                                                            \
         }                                                                                          \
     } while (0)
@@ -24,7 +24,7 @@ extern jmp_buf test_abort_jmp;
     do {                                                                                           \
         long long _a = (long long)(a), _b = (long long)(b);                                        \
         if (_a != _b) {                                                                            \
-            fprintf(stderr, "  %s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, \
+            fprintf(stderr, "  %s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a,  \
                     _a, #b, _b);                                                                   \
             longjmp(test_abort_jmp, 1);                                                            \
         }                                                                                          \
@@ -34,7 +34,7 @@ extern jmp_buf test_abort_jmp;
     do {                                                                                           \
         const char *_a = (a), *_b = (b);                                                           \
         if (!_a || !_b || strcmp(_a, _b) != 0) {                                                   \
-            fprintf(stderr, "  %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a,   \
+            fprintf(stderr, "  %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a,    \
                     _a ? _a : "(null)", _b ? _b : "(null)");                                       \
             longjmp(test_abort_jmp, 1);                                                            \
         }                                                                                          \
@@ -47,7 +47,10 @@ struct test_case {
 
 int test_run_all(const struct test_case *cases, size_t n);
 
-#define TEST_CASE(fn) { #fn, fn }
+#define TEST_CASE(fn)                                                                              \
+    {                                                                                              \
+#fn, fn                                                                                    \
+    }
 #define TEST_MAIN(...)                                                                             \
     int main(void)                                                                                 \
     {                                                                                              \

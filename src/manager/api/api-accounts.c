@@ -36,8 +36,6 @@ const struct field_spec account_fields[] = {
     { .name = NULL },
 };
 
-static const char *const account_sortable[] = { "name", "created_at", NULL };
-
 /* Overrides the settings given in a (checked) settings object; absent or null ones stay. */
 static void
 settings_apply(const json_t *settings, struct account_settings *s)
@@ -104,14 +102,11 @@ body_description(const json_t *body, const char *fallback)
 static int
 load_account(struct api_request *r, json_t **ret_account)
 {
-    int err;
+    int err = api_path_uuid(r, 0, "account");
 
-    if (!is_uuid(r->params[0]))
-        return api_not_found(r, "account");
-    err = store_account_get(r->store, r->params[0], r->user_id, ret_account);
-    if (err == -ENOENT)
-        return api_not_found(r, "account");
-    return err;
+    if (err >= 0)
+        err = store_account_get(r->store, r->params[0], r->user_id, ret_account);
+    return api_store_error(r, err, "account");
 }
 
 static int
@@ -168,17 +163,15 @@ static int
 accounts_list(struct api_request *r)
 {
     struct list_params p;
-    int64_t total, filtered;
-    json_t *items = NULL;
+    struct list_page page;
     int err;
 
-    err = api_list_params(r, account_sortable, "created_at", true, &p);
+    err = api_list_params(r, store_account_sorts, "created_at", true, &p);
+    if (err >= 0)
+        err = store_account_list(r->store, r->user_id, &p, &page);
     if (err < 0)
         return err;
-    err = store_account_list(r->store, r->user_id, &p, &total, &filtered, &items);
-    if (err < 0)
-        return err;
-    return api_reply(r, 200, api_list_envelope(&p, total, filtered, items));
+    return api_reply_list(r, &p, &page);
 }
 
 static int
@@ -261,14 +254,12 @@ accounts_select(struct api_request *r)
     json_t *answer;
     int err;
 
-    if (!is_uuid(r->params[0]))
-        return api_not_found(r, "account");
-    err = store_member_get_role(r->store, r->params[0], r->user_id, role);
-    if (err == -ENOENT)
-        return api_not_found(r, "account");
-    if (err < 0)
-        return err;
-    err = store_session_select_account(r->store, r->token_hash, r->params[0]);
+    err = api_path_uuid(r, 0, "account");
+    if (err >= 0)
+        err = api_store_error(r, store_member_get_role(r->store, r->params[0], r->user_id, role),
+                              "account");
+    if (err >= 0)
+        err = store_session_select_account(r->store, r->token_hash, r->params[0]);
     if (err < 0)
         return err;
     answer = json_pack("{s:s, s:s}", "acct_id", r->params[0], "role", role);

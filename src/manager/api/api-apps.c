@@ -185,23 +185,7 @@ const struct field_spec app_fields[] = {
     { .name = NULL },
 };
 
-static const char *const app_sortable[] = { "name", "created_at", "updated_at", NULL };
-
 /* ---- bodies ---- */
-
-static int
-check_app_body(struct api_request *r, enum body_mode mode)
-{
-    char err[BODY_ERROR_MAX];
-
-    if (!r->body)
-        return api_error(r, 400, "BAD_REQUEST", "body: required");
-    if (!json_is_object(r->body))
-        return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
-    if (body_check(r->body, app_fields, mode, err) < 0)
-        return api_bad_field(r, "%s", err);
-    return 0;
-}
 
 static const struct field_spec *
 app_field(const char *name)
@@ -237,8 +221,7 @@ strip_nulls(json_t *object)
     json_t *value;
     void *tmp;
 
-    json_object_foreach_safe(object, tmp, key, value)
-    {
+    json_object_foreach_safe(object, tmp, key, value) {
         if (json_is_null(value))
             json_object_del(object, key);
         else if (json_is_object(value))
@@ -388,9 +371,7 @@ reply_app(struct api_request *r, int status, const char *app_id)
 
     /* Re-read, so a write answers exactly what a GET will. */
     err = store_app_get(r->store, r->acct_id, app_id, false, &app);
-    if (err < 0)
-        return api_store_error(r, err, "app");
-    return api_reply(r, status, app);
+    return err < 0 ? api_store_error(r, err, "app") : api_reply(r, status, app);
 }
 
 static int
@@ -401,7 +382,7 @@ apps_create(struct api_request *r)
     char app_id[37];
     int err;
 
-    err = check_app_body(r, BODY_CREATE);
+    err = api_check_body(r, app_fields, BODY_CREATE);
     if (err < 0)
         return err;
     err = uuid_random(app_id);
@@ -443,52 +424,34 @@ static int
 apps_list(struct api_request *r)
 {
     struct list_params p;
-    struct app_list_query q;
-    int64_t total, filtered;
-    json_t *items;
+    struct list_page page;
     int err;
 
-    err = api_list_params(r, app_sortable, "created_at", true, &p);
+    err = api_list_params(r, store_app_sorts, "created_at", true, &p);
+    if (err >= 0)
+        err = store_app_list(r->store, r->acct_id, api_query(r, "name"), &p, &page);
     if (err < 0)
         return err;
-    q = (struct app_list_query){
-        .name = api_query(r, "name"),
-        .search = p.search,
-        .sort_key = p.sort_key,
-        .sort_desc = p.sort_desc,
-        .limit = p.limit,
-        .offset = p.offset,
-    };
-    err = store_app_list(r->store, r->acct_id, &q, &items, &total, &filtered);
-    if (err < 0)
-        return err;
-    return api_reply(r, 200, api_list_envelope(&p, total, filtered, items));
+    return api_reply_list(r, &p, &page);
 }
 
-/* Loads the app named by the path; ids that are not UUIDs are simply not found. */
+/* Loads and locks the app named by the path; ids that are not UUIDs are simply not found. */
 static int
-app_load(struct api_request *r, bool lock, json_t **ret_app)
+app_load(struct api_request *r, json_t **ret_app)
 {
-    int err;
+    int err = api_path_uuid(r, 0, "app");
 
-    if (!is_uuid(r->params[0]))
-        return api_not_found(r, "app");
-    err = store_app_get(r->store, r->acct_id, r->params[0], lock, ret_app);
-    if (err < 0)
-        return api_store_error(r, err, "app");
-    return 0;
+    if (err >= 0)
+        err = store_app_get(r->store, r->acct_id, r->params[0], true, ret_app);
+    return api_store_error(r, err, "app");
 }
 
 static int
 apps_get(struct api_request *r)
 {
-    json_t *app = NULL;
-    int err;
+    int err = api_path_uuid(r, 0, "app");
 
-    err = app_load(r, false, &app);
-    if (err < 0)
-        return err;
-    return api_reply(r, 200, app);
+    return err < 0 ? err : reply_app(r, 200, r->params[0]);
 }
 
 /* The domains the stored app allows explicitly: what it asks for less what its certificate
@@ -553,23 +516,6 @@ app_update_domains(struct api_request *r, const json_t *old, json_t *app)
     return json_object_set_new(app, "pending_task_id", json_null()) < 0 ? -ENOMEM : 0;
 }
 
-/* "name, threads": the fields a PATCH names, for its audit event (never their values). */
-static void
-changed_fields(const json_t *body, char *out, size_t size)
-{
-    const char *key;
-    json_t *value;
-    size_t n = 0;
-
-    out[0] = '\0';
-    json_object_foreach((json_t *)body, key, value) {
-        int w = snprintf(out + n, size - n, "%s%s", n ? ", " : "", key);
-        if (w < 0 || (size_t)w >= size - n)
-            break;
-        n += (size_t)w;
-    }
-}
-
 static int
 apps_update(struct api_request *r)
 {
@@ -578,10 +524,10 @@ apps_update(struct api_request *r)
     char fields[256];
     int err;
 
-    err = check_app_body(r, BODY_UPDATE);
+    err = api_check_body(r, app_fields, BODY_UPDATE);
     if (err < 0)
         return err;
-    err = app_load(r, true, &old);
+    err = app_load(r, &old);
     if (err < 0)
         return err;
     app = json_deep_copy(old);
@@ -599,7 +545,7 @@ apps_update(struct api_request *r)
     err = store_app_update(r->store, r->acct_id, app);
     if (err < 0)
         return api_store_error(r, err, err == -EEXIST ? "app name" : "app");
-    changed_fields(r->body, fields, sizeof(fields));
+    api_body_fields(r, fields, sizeof(fields));
     err = api_audit(r, "ADMIN", "INFO", "app", r->params[0], "Updated app '%s' (%s)",
                     json_string_value(json_object_get(app, "name")), fields);
     if (err < 0)
@@ -613,7 +559,7 @@ apps_delete(struct api_request *r)
     _cleanup_(json_decrefp) json_t *app = NULL;
     int err, failed;
 
-    err = app_load(r, true, &app);
+    err = app_load(r, &app);
     if (err < 0)
         return err;
     err = task_fail_pending(r, r->params[0], "app deleted");

@@ -333,8 +333,8 @@ login_verify(struct api_request *r, const char *email, const char *password)
         outcome = "wrong password";
     else if (!status || strcmp(status, USER_STATUS_ACTIVE) != 0)
         outcome = "user not active";
-    r->prepared = json_pack("{s:s, s:s, s:s}", "outcome", outcome, "email", email, "user_id",
-                            user_id);
+    r->prepared =
+        json_pack("{s:s, s:s, s:s}", "outcome", outcome, "email", email, "user_id", user_id);
     return r->prepared ? 0 : -ENOMEM;
 }
 

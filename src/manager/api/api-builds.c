@@ -21,7 +21,6 @@ static const char *const platform_values[] = { "sim", "sgx", "tdx", "snp", NULL 
 static const char *const build_statuses[] = { BUILD_STATUS_CONVERTING,  BUILD_STATUS_PENDING,
                                               BUILD_STATUS_WHITELISTED, BUILD_STATUS_REJECTED,
                                               BUILD_STATUS_FAILED,      NULL };
-static const char *const build_sortable[] = { "created_at", NULL };
 
 const struct field_spec build_fields[] = {
     { .name = "app_id", .type = FIELD_STRING, .required = true, .min = 1, .max = API_ID_MAX },
@@ -161,31 +160,24 @@ build_register(struct api_request *r, struct build_new *b, const char *app_name,
 static int
 reply_build(struct api_request *r, int status, const char *build_id)
 {
-    json_t *build;
+    json_t *build = NULL;
     int err;
 
     err = store_build_get(r->store, r->acct_id, build_id, &build);
-    if (err < 0)
-        return api_store_error(r, err, "build");
-    return api_reply(r, status, build);
+    return err < 0 ? api_store_error(r, err, "build") : api_reply(r, status, build);
 }
 
 static int
 builds_create(struct api_request *r)
 {
     json_auto_t *app = NULL;
-    char why[BODY_ERROR_MAX], mrenclave[SHA256_HEX_LEN + 1], mrsigner[SHA256_HEX_LEN + 1];
-    char build_id[37];
+    char mrenclave[SHA256_HEX_LEN + 1], mrsigner[SHA256_HEX_LEN + 1], build_id[37];
     struct build_new b;
     int err;
 
-    if (!r->body)
-        return api_error(r, 400, "BAD_REQUEST", "body: required");
-    if (!json_is_object(r->body))
-        return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
-    if (body_check(r->body, build_fields, BODY_CREATE, why) < 0)
-        return api_bad_field(r, "%s", why);
-    err = build_app_load(r, &app);
+    err = api_check_body(r, build_fields, BODY_CREATE);
+    if (err >= 0)
+        err = build_app_load(r, &app);
     if (err >= 0)
         err = build_from_body(r, app, &b);
     if (err < 0)
@@ -203,9 +195,9 @@ builds_create(struct api_request *r)
 static int
 builds_get(struct api_request *r)
 {
-    if (!is_uuid(r->params[0]))
-        return api_not_found(r, "build");
-    return reply_build(r, 200, r->params[0]);
+    int err = api_path_uuid(r, 0, "build");
+
+    return err < 0 ? err : reply_build(r, 200, r->params[0]);
 }
 
 static int
@@ -214,12 +206,11 @@ builds_delete(struct api_request *r)
     const char *build_id = r->params[0];
     int err;
 
-    if (!is_uuid(build_id))
-        return api_not_found(r, "build");
-    err = store_build_delete(r->store, r->acct_id, build_id);
-    if (err < 0)
-        return api_store_error(r, err, "build");
-    err = task_fail_pending(r, build_id, "build deleted");
+    err = api_path_uuid(r, 0, "build");
+    if (err >= 0)
+        err = api_store_error(r, store_build_delete(r->store, r->acct_id, build_id), "build");
+    if (err >= 0)
+        err = task_fail_pending(r, build_id, "build deleted");
     if (err >= 0)
         err = api_audit(r, "ADMIN", "INFO", "build", build_id, "Deleted build %s", build_id);
     if (err < 0)
@@ -227,48 +218,22 @@ builds_delete(struct api_request *r)
     return api_reply(r, 204, NULL);
 }
 
-static bool
-in_list(const char *const *values, const char *value)
-{
-    for (; *values; values++)
-        if (strcmp(*values, value) == 0)
-            return true;
-    return false;
-}
-
 static int
 builds_list(struct api_request *r)
 {
-    struct build_filter filter = { 0 };
+    const char *status;
     struct list_params p;
-    int64_t total, filtered;
-    json_t *items, *envelope;
+    struct list_page page;
     int err;
 
-    err = api_list_params(r, build_sortable, "created_at", true, &p);
+    err = api_list_params(r, store_build_sorts, "created_at", true, &p);
+    if (err >= 0)
+        err = api_query_enum(r, "status", build_statuses, &status);
+    if (err >= 0)
+        err = store_build_list(r->store, r->acct_id, api_query(r, "app_id"), status, &p, &page);
     if (err < 0)
         return err;
-    filter.status = api_query(r, "status");
-    if (filter.status && !in_list(build_statuses, filter.status))
-        return api_error(r, 400, "BAD_REQUEST",
-                         "status: must be one of CONVERTING, PENDING, WHITELISTED, REJECTED, "
-                         "FAILED");
-    filter.app_id = api_query(r, "app_id");
-    filter.search = p.search;
-    filter.sort_desc = p.sort_desc;
-    filter.limit = p.limit;
-    filter.offset = p.offset;
-    err = store_build_count(r->store, r->acct_id, NULL, &total);
-    if (err >= 0)
-        err = store_build_count(r->store, r->acct_id, &filter, &filtered);
-    if (err >= 0)
-        err = store_build_list(r->store, r->acct_id, &filter, &items);
-    if (err < 0)
-        return err;
-    envelope = api_list_envelope(&p, total, filtered, items);
-    if (!envelope)
-        return -ENOMEM;
-    return api_reply(r, 200, envelope);
+    return api_reply_list(r, &p, &page);
 }
 
 const struct route api_builds_routes[] = {

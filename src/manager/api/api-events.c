@@ -2,7 +2,6 @@
  *
  * Every call reads the selected account's chain, or the system chain (sign-ups, log-ins) when a
  * system administrator asks for ?chain=system. All three are read-only. */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,8 +18,6 @@
 #include "routes.h"
 
 #define EXPORT_PAGE 500
-#define FILTER_ARGS_MAX 8
-#define FILTER_WHERE_MAX 512
 #define TIME_TEXT_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z: times stay 24 characters */
 
 /* The selected columns, in the order of the CSV export's columns. */
@@ -49,18 +46,12 @@ enum {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct evbuffer, evbuffer_free);
 
-static const char *
-row_text(struct store_rows *rows, size_t col)
-{
-    const char *s = store_rows_text(rows, col);
-    return s ? s : "";
-}
-
 /* An event without an entity (both stored as '') shows entity: null. */
 static json_t *
 entity_to_json(struct store_rows *rows)
 {
-    const char *type = row_text(rows, COL_ENTITY_TYPE), *id = row_text(rows, COL_ENTITY_ID);
+    const char *type = store_rows_text(rows, COL_ENTITY_TYPE),
+               *id = store_rows_text(rows, COL_ENTITY_ID);
 
     if (!*type && !*id)
         return json_null();
@@ -74,12 +65,13 @@ event_to_json(struct store_rows *rows, json_t **ret_event)
 
     event = json_pack(
         "{s:s, s:I, s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:s, s:o, s:s, s:s}", "event_id",
-        row_text(rows, COL_EVENT_ID), "seq", (json_int_t)store_rows_int(rows, COL_SEQ), "time",
-        row_text(rows, COL_TIME), "actor", "type", row_text(rows, COL_ACTOR_TYPE), "id",
-        row_text(rows, COL_ACTOR_ID), "name", row_text(rows, COL_ACTOR_NAME), "action_type",
-        row_text(rows, COL_ACTION_TYPE), "severity", row_text(rows, COL_SEVERITY), "message",
-        row_text(rows, COL_MESSAGE), "entity", entity_to_json(rows), "prev_hash",
-        row_text(rows, COL_PREV_HASH), "hash", row_text(rows, COL_HASH));
+        store_rows_text(rows, COL_EVENT_ID), "seq", (json_int_t)store_rows_int(rows, COL_SEQ),
+        "time", store_rows_text(rows, COL_TIME), "actor", "type",
+        store_rows_text(rows, COL_ACTOR_TYPE), "id", store_rows_text(rows, COL_ACTOR_ID), "name",
+        store_rows_text(rows, COL_ACTOR_NAME), "action_type",
+        store_rows_text(rows, COL_ACTION_TYPE), "severity", store_rows_text(rows, COL_SEVERITY),
+        "message", store_rows_text(rows, COL_MESSAGE), "entity", entity_to_json(rows), "prev_hash",
+        store_rows_text(rows, COL_PREV_HASH), "hash", store_rows_text(rows, COL_HASH));
     /* json_pack fails on a string that is not UTF-8, which only a tampered row can hold. */
     if (!event)
         return -EBADMSG;
@@ -109,41 +101,39 @@ events_chain(struct api_request *r, const char **ret_chain)
 
 /* GET /v1/events */
 
-/* The WHERE clause of a list, built from fixed fragments; user text goes only into args. */
-struct events_filter {
-    char where[FILTER_WHERE_MAX];
-    struct store_value args[FILTER_ARGS_MAX];
-    size_t n_args;
-    char from[32], to[32];
-    char *pattern; /* all_search as a LIKE pattern (owned) */
+static const char *const severity_values[] = { "INFO", "WARNING", "ERROR", NULL };
+static const char *const action_type_values[] = {
+    "USER_AUTH",   "ADMIN",      "USER_APPROVAL", "NODE_ATTESTATION",
+    "NODE_STATUS", "APP_STATUS", "CERTIFICATE",   "IMAGE_CONVERSION",
+    NULL,
 };
 
-static void
-events_filter_release(struct events_filter *f)
-{
-    free(f->pattern);
-}
+static const struct list_sort event_sorts[] = {
+    { "seq", "seq" },
+    { "time", "time" },
+    { NULL },
+};
 
-static void
-filter_add(struct events_filter *f, const char *fragment, const char *value)
-{
-    size_t len = strlen(f->where);
-
-    if (!value || f->n_args >= FILTER_ARGS_MAX)
-        return;
-    snprintf(f->where + len, sizeof(f->where) - len, " AND %s", fragment);
-    f->args[f->n_args++] = SV_TEXT(value);
-}
+static const struct list_spec event_list = {
+    .select = "SELECT " EVENT_COLUMNS,
+    .from = " FROM events",
+    .scope = "chain = ?",
+    .search = (const char *const[]){ "message", NULL },
+    .sorts = event_sorts,
+    .tiebreak = "seq",
+    .tiebreak_follows = true,
+    .row_to_json = event_to_json,
+};
 
 /* Parses a from/to parameter and rewrites it in the stored format (milliseconds, 'Z'), so that
- * comparing RFC 3339 texts compares times. */
+ * comparing RFC 3339 texts compares times. *ret_value is text, or NULL when it is absent. */
 static int
-time_param(struct api_request *r, const char *name, char out[32], bool *ret_present)
+time_param(struct api_request *r, const char *name, char text[32], const char **ret_value)
 {
     const char *value = api_query(r, name);
     int64_t ms;
 
-    *ret_present = false;
+    *ret_value = NULL;
     if (!value)
         return 0;
     if (time_parse_rfc3339(value, &ms) < 0)
@@ -154,184 +144,42 @@ time_param(struct api_request *r, const char *name, char out[32], bool *ret_pres
         ms = 0;
     if (ms > TIME_TEXT_MAX)
         ms = TIME_TEXT_MAX;
-    time_format_rfc3339(ms, out);
-    *ret_present = true;
+    time_format_rfc3339(ms, text);
+    *ret_value = text;
     return 0;
-}
-
-/* The values of an enumerated filter, and how an error message lists them. */
-struct enum_filter {
-    const char *name;
-    const char *const *values;
-    const char *allowed;
-};
-
-static const struct enum_filter severity_filter = {
-    "severity",
-    (const char *const[]){ "INFO", "WARNING", "ERROR", NULL },
-    "INFO, WARNING, ERROR",
-};
-static const struct enum_filter action_type_filter = {
-    "action_type",
-    (const char *const[]){ "USER_AUTH", "ADMIN", "USER_APPROVAL", "NODE_ATTESTATION", "NODE_STATUS",
-                           "APP_STATUS", "CERTIFICATE", "IMAGE_CONVERSION", NULL },
-    "USER_AUTH, ADMIN, USER_APPROVAL, NODE_ATTESTATION, NODE_STATUS, APP_STATUS, CERTIFICATE, "
-    "IMAGE_CONVERSION",
-};
-
-/* An enumerated filter: absent, or one of its values (else a 400 naming the parameter). */
-static int
-enum_param(struct api_request *r, const struct enum_filter *filter, const char **ret_value)
-{
-    const char *value = api_query(r, filter->name);
-
-    *ret_value = value;
-    if (!value)
-        return 0;
-    for (const char *const *v = filter->values; *v; v++)
-        if (strcmp(value, *v) == 0)
-            return 0;
-    return api_error(r, 400, "BAD_REQUEST", "%s: must be one of %s", filter->name, filter->allowed);
-}
-
-/* '%' + lower(search) with LIKE's wildcards escaped + '%'. */
-static char *
-search_pattern(const char *search)
-{
-    size_t len = strlen(search), n = 0;
-    char *pattern = malloc(2 * len + 3);
-
-    if (!pattern)
-        return NULL;
-    pattern[n++] = '%';
-    for (const char *s = search; *s; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\')
-            pattern[n++] = '\\';
-        pattern[n++] = (char)tolower((unsigned char)*s);
-    }
-    pattern[n++] = '%';
-    pattern[n] = '\0';
-    return pattern;
-}
-
-static int
-events_filter_build(struct api_request *r, const char *chain, const struct list_params *p,
-                    struct events_filter *f)
-{
-    const char *action_type, *severity;
-    bool has_from, has_to;
-    int rr;
-
-    snprintf(f->where, sizeof(f->where), "WHERE chain = ?");
-    f->args[f->n_args++] = SV_TEXT(chain);
-    rr = enum_param(r, &action_type_filter, &action_type);
-    if (rr < 0)
-        return rr;
-    rr = enum_param(r, &severity_filter, &severity);
-    if (rr < 0)
-        return rr;
-    rr = time_param(r, "from", f->from, &has_from);
-    if (rr < 0)
-        return rr;
-    rr = time_param(r, "to", f->to, &has_to);
-    if (rr < 0)
-        return rr;
-    filter_add(f, "action_type = ?", action_type);
-    filter_add(f, "severity = ?", severity);
-    filter_add(f, "actor_id = ?", api_query(r, "actor_id"));
-    filter_add(f, "entity_id = ?", api_query(r, "entity_id"));
-    filter_add(f, "time >= ?", has_from ? f->from : NULL);
-    filter_add(f, "time <= ?", has_to ? f->to : NULL);
-    if (p->search) {
-        f->pattern = search_pattern(p->search);
-        if (!f->pattern)
-            return -ENOMEM;
-        filter_add(f, "lower(message) LIKE ? ESCAPE '\\'", f->pattern);
-    }
-    return 0;
-}
-
-static int
-events_count(struct store *store, const struct events_filter *f, int64_t *ret_count)
-{
-    _cleanup_free_ char *sql = NULL;
-
-    if (asprintf(&sql, "SELECT COUNT(*) FROM events %s", f->where) < 0)
-        return -ENOMEM;
-    return store_query_int(store, sql, f->args, f->n_args, ret_count);
-}
-
-static int
-events_select(struct store *store, const struct events_filter *f, const struct list_params *p,
-              json_t *items)
-{
-    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
-    _cleanup_free_ char *sql = NULL;
-    struct store_value args[FILTER_ARGS_MAX + 2];
-    const char *dir = p->sort_desc ? "DESC" : "ASC";
-    bool by_time = strcmp(p->sort_key, "time") == 0;
-    int r;
-
-    if (asprintf(&sql,
-                 "SELECT " EVENT_COLUMNS " FROM events %s ORDER BY %s %s, seq %s"
-                 " LIMIT ? OFFSET ?",
-                 f->where, by_time ? "time" : "seq", dir, dir) < 0)
-        return -ENOMEM;
-    memcpy(args, f->args, f->n_args * sizeof(args[0]));
-    args[f->n_args] = SV_INT(p->limit);
-    args[f->n_args + 1] = SV_INT(p->offset);
-    r = store_query(store, sql, args, f->n_args + 2, &rows);
-    if (r < 0)
-        return r;
-    while ((r = store_rows_next(rows)) > 0) {
-        json_t *event;
-        r = event_to_json(rows, &event);
-        if (r < 0)
-            return r;
-        if (json_array_append_new(items, event) < 0)
-            return -ENOMEM;
-    }
-    return r;
 }
 
 static int
 events_list(struct api_request *r)
 {
-    static const char *const sortable[] = { "seq", "time", NULL };
-    _cleanup_(events_filter_release) struct events_filter f = { .n_args = 0 };
-    _cleanup_(json_decrefp) json_t *items = NULL;
+    const char *chain, *action_type, *severity, *from, *to;
+    char from_text[32], to_text[32];
     struct list_params p;
-    int64_t total, filtered;
-    const char *chain;
-    json_t *envelope;
+    struct list_page page;
     int rr;
 
     rr = events_chain(r, &chain);
+    if (rr >= 0)
+        rr = api_list_params(r, event_sorts, "seq", true, &p);
+    if (rr >= 0)
+        rr = api_query_enum(r, "action_type", action_type_values, &action_type);
+    if (rr >= 0)
+        rr = api_query_enum(r, "severity", severity_values, &severity);
+    if (rr >= 0)
+        rr = time_param(r, "from", from_text, &from);
+    if (rr >= 0)
+        rr = time_param(r, "to", to_text, &to);
+    if (rr >= 0)
+        rr = store_list(r->store, &event_list, chain,
+                        LIST_FILTERS({ "action_type = ?", action_type },
+                                     { "severity = ?", severity },
+                                     { "actor_id = ?", api_query(r, "actor_id") },
+                                     { "entity_id = ?", api_query(r, "entity_id") },
+                                     { "time >= ?", from }, { "time <= ?", to }),
+                        &p, &page);
     if (rr < 0)
         return rr;
-    rr = api_list_params(r, sortable, "seq", true, &p);
-    if (rr < 0)
-        return rr;
-    rr = events_filter_build(r, chain, &p, &f);
-    if (rr < 0)
-        return rr;
-    rr = store_query_int(r->store, "SELECT COUNT(*) FROM events WHERE chain = ?",
-                         STORE_ARGS(SV_TEXT(chain)), &total);
-    if (rr < 0)
-        return rr;
-    rr = events_count(r->store, &f, &filtered);
-    if (rr < 0)
-        return rr;
-    items = json_array();
-    if (!items)
-        return -ENOMEM;
-    rr = events_select(r->store, &f, &p, items);
-    if (rr < 0)
-        return rr;
-    envelope = api_list_envelope(&p, total, filtered, TAKE_PTR(items));
-    if (!envelope)
-        return -ENOMEM;
-    return api_reply(r, 200, envelope);
+    return api_reply_list(r, &p, &page);
 }
 
 /* GET /v1/events/export */
@@ -381,7 +229,7 @@ csv_row(struct evbuffer *buf, struct store_rows *rows)
 
     snprintf(seq, sizeof(seq), "%" PRId64, store_rows_int(rows, COL_SEQ));
     for (size_t col = 0; col < COL_COUNT; col++) {
-        r = csv_cell(buf, col == COL_SEQ ? seq : row_text(rows, col), col + 1 == COL_COUNT);
+        r = csv_cell(buf, col == COL_SEQ ? seq : store_rows_text(rows, col), col + 1 == COL_COUNT);
         if (r < 0)
             return r;
     }
@@ -409,32 +257,35 @@ json_row(struct evbuffer *buf, struct store_rows *rows, bool first)
     return 0;
 }
 
+static int
+export_row(struct store_rows *rows, void *userdata)
+{
+    struct export_state *s = userdata;
+    int r;
+
+    r = s->csv ? csv_row(s->buf, rows) : json_row(s->buf, rows, s->written == 0);
+    if (r < 0)
+        return r;
+    s->after_seq = store_rows_int(rows, COL_SEQ);
+    s->written++;
+    return 0;
+}
+
 /* Appends the next page of at most EXPORT_PAGE events to s->buf; *ret_count gets its size. */
 static int
 export_page(struct export_state *s, size_t *ret_count)
 {
-    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
-    size_t count = 0;
+    int64_t before = s->written;
     int r;
 
-    r = store_query(s->store,
-                    "SELECT " EVENT_COLUMNS " FROM events WHERE chain = ? AND seq > ?"
-                    " ORDER BY seq LIMIT ?",
-                    STORE_ARGS(SV_TEXT(s->chain), SV_INT(s->after_seq), SV_INT(EXPORT_PAGE)),
-                    &rows);
+    r = store_query_each(s->store,
+                         "SELECT " EVENT_COLUMNS " FROM events WHERE chain = ? AND seq > ?"
+                         " ORDER BY seq LIMIT ?",
+                         STORE_ARGS(SV_TEXT(s->chain), SV_INT(s->after_seq), SV_INT(EXPORT_PAGE)),
+                         export_row, s);
     if (r < 0)
         return r;
-    while ((r = store_rows_next(rows)) > 0) {
-        r = s->csv ? csv_row(s->buf, rows) : json_row(s->buf, rows, s->written == 0);
-        if (r < 0)
-            return r;
-        s->after_seq = store_rows_int(rows, COL_SEQ);
-        s->written++;
-        count++;
-    }
-    if (r < 0)
-        return r;
-    *ret_count = count;
+    *ret_count = (size_t)(s->written - before);
     return 0;
 }
 

@@ -29,6 +29,14 @@ check_role_name(const char *value)
     return "must be one of READER, WRITER, MANAGER";
 }
 
+/* The one role of a body: {"role": R} or {"roles": [R]} (see member_body_role()). */
+#define ROLE_FIELDS                                                                                \
+    { .name = "role", .type = FIELD_ENUM, .values = role_values },                                 \
+    {                                                                                              \
+        .name = "roles", .type = FIELD_STRING_ARRAY, .min = 1, .max = 1, .item_max = 16,           \
+        .check_string = check_role_name                                                            \
+    }
+
 const struct field_spec member_invite_fields[] = {
     { .name = "user_email",
       .type = FIELD_STRING,
@@ -36,29 +44,14 @@ const struct field_spec member_invite_fields[] = {
       .min = 1,
       .max = EMAIL_MAX,
       .check_string = check_email },
-    { .name = "role", .type = FIELD_ENUM, .values = role_values },
-    { .name = "roles",
-      .type = FIELD_STRING_ARRAY,
-      .min = 1,
-      .max = 1,
-      .item_max = 16,
-      .check_string = check_role_name },
+    ROLE_FIELDS,
     { .name = NULL },
 };
 
 const struct field_spec member_update_fields[] = {
-    { .name = "role", .type = FIELD_ENUM, .values = role_values },
-    { .name = "roles",
-      .type = FIELD_STRING_ARRAY,
-      .min = 1,
-      .max = 1,
-      .item_max = 16,
-      .check_string = check_role_name },
+    ROLE_FIELDS,
     { .name = NULL },
 };
-
-static const char *const member_sortable[] = { "created_at", "user_email", "first_name",
-                                               "last_name", NULL };
 
 /* Checks the body against specs and extracts its one role. Both tables are checked in
  * BODY_CREATE mode (their fields are all optional there) so that a body without a role is
@@ -116,37 +109,32 @@ keep_a_manager(struct api_request *r, const char *old_role, enum role new_role, 
 static int
 load_member_role(struct api_request *r, char role[MEMBER_ROLE_MAX])
 {
-    int err;
+    int err = api_path_uuid(r, 0, "user");
 
-    if (!is_uuid(r->params[0]))
-        return api_not_found(r, "user");
-    err = store_account_lock(r->store, r->acct_id);
-    if (err < 0)
-        return err;
-    err = store_member_get_role(r->store, r->acct_id, r->params[0], role);
-    if (err == -ENOENT)
-        return api_not_found(r, "user");
+    if (err >= 0)
+        err = store_account_lock(r->store, r->acct_id);
+    if (err >= 0)
+        err = api_store_error(r, store_member_get_role(r->store, r->acct_id, r->params[0], role),
+                              "user");
     return err;
 }
 
 static int
 members_list(struct api_request *r)
 {
-    const char *role = api_query(r, "role");
+    const char *role;
     struct list_params p;
-    int64_t total, filtered;
-    json_t *items = NULL;
+    struct list_page page;
     int err;
 
-    err = api_list_params(r, member_sortable, "created_at", true, &p);
+    err = api_list_params(r, store_member_sorts, "created_at", true, &p);
+    if (err >= 0)
+        err = api_query_enum(r, "role", role_values, &role);
+    if (err >= 0)
+        err = store_member_list(r->store, r->acct_id, role, &p, &page);
     if (err < 0)
         return err;
-    if (role && role_parse(role) == ROLE_NONE)
-        return api_error(r, 400, "BAD_REQUEST", "role: must be one of READER, WRITER, MANAGER");
-    err = store_member_list(r->store, r->acct_id, role, &p, &total, &filtered, &items);
-    if (err < 0)
-        return err;
-    return api_reply(r, 200, api_list_envelope(&p, total, filtered, items));
+    return api_reply_list(r, &p, &page);
 }
 
 static int

@@ -101,22 +101,6 @@ const struct field_spec registry_fields[] = {
     { .name = NULL },
 };
 
-static const char *const registry_sortable[] = { "url", "created_at", NULL };
-
-static int
-check_registry_body(struct api_request *r, enum body_mode mode)
-{
-    char err[BODY_ERROR_MAX];
-
-    if (!r->body)
-        return api_error(r, 400, "BAD_REQUEST", "body: required");
-    if (!json_is_object(r->body))
-        return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
-    if (body_check(r->body, registry_fields, mode, err) < 0)
-        return api_bad_field(r, "%s", err);
-    return 0;
-}
-
 static const char *
 member_text(const json_t *object, const char *key)
 {
@@ -146,9 +130,7 @@ reply_registry(struct api_request *r, int status, const char *registry_id)
 
     /* Re-read, so a write answers exactly what a GET will. */
     err = store_registry_get(r->store, r->acct_id, registry_id, false, &registry);
-    if (err < 0)
-        return api_store_error(r, err, "registry");
-    return api_reply(r, status, registry);
+    return err < 0 ? api_store_error(r, err, "registry") : api_reply(r, status, registry);
 }
 
 static int
@@ -159,7 +141,7 @@ registries_create(struct api_request *r)
     char registry_id[37];
     int err;
 
-    err = check_registry_body(r, BODY_CREATE);
+    err = api_check_body(r, registry_fields, BODY_CREATE);
     if (err < 0)
         return err;
     err = uuid_random(registry_id);
@@ -188,51 +170,34 @@ static int
 registries_list(struct api_request *r)
 {
     struct list_params p;
-    struct registry_list_query q;
-    int64_t total, filtered;
-    json_t *items;
+    struct list_page page;
     int err;
 
-    err = api_list_params(r, registry_sortable, "created_at", true, &p);
+    err = api_list_params(r, store_registry_sorts, "created_at", true, &p);
+    if (err >= 0)
+        err = store_registry_list(r->store, r->acct_id, &p, &page);
     if (err < 0)
         return err;
-    q = (struct registry_list_query){
-        .search = p.search,
-        .sort_key = p.sort_key,
-        .sort_desc = p.sort_desc,
-        .limit = p.limit,
-        .offset = p.offset,
-    };
-    err = store_registry_list(r->store, r->acct_id, &q, &items, &total, &filtered);
-    if (err < 0)
-        return err;
-    return api_reply(r, 200, api_list_envelope(&p, total, filtered, items));
+    return api_reply_list(r, &p, &page);
 }
 
-/* Loads the registry named by the path; ids that are not UUIDs are simply not found. */
+/* Loads and locks the registry named by the path; ids that are not UUIDs are simply not found. */
 static int
-registry_load(struct api_request *r, bool lock, json_t **ret_registry)
+registry_load(struct api_request *r, json_t **ret_registry)
 {
-    int err;
+    int err = api_path_uuid(r, 0, "registry");
 
-    if (!is_uuid(r->params[0]))
-        return api_not_found(r, "registry");
-    err = store_registry_get(r->store, r->acct_id, r->params[0], lock, ret_registry);
-    if (err < 0)
-        return api_store_error(r, err, "registry");
-    return 0;
+    if (err >= 0)
+        err = store_registry_get(r->store, r->acct_id, r->params[0], true, ret_registry);
+    return api_store_error(r, err, "registry");
 }
 
 static int
 registries_get(struct api_request *r)
 {
-    json_t *registry = NULL;
-    int err;
+    int err = api_path_uuid(r, 0, "registry");
 
-    err = registry_load(r, false, &registry);
-    if (err < 0)
-        return err;
-    return api_reply(r, 200, registry);
+    return err < 0 ? err : reply_registry(r, 200, r->params[0]);
 }
 
 /* The value of key after the PATCH: the body's when it names key (null clears it), else the
@@ -243,23 +208,6 @@ patched_text(const json_t *body, const json_t *old, const char *key)
     const json_t *value = json_object_get(body, key);
 
     return value ? json_string_value(value) : member_text(old, key);
-}
-
-/* "url, password": the fields a PATCH names, for its audit event (never their values). */
-static void
-changed_fields(const json_t *body, char *out, size_t size)
-{
-    const char *key;
-    json_t *value;
-    size_t n = 0;
-
-    out[0] = '\0';
-    json_object_foreach((json_t *)body, key, value) {
-        int w = snprintf(out + n, size - n, "%s%s", n ? ", " : "", key);
-        if (w < 0 || (size_t)w >= size - n)
-            break;
-        n += (size_t)w;
-    }
 }
 
 static int
@@ -284,12 +232,12 @@ registries_update(struct api_request *r)
     char fields[128];
     int err;
 
-    err = check_registry_body(r, BODY_UPDATE);
+    err = api_check_body(r, registry_fields, BODY_UPDATE);
     if (err < 0)
         return err;
     if (json_is_null(json_object_get(r->body, "url")))
         return api_bad_field(r, "url: must not be null");
-    err = registry_load(r, true, &old);
+    err = registry_load(r, &old);
     if (err < 0)
         return err;
     values = (struct registry_values){
@@ -305,7 +253,7 @@ registries_update(struct api_request *r)
         if (err < 0)
             return err;
     }
-    changed_fields(r->body, fields, sizeof(fields));
+    api_body_fields(r, fields, sizeof(fields));
     err = api_audit(r, "ADMIN", "INFO", "registry", r->params[0], "Updated registry '%s' (%s)",
                     values.url, fields);
     if (err < 0)
@@ -319,7 +267,7 @@ registries_delete(struct api_request *r)
     _cleanup_(json_decrefp) json_t *old = NULL;
     int err;
 
-    err = registry_load(r, true, &old);
+    err = registry_load(r, &old);
     if (err < 0)
         return err;
     err = store_registry_delete(r->store, r->acct_id, r->params[0]);

@@ -29,8 +29,8 @@ sys_version(struct api_request *r)
     bool dev = r->ctx->config->dev_mode;
 
     return api_reply(r, 200,
-                     json_pack("{s:s, s:s, s:[s], s:b}", "version", CLOISTER_VERSION,
-                               "api_version", "v1", "platforms", "sim", "insecure_simulation", dev));
+                     json_pack("{s:s, s:s, s:[s], s:b}", "version", CLOISTER_VERSION, "api_version",
+                               "v1", "platforms", "sim", "insecure_simulation", dev));
 }
 
 static int

@@ -25,7 +25,6 @@ static const char *const task_statuses[] = { TASK_STATUS_INPROGRESS, TASK_STATUS
                                              TASK_STATUS_DENIED, TASK_STATUS_FAILED, NULL };
 static const char *const task_types[] = { TASK_DOMAIN_WHITELIST, TASK_BUILD_WHITELIST,
                                           "NODE_ATTESTATION", "CERTIFICATE_ISSUANCE", NULL };
-static const char *const task_sortable[] = { "created_at", NULL };
 
 const struct field_spec task_update_fields[] = {
     { .name = "status", .type = FIELD_ENUM, .required = true, .values = vote_values },
@@ -41,15 +40,6 @@ static const char *
 member_text(const json_t *object, const char *key)
 {
     return json_string_value(json_object_get(object, key));
-}
-
-static bool
-in_list(const char *const *values, const char *value)
-{
-    for (; *values; values++)
-        if (strcmp(*values, value) == 0)
-            return true;
-    return false;
 }
 
 /* A JSON array of strings as compact text; NULL means the empty array. */
@@ -219,32 +209,25 @@ task_tally(struct api_request *r, const json_t *task, const char *vote, const ch
 static int
 reply_task(struct api_request *r, int status, const char *task_id)
 {
-    json_t *task;
+    json_t *task = NULL;
     int err;
 
     err = store_task_get(r->store, r->acct_id, task_id, &task);
-    if (err < 0)
-        return api_store_error(r, err, "task");
-    return api_reply(r, status, task);
+    return err < 0 ? api_store_error(r, err, "task") : api_reply(r, status, task);
 }
 
 static int
 tasks_vote(struct api_request *r)
 {
     json_auto_t *task = NULL;
-    char why[BODY_ERROR_MAX];
     struct task_vote vote;
     int err;
 
-    if (!r->body)
-        return api_error(r, 400, "BAD_REQUEST", "body: required");
-    if (!json_is_object(r->body))
-        return api_error(r, 400, "BAD_REQUEST", "body: must be a JSON object");
-    if (body_check(r->body, task_update_fields, BODY_CREATE, why) < 0)
-        return api_bad_field(r, "%s", why);
-    if (!is_uuid(r->params[0]))
-        return api_not_found(r, "task");
-    err = store_task_lock(r->store, r->acct_id, r->params[0], &task);
+    err = api_check_body(r, task_update_fields, BODY_CREATE);
+    if (err >= 0)
+        err = api_path_uuid(r, 0, "task");
+    if (err >= 0)
+        err = store_task_lock(r->store, r->acct_id, r->params[0], &task);
     if (err < 0)
         return api_store_error(r, err, "task");
     if (strcmp(member_text(task, "status"), TASK_STATUS_INPROGRESS) != 0)
@@ -273,60 +256,30 @@ tasks_vote(struct api_request *r)
 static int
 tasks_get(struct api_request *r)
 {
-    if (!is_uuid(r->params[0]))
-        return api_not_found(r, "task");
-    return reply_task(r, 200, r->params[0]);
-}
+    int err = api_path_uuid(r, 0, "task");
 
-/* Reads an enum query filter: NULL when absent; a bad value prepares a 400 naming it. */
-static int
-query_enum(struct api_request *r, const char *key, const char *const *values, const char *allowed,
-           const char **ret_value)
-{
-    const char *value = api_query(r, key);
-
-    if (value && !in_list(values, value))
-        return api_error(r, 400, "BAD_REQUEST", "%s: must be one of %s", key, allowed);
-    *ret_value = value;
-    return 0;
+    return err < 0 ? err : reply_task(r, 200, r->params[0]);
 }
 
 static int
 tasks_list(struct api_request *r)
 {
-    struct task_filter filter = { 0 };
+    const char *status, *task_type;
     struct list_params p;
-    int64_t total, filtered;
-    json_t *items, *envelope;
+    struct list_page page;
     int err;
 
-    err = api_list_params(r, task_sortable, "created_at", true, &p);
+    err = api_list_params(r, store_task_sorts, "created_at", true, &p);
     if (err >= 0)
-        err = query_enum(r, "status", task_statuses, "INPROGRESS, SUCCESS, DENIED, FAILED",
-                         &filter.status);
+        err = api_query_enum(r, "status", task_statuses, &status);
     if (err >= 0)
-        err = query_enum(r, "task_type", task_types,
-                         "DOMAIN_WHITELIST, BUILD_WHITELIST, NODE_ATTESTATION, "
-                         "CERTIFICATE_ISSUANCE",
-                         &filter.task_type);
+        err = api_query_enum(r, "task_type", task_types, &task_type);
+    if (err >= 0)
+        err = store_task_list(r->store, r->acct_id, status, task_type, api_query(r, "entity_id"),
+                              &p, &page);
     if (err < 0)
         return err;
-    filter.entity_id = api_query(r, "entity_id");
-    filter.search = p.search;
-    filter.sort_desc = p.sort_desc;
-    filter.limit = p.limit;
-    filter.offset = p.offset;
-    err = store_task_count(r->store, r->acct_id, NULL, &total);
-    if (err >= 0)
-        err = store_task_count(r->store, r->acct_id, &filter, &filtered);
-    if (err >= 0)
-        err = store_task_list(r->store, r->acct_id, &filter, &items);
-    if (err < 0)
-        return err;
-    envelope = api_list_envelope(&p, total, filtered, items);
-    if (!envelope)
-        return -ENOMEM;
-    return api_reply(r, 200, envelope);
+    return api_reply_list(r, &p, &page);
 }
 
 const struct route api_tasks_routes[] = {

@@ -3,11 +3,11 @@
 
 #include "body.h"
 
-extern const struct field_spec signup_fields[];          /* POST /v1/users */
-extern const struct field_spec account_fields[];         /* POST/PATCH /v1/accounts */
-extern const struct field_spec member_invite_fields[];   /* POST /v1/users/invite */
-extern const struct field_spec member_update_fields[];   /* PATCH /v1/users/{id} */
-extern const struct field_spec app_fields[];             /* POST/PATCH /v1/apps */
-extern const struct field_spec registry_fields[];        /* POST/PATCH /v1/registry */
-extern const struct field_spec build_fields[];           /* POST /v1/builds */
-extern const struct field_spec task_update_fields[];     /* PATCH /v1/tasks/{id} */
+extern const struct field_spec signup_fields[];        /* POST /v1/users */
+extern const struct field_spec account_fields[];       /* POST/PATCH /v1/accounts */
+extern const struct field_spec member_invite_fields[]; /* POST /v1/users/invite */
+extern const struct field_spec member_update_fields[]; /* PATCH /v1/users/{id} */
+extern const struct field_spec app_fields[];           /* POST/PATCH /v1/apps */
+extern const struct field_spec registry_fields[];      /* POST/PATCH /v1/registry */
+extern const struct field_spec build_fields[];         /* POST /v1/builds */
+extern const struct field_spec task_update_fields[];   /* PATCH /v1/tasks/{id} */

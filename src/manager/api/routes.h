@@ -5,12 +5,12 @@
 
 #include "api.h"
 
-extern const struct route api_sys_routes[];      /* api-sys.c: version, health, metrics */
-extern const struct route api_auth_routes[];     /* api-auth.c: sign-up, log-in/out, /v1/user */
-extern const struct route api_accounts_routes[]; /* api-accounts.c */
-extern const struct route api_members_routes[];  /* api-members.c: /v1/users... */
-extern const struct route api_apps_routes[];     /* api-apps.c */
+extern const struct route api_sys_routes[];        /* api-sys.c: version, health, metrics */
+extern const struct route api_auth_routes[];       /* api-auth.c: sign-up, log-in/out, /v1/user */
+extern const struct route api_accounts_routes[];   /* api-accounts.c */
+extern const struct route api_members_routes[];    /* api-members.c: /v1/users... */
+extern const struct route api_apps_routes[];       /* api-apps.c */
 extern const struct route api_registries_routes[]; /* api-registries.c */
-extern const struct route api_builds_routes[];   /* api-builds.c */
-extern const struct route api_tasks_routes[];    /* api-tasks.c */
-extern const struct route api_events_routes[];   /* api-events.c */
+extern const struct route api_builds_routes[];     /* api-builds.c */
+extern const struct route api_tasks_routes[];      /* api-tasks.c */
+extern const struct route api_events_routes[];     /* api-events.c */

@@ -232,7 +232,8 @@ store_migrate(struct store *store)
     int64_t current;
     int r;
 
-    r = store_exec(store, "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
+    r = store_exec(store,
+                   "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
                    STORE_NO_ARGS, NULL);
     if (r < 0)
         return r;

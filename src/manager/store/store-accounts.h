@@ -7,9 +7,8 @@
 
 #include <jansson.h>
 
+#include "store-list.h"
 #include "store.h"
-
-struct list_params;
 
 #define ACCOUNT_STATUS_ACTIVE "ACTIVE"
 
@@ -40,15 +39,13 @@ int store_account_delete(struct store *store, const char *acct_id);
  * as user_id sees it; -ENOENT when the account does not exist or user_id is not a member. */
 int store_account_get(struct store *store, const char *acct_id, const char *user_id,
                       json_t **ret_account);
-/* The accounts user_id is a member of, per the list parameters (sort keys: name, created_at;
- * the search covers name and description). */
+/* The sort keys of GET /v1/accounts. */
+extern const struct list_sort store_account_sorts[];
+/* GET /v1/accounts: the page p asks for of the accounts user_id is a member of; all_search looks
+ * in name and description. */
 int store_account_list(struct store *store, const char *user_id, const struct list_params *p,
-                       int64_t *ret_total, int64_t *ret_filtered, json_t **ret_items);
+                       struct list_page *ret_page);
 
 /* Locks the account row until commit, serialising membership changes of one account (the
  * last-MANAGER rule); -ENOENT when the account does not exist. */
 int store_account_lock(struct store *store, const char *acct_id);
-
-/* "%term%" for "lower(col) LIKE ? ESCAPE '\'": lower-cased, with \ % _ escaped (newly
- * allocated). */
-int store_search_pattern(const char *search, char **ret_pattern);

@@ -8,16 +8,17 @@
 #include "cleanup.h"
 
 /* The wire shape comes from the column names: "_json" columns hold JSON text (store.h). */
-#define APP_SELECT                                                                                 \
+#define APP_COLUMNS                                                                                \
     "SELECT app_id, acct_id, name, description, input_image_name, output_image_name,"              \
     " isvprodid, isvsvn, mem_size, threads, allowed_domains AS allowed_domains_json,"              \
     " whitelisted_domains AS whitelisted_domains_json, pending_task_id, labels AS labels_json,"    \
-    " advanced_settings AS advanced_settings_json, created_at, updated_at FROM apps"
+    " advanced_settings AS advanced_settings_json, created_at, updated_at"
 
 #define APP_SQL_MAX 2048
 #define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
 
-/* The writable columns, in the order of APP_WRITABLE_COLUMNS. */
+/* The values of a statement writing an app: the writable columns, then the row's key, in the
+ * order the INSERT and UPDATE statements below name them. */
 enum {
     COL_NAME,
     COL_DESCRIPTION,
@@ -33,7 +34,9 @@ enum {
     COL_LABELS,
     COL_ADVANCED,
     COL_UPDATED_AT,
-    N_WRITABLE,
+    COL_APP_ID,
+    COL_ACCT_ID,
+    N_VALUES,
 };
 
 /* The JSON columns of one app serialised for a statement. */
@@ -62,9 +65,10 @@ field_int(const json_t *app, const char *key)
     return json_integer_value(json_object_get(app, key));
 }
 
-/* Fills values[N_WRITABLE]; the texts it points at live in t. */
+/* Fills values[N_VALUES]; the texts it points at live in t. */
 static int
-app_values(const json_t *app, struct app_texts *t, struct store_value values[N_WRITABLE])
+app_values(const char *acct_id, const json_t *app, struct app_texts *t,
+           struct store_value values[N_VALUES])
 {
     t->allowed = json_dumps(json_object_get(app, "allowed_domains"), DUMP_FLAGS);
     t->whitelisted = json_dumps(json_object_get(app, "whitelisted_domains"), DUMP_FLAGS);
@@ -87,6 +91,8 @@ app_values(const json_t *app, struct app_texts *t, struct store_value values[N_W
     values[COL_LABELS] = SV_TEXT(t->labels);
     values[COL_ADVANCED] = SV_TEXT(t->advanced);
     values[COL_UPDATED_AT] = SV_TEXT(field_text(app, "updated_at"));
+    values[COL_APP_ID] = SV_TEXT(field_text(app, "app_id"));
+    values[COL_ACCT_ID] = SV_TEXT(acct_id);
     return 0;
 }
 
@@ -94,15 +100,13 @@ int
 store_app_insert(struct store *store, const char *acct_id, const json_t *app)
 {
     _cleanup_(app_texts_release) struct app_texts t = { 0 };
-    struct store_value values[N_WRITABLE + 3];
+    struct store_value values[N_VALUES + 1];
     int r;
 
-    r = app_values(app, &t, values);
+    r = app_values(acct_id, app, &t, values);
     if (r < 0)
         return r;
-    values[N_WRITABLE] = SV_TEXT(field_text(app, "app_id"));
-    values[N_WRITABLE + 1] = SV_TEXT(acct_id);
-    values[N_WRITABLE + 2] = SV_TEXT(field_text(app, "created_at"));
+    values[N_VALUES] = SV_TEXT(field_text(app, "created_at"));
     return store_exec(store,
                       "INSERT INTO apps (name, description, input_image_name, output_image_name,"
                       " isvprodid, isvsvn, mem_size, threads, allowed_domains,"
@@ -118,7 +122,7 @@ store_app_get(struct store *store, const char *acct_id, const char *app_id, bool
 {
     char sql[APP_SQL_MAX];
 
-    snprintf(sql, sizeof(sql), "%s WHERE app_id = ? AND acct_id = ? %s", APP_SELECT,
+    snprintf(sql, sizeof(sql), APP_COLUMNS " FROM apps WHERE app_id = ? AND acct_id = ? %s",
              lock && store->ops->for_update ? store->ops->for_update : "");
     return store_query_json_object(store, sql, STORE_ARGS(SV_TEXT(app_id), SV_TEXT(acct_id)),
                                    ret_app);
@@ -128,39 +132,28 @@ int
 store_app_update(struct store *store, const char *acct_id, const json_t *app)
 {
     _cleanup_(app_texts_release) struct app_texts t = { 0 };
-    struct store_value values[N_WRITABLE + 2];
-    int64_t changes = 0;
+    struct store_value values[N_VALUES];
     int r;
 
-    r = app_values(app, &t, values);
+    r = app_values(acct_id, app, &t, values);
     if (r < 0)
         return r;
-    values[N_WRITABLE] = SV_TEXT(field_text(app, "app_id"));
-    values[N_WRITABLE + 1] = SV_TEXT(acct_id);
-    r = store_exec(store,
-                   "UPDATE apps SET name = ?, description = ?, input_image_name = ?,"
-                   " output_image_name = ?, isvprodid = ?, isvsvn = ?, mem_size = ?, threads = ?,"
-                   " allowed_domains = ?, whitelisted_domains = ?, pending_task_id = ?,"
-                   " labels = ?, advanced_settings = ?, updated_at = ?"
-                   " WHERE app_id = ? AND acct_id = ?",
-                   values, ELEMENTSOF(values), &changes);
-    if (r < 0)
-        return r;
-    return changes > 0 ? 0 : -ENOENT;
+    return store_exec_one(store,
+                          "UPDATE apps SET name = ?, description = ?, input_image_name = ?,"
+                          " output_image_name = ?, isvprodid = ?, isvsvn = ?, mem_size = ?,"
+                          " threads = ?, allowed_domains = ?, whitelisted_domains = ?,"
+                          " pending_task_id = ?, labels = ?, advanced_settings = ?, updated_at = ?"
+                          " WHERE app_id = ? AND acct_id = ?",
+                          values, ELEMENTSOF(values));
 }
 
 int
 store_app_set_pending_task(struct store *store, const char *acct_id, const char *app_id,
                            const char *task_id)
 {
-    int64_t changes = 0;
-    int r;
-
-    r = store_exec(store, "UPDATE apps SET pending_task_id = ? WHERE app_id = ? AND acct_id = ?",
-                   STORE_ARGS(SV_TEXT(task_id), SV_TEXT(app_id), SV_TEXT(acct_id)), &changes);
-    if (r < 0)
-        return r;
-    return changes > 0 ? 0 : -ENOENT;
+    return store_exec_one(store,
+                          "UPDATE apps SET pending_task_id = ? WHERE app_id = ? AND acct_id = ?",
+                          STORE_ARGS(SV_TEXT(task_id), SV_TEXT(app_id), SV_TEXT(acct_id)));
 }
 
 int
@@ -185,121 +178,29 @@ store_app_fail_build_tasks(struct store *store, const char *acct_id, const char 
 int
 store_app_delete(struct store *store, const char *acct_id, const char *app_id)
 {
-    int64_t changes = 0;
-    int r;
-
-    r = store_exec(store, "DELETE FROM apps WHERE app_id = ? AND acct_id = ?",
-                   STORE_ARGS(SV_TEXT(app_id), SV_TEXT(acct_id)), &changes);
-    if (r < 0)
-        return r;
-    return changes > 0 ? 0 : -ENOENT;
+    return store_exec_one(store, "DELETE FROM apps WHERE app_id = ? AND acct_id = ?",
+                          STORE_ARGS(SV_TEXT(app_id), SV_TEXT(acct_id)));
 }
 
-/* '%' + lower-cased text with LIKE's own characters escaped + '%', for "LIKE ? ESCAPE '\'".
- * lower() in SQL folds ASCII only on SQLite, so only ASCII is folded here too. */
-static char *
-like_pattern(const char *text)
-{
-    size_t len = strlen(text);
-    char *pattern = malloc(2 * len + 3), *p = pattern;
-
-    if (!pattern)
-        return NULL;
-    *p++ = '%';
-    for (const char *s = text; *s; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\')
-            *p++ = '\\';
-        *p++ = (*s >= 'A' && *s <= 'Z') ? (char)(*s - 'A' + 'a') : *s;
-    }
-    *p++ = '%';
-    *p = '\0';
-    return pattern;
-}
-
-static const char *
-sort_column(const char *key)
-{
-    static const char *const columns[] = { "name", "created_at", "updated_at" };
-
-    /* The ORDER BY column comes from this fixed list, never from the request. */
-    for (size_t i = 0; key && i < ELEMENTSOF(columns); i++)
-        if (strcmp(key, columns[i]) == 0)
-            return columns[i];
-    return NULL;
-}
-
-/* The WHERE clause of a list query and its arguments, built from fixed fragments. */
-struct app_filter {
-    char where[256];
-    struct store_value args[4];
-    size_t n;
-    char *pattern;
+const struct list_sort store_app_sorts[] = {
+    { "name", "name" },
+    { "created_at", "created_at" },
+    { "updated_at", "updated_at" },
+    { NULL },
 };
 
-static void
-app_filter_release(struct app_filter *f)
-{
-    free(f->pattern);
-}
-
-static int
-app_filter_build(struct app_filter *f, const char *acct_id, const struct app_list_query *q)
-{
-    snprintf(f->where, sizeof(f->where), " WHERE acct_id = ?");
-    f->args[f->n++] = SV_TEXT(acct_id);
-    if (q->name) {
-        strncat(f->where, " AND name = ?", sizeof(f->where) - strlen(f->where) - 1);
-        f->args[f->n++] = SV_TEXT(q->name);
-    }
-    if (q->search) {
-        f->pattern = like_pattern(q->search);
-        if (!f->pattern)
-            return -ENOMEM;
-        strncat(f->where,
-                " AND (lower(name) LIKE ? ESCAPE '\\' OR lower(description) LIKE ? ESCAPE '\\')",
-                sizeof(f->where) - strlen(f->where) - 1);
-        f->args[f->n++] = SV_TEXT(f->pattern);
-        f->args[f->n++] = SV_TEXT(f->pattern);
-    }
-    return 0;
-}
+static const struct list_spec app_list = {
+    .select = APP_COLUMNS,
+    .from = " FROM apps",
+    .scope = "acct_id = ?",
+    .search = (const char *const[]){ "name", "description", NULL },
+    .sorts = store_app_sorts,
+    .tiebreak = "app_id",
+};
 
 int
-store_app_list(struct store *store, const char *acct_id, const struct app_list_query *q,
-               json_t **ret_items, int64_t *ret_total, int64_t *ret_filtered)
+store_app_list(struct store *store, const char *acct_id, const char *name,
+               const struct list_params *p, struct list_page *ret_page)
 {
-    _cleanup_(app_filter_release) struct app_filter f = { 0 };
-    const char *column = sort_column(q->sort_key);
-    struct store_value args[ELEMENTSOF(f.args) + 2];
-    char sql[APP_SQL_MAX];
-    int64_t total, filtered;
-    json_t *items;
-    int r;
-
-    if (!column)
-        return -EINVAL;
-    r = app_filter_build(&f, acct_id, q);
-    if (r < 0)
-        return r;
-    r = store_query_int(store, "SELECT COUNT(*) FROM apps WHERE acct_id = ?",
-                        STORE_ARGS(SV_TEXT(acct_id)), &total);
-    if (r < 0)
-        return r;
-    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM apps%s", f.where);
-    r = store_query_int(store, sql, f.args, f.n, &filtered);
-    if (r < 0)
-        return r;
-
-    memcpy(args, f.args, f.n * sizeof(*args));
-    args[f.n] = SV_INT(q->limit);
-    args[f.n + 1] = SV_INT(q->offset);
-    snprintf(sql, sizeof(sql), "%s%s ORDER BY %s %s, app_id LIMIT ? OFFSET ?", APP_SELECT, f.where,
-             column, q->sort_desc ? "DESC" : "ASC");
-    r = store_query_json_array(store, sql, args, f.n + 2, &items);
-    if (r < 0)
-        return r;
-    *ret_items = items;
-    *ret_total = total;
-    *ret_filtered = filtered;
-    return 0;
+    return store_list(store, &app_list, acct_id, LIST_FILTERS({ "name = ?", name }), p, ret_page);
 }

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "store-list.h"
 #include "store.h"
 
 /* Inserts app (every field above present; acct_id is taken from the argument). */
@@ -39,15 +40,10 @@ int store_app_fail_build_tasks(struct store *store, const char *acct_id, const c
 /* Deletes the app; its builds go with it (ON DELETE CASCADE). */
 int store_app_delete(struct store *store, const char *acct_id, const char *app_id);
 
-/* GET /v1/apps. */
-struct app_list_query {
-    const char *name;     /* exact name, or NULL */
-    const char *search;   /* case-insensitive substring of name or description, or NULL */
-    const char *sort_key; /* "name", "created_at" or "updated_at" */
-    bool sort_desc;
-    int64_t limit, offset;
-};
+/* The sort keys of GET /v1/apps. */
+extern const struct list_sort store_app_sorts[];
 
-/* The page of apps asked for, the number of apps in the account and the number matching. */
-int store_app_list(struct store *store, const char *acct_id, const struct app_list_query *q,
-                   json_t **ret_items, int64_t *ret_total, int64_t *ret_filtered);
+/* GET /v1/apps: the page p asks for of the account's apps, only those called name unless it is
+ * NULL; all_search looks in name and description. */
+int store_app_list(struct store *store, const char *acct_id, const char *name,
+                   const struct list_params *p, struct list_page *ret_page);

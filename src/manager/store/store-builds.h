@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "store-list.h"
 #include "store.h"
 
 #define BUILD_STATUS_CONVERTING "CONVERTING"
@@ -35,27 +36,18 @@ struct build_new {
     const char *now;
 };
 
-/* What a list selects; NULL members do not filter. */
-struct build_filter {
-    const char *app_id;
-    const char *status;
-    const char *search; /* case-insensitive substring of docker_image_name or mrenclave */
-    bool sort_desc;     /* by created_at */
-    int64_t limit;
-    int64_t offset;
-};
+/* The sort keys of GET /v1/builds. */
+extern const struct list_sort store_build_sorts[];
 
 /* -EEXIST when the account already has a build with this mrenclave. */
 int store_build_insert(struct store *store, const struct build_new *build);
 /* The build object of docs/api.md; -ENOENT when it is not in the account. */
 int store_build_get(struct store *store, const char *acct_id, const char *build_id,
                     json_t **ret_build);
-/* Counts the account's builds matching filter (every build when filter is NULL). */
-int store_build_count(struct store *store, const char *acct_id, const struct build_filter *filter,
-                      int64_t *ret_count);
-/* One page of build objects matching filter, as a JSON array. */
-int store_build_list(struct store *store, const char *acct_id, const struct build_filter *filter,
-                     json_t **ret_items);
+/* GET /v1/builds: the page p asks for of the account's builds, only those of app_id and in status
+ * unless they are NULL; all_search looks in docker_image_name and mrenclave. */
+int store_build_list(struct store *store, const char *acct_id, const char *app_id,
+                     const char *status, const struct list_params *p, struct list_page *ret_page);
 /* -ENOENT when it is not in the account. */
 int store_build_delete(struct store *store, const char *acct_id, const char *build_id);
 int store_build_set_pending_task(struct store *store, const char *acct_id, const char *build_id,

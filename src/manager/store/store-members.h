@@ -6,9 +6,8 @@
 
 #include <jansson.h>
 
+#include "store-list.h"
 #include "store.h"
-
-struct list_params;
 
 #define MEMBER_ROLE_MAX 16
 
@@ -28,11 +27,12 @@ int store_member_count_role(struct store *store, const char *acct_id, const char
 /* The wire member object: the user object plus "role"; -ENOENT when not a member. */
 int store_member_get(struct store *store, const char *acct_id, const char *user_id,
                      json_t **ret_member);
-/* The members of acct_id, optionally only those with role (NULL: all). Sort keys: created_at,
- * user_email, first_name, last_name; the search covers the e-mail and both names. */
+/* The sort keys of GET /v1/users. */
+extern const struct list_sort store_member_sorts[];
+/* GET /v1/users: the page p asks for of the members of acct_id, only those with role unless it is
+ * NULL; all_search looks in the e-mail and both names. */
 int store_member_list(struct store *store, const char *acct_id, const char *role,
-                      const struct list_params *p, int64_t *ret_total, int64_t *ret_filtered,
-                      json_t **ret_items);
+                      const struct list_params *p, struct list_page *ret_page);
 
 /* [{acct_id, name, role}] of every account user_id belongs to, oldest first. */
 int store_member_list_accounts(struct store *store, const char *user_id, json_t **ret_accounts);

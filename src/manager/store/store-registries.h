@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "store-list.h"
 #include "store.h"
 
 struct registry_values {
@@ -40,15 +41,10 @@ int store_registry_set_password(struct store *store, const char *acct_id, const 
 
 int store_registry_delete(struct store *store, const char *acct_id, const char *registry_id);
 
-/* GET /v1/registry. */
-struct registry_list_query {
-    const char *search;   /* case-insensitive substring of url or description, or NULL */
-    const char *sort_key; /* "url" or "created_at" */
-    bool sort_desc;
-    int64_t limit, offset;
-};
+/* The sort keys of GET /v1/registry. */
+extern const struct list_sort store_registry_sorts[];
 
-/* The page asked for, the number of registries in the account and the number matching. */
-int store_registry_list(struct store *store, const char *acct_id,
-                        const struct registry_list_query *q, json_t **ret_items, int64_t *ret_total,
-                        int64_t *ret_filtered);
+/* GET /v1/registry: the page p asks for of the account's registries; all_search looks in url and
+ * description. */
+int store_registry_list(struct store *store, const char *acct_id, const struct list_params *p,
+                        struct list_page *ret_page);

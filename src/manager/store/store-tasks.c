@@ -1,64 +1,42 @@
 /* Approval tasks in the store: portable SQL over tasks and task_approvals (and the few columns
- * of apps and builds a task's outcome touches). The SELECT list names columns "group.key" so
- * the nested wire shape of docs/api.md is visible in the SQL; nest_dotted() folds them. */
+ * of apps and builds a task's outcome touches). The SELECT list names columns "group.key" for
+ * the nested wire shape of docs/api.md (store_row_to_json() folds them). */
 #include "store-tasks.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define TASK_SQL_MAX 2048
-#define TASK_ARGS_MAX 8
+#define TASK_SQL_MAX 512
 
-static const char task_select[] =
-    "SELECT t.task_id, t.task_type, t.entity_id, t.entity_name,"
-    " t.requester_id AS \"requester_info.user_id\","
-    " t.requester_name AS \"requester_info.user_name\","
-    " t.status AS \"status.status\", t.reason AS \"status.reason\","
-    " a.approvals_required, '[]' AS approvals_json," /* filled by task_from_row(), in place */
-    " t.domains_added AS domains_added_json, t.domains_removed AS domains_removed_json,"
+#define TASK_COLUMNS                                                                               \
+    "SELECT t.task_id, t.task_type, t.entity_id, t.entity_name,"                                   \
+    " t.requester_id AS \"requester_info.user_id\","                                               \
+    " t.requester_name AS \"requester_info.user_name\","                                           \
+    " t.status AS \"status.status\", t.reason AS \"status.reason\","                               \
+    " a.approvals_required, '[]' AS approvals_json," /* filled by task_add_approvals() */          \
+    " t.domains_added AS domains_added_json, t.domains_removed AS domains_removed_json,"           \
     " t.created_at, t.updated_at"
-    " FROM tasks t JOIN accounts a ON a.acct_id = t.acct_id";
+#define TASK_FROM " FROM tasks t JOIN accounts a ON a.acct_id = t.acct_id"
 
-/* Returns a new object where every "group.key" member of flat became group{key}. */
+const struct list_sort store_task_sorts[] = {
+    { "created_at", "t.created_at" },
+    { NULL },
+};
+
+static const struct list_spec task_list = {
+    .select = TASK_COLUMNS,
+    .from = TASK_FROM,
+    .scope = "t.acct_id = ?",
+    .search = (const char *const[]){ "t.entity_name", NULL },
+    .sorts = store_task_sorts,
+    .tiebreak = "t.task_id",
+};
+
+/* Sets the approvals[] of a task object, in place. */
 static int
-nest_dotted(json_t *flat, json_t **ret_object)
+task_add_approvals(struct store *store, json_t *task)
 {
-    json_t *object = json_object(), *value;
-    const char *key;
-
-    if (!object)
-        return -ENOMEM;
-    json_object_foreach(flat, key, value) {
-        const char *dot = strchr(key, '.');
-        json_t *into = object;
-        char group[64];
-
-        if (dot) {
-            if ((size_t)(dot - key) >= sizeof(group))
-                goto fail;
-            memcpy(group, key, dot - key);
-            group[dot - key] = '\0';
-            into = json_object_get(object, group);
-            if (!into && json_object_set_new(object, group, json_object()) < 0)
-                goto fail;
-            into = json_object_get(object, group);
-        }
-        if (!into || json_object_set(into, dot ? dot + 1 : key, value) < 0)
-            goto fail;
-    }
-    *ret_object = object;
-    return 0;
-fail:
-    json_decref(object);
-    return -ENOMEM;
-}
-
-/* Turns a flat task row into the wire object: nested groups plus approvals[]. */
-static int
-task_from_row(struct store *store, json_t *flat, json_t **ret_task)
-{
-    json_t *task, *approvals;
+    json_t *approvals;
     int r;
 
     r = store_query_json_array(
@@ -66,78 +44,10 @@ task_from_row(struct store *store, json_t *flat, json_t **ret_task)
         "SELECT user_id, user_name, status, reason, created_at AS time"
         " FROM task_approvals WHERE task_id = ?"
         " ORDER BY created_at, user_id",
-        STORE_ARGS(SV_TEXT(json_string_value(json_object_get(flat, "task_id")))), &approvals);
+        STORE_ARGS(SV_TEXT(json_string_value(json_object_get(task, "task_id")))), &approvals);
     if (r < 0)
         return r;
-    r = nest_dotted(flat, &task);
-    if (r < 0) {
-        json_decref(approvals);
-        return r;
-    }
-    if (json_object_set_new(task, "approvals", approvals) < 0) {
-        json_decref(task);
-        return -ENOMEM;
-    }
-    *ret_task = task;
-    return 0;
-}
-
-static int
-sql_append(char *sql, size_t size, const char *fragment)
-{
-    size_t len = strlen(sql);
-    int n = snprintf(sql + len, size - len, "%s", fragment);
-
-    return (n < 0 || (size_t)n >= size - len) ? -ENOBUFS : 0;
-}
-
-/* '%' + search with LIKE's wildcards escaped (ESCAPE '\') + '%'. */
-static char *
-like_pattern(const char *search)
-{
-    char *pattern = malloc(strlen(search) * 2 + 3), *p = pattern;
-
-    if (!pattern)
-        return NULL;
-    *p++ = '%';
-    for (const char *s = search; *s; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\')
-            *p++ = '\\';
-        *p++ = *s;
-    }
-    *p++ = '%';
-    *p = '\0';
-    return pattern;
-}
-
-/* Appends the WHERE clause of filter (fixed fragments only) and collects its arguments. */
-static int
-task_where(const char *acct_id, const struct task_filter *filter, const char *pattern, char *sql,
-           size_t size, struct store_value *args, size_t *n_args)
-{
-    int r;
-
-    args[(*n_args)++] = SV_TEXT(acct_id);
-    r = sql_append(sql, size, " WHERE t.acct_id = ?");
-    if (r < 0 || !filter)
-        return r;
-    if (filter->status) {
-        args[(*n_args)++] = SV_TEXT(filter->status);
-        r = sql_append(sql, size, " AND t.status = ?");
-    }
-    if (r >= 0 && filter->task_type) {
-        args[(*n_args)++] = SV_TEXT(filter->task_type);
-        r = sql_append(sql, size, " AND t.task_type = ?");
-    }
-    if (r >= 0 && filter->entity_id) {
-        args[(*n_args)++] = SV_TEXT(filter->entity_id);
-        r = sql_append(sql, size, " AND t.entity_id = ?");
-    }
-    if (r >= 0 && pattern) {
-        args[(*n_args)++] = SV_TEXT(pattern);
-        r = sql_append(sql, size, " AND lower(t.entity_name) LIKE lower(?) ESCAPE '\\'");
-    }
-    return r;
+    return json_object_set_new(task, "approvals", approvals) < 0 ? -ENOMEM : 0;
 }
 
 int
@@ -159,87 +69,44 @@ store_task_insert(struct store *store, const struct task_new *t)
 int
 store_task_get(struct store *store, const char *acct_id, const char *task_id, json_t **ret_task)
 {
-    char sql[TASK_SQL_MAX];
-    json_t *flat;
+    _cleanup_(json_decrefp) json_t *task = NULL;
     int r;
 
-    snprintf(sql, sizeof(sql), "%s WHERE t.acct_id = ? AND t.task_id = ?", task_select);
-    r = store_query_json_object(store, sql, STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(task_id)), &flat);
+    r = store_query_json_object(store,
+                                TASK_COLUMNS TASK_FROM " WHERE t.acct_id = ? AND t.task_id = ?",
+                                STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(task_id)), &task);
     if (r < 0)
         return r;
-    r = task_from_row(store, flat, ret_task);
-    json_decref(flat);
-    return r;
-}
-
-int
-store_task_count(struct store *store, const char *acct_id, const struct task_filter *filter,
-                 int64_t *ret_count)
-{
-    _cleanup_free_ char *pattern = NULL;
-    struct store_value args[TASK_ARGS_MAX];
-    char sql[TASK_SQL_MAX] = "SELECT COUNT(*) FROM tasks t";
-    size_t n = 0;
-    int r;
-
-    if (filter && filter->search && !(pattern = like_pattern(filter->search)))
-        return -ENOMEM;
-    r = task_where(acct_id, filter, pattern, sql, sizeof(sql), args, &n);
+    r = task_add_approvals(store, task);
     if (r < 0)
         return r;
-    return store_query_int(store, sql, args, n, ret_count);
-}
-
-/* Replaces every flat row of items by its wire object. */
-static int
-tasks_from_rows(struct store *store, json_t *items)
-{
-    size_t i;
-    json_t *flat;
-
-    json_array_foreach(items, i, flat) {
-        json_t *task;
-        int r = task_from_row(store, flat, &task);
-        if (r < 0)
-            return r;
-        if (json_array_set_new(items, i, task) < 0)
-            return -ENOMEM;
-    }
+    *ret_task = TAKE_PTR(task);
     return 0;
 }
 
 int
-store_task_list(struct store *store, const char *acct_id, const struct task_filter *filter,
-                json_t **ret_items)
+store_task_list(struct store *store, const char *acct_id, const char *status, const char *task_type,
+                const char *entity_id, const struct list_params *p, struct list_page *ret_page)
 {
-    static const char order_asc[] = " ORDER BY t.created_at ASC, t.task_id LIMIT ? OFFSET ?";
-    static const char order_desc[] = " ORDER BY t.created_at DESC, t.task_id LIMIT ? OFFSET ?";
-    _cleanup_free_ char *pattern = NULL;
-    struct store_value args[TASK_ARGS_MAX];
-    char sql[TASK_SQL_MAX];
-    json_t *items;
-    size_t n = 0;
+    struct list_page page;
+    json_t *task;
+    size_t i;
     int r;
 
-    snprintf(sql, sizeof(sql), "%s", task_select);
-    if (filter->search && !(pattern = like_pattern(filter->search)))
-        return -ENOMEM;
-    r = task_where(acct_id, filter, pattern, sql, sizeof(sql), args, &n);
-    if (r >= 0)
-        r = sql_append(sql, sizeof(sql), filter->sort_desc ? order_desc : order_asc);
+    r = store_list(store, &task_list, acct_id,
+                   LIST_FILTERS({ "t.status = ?", status }, { "t.task_type = ?", task_type },
+                                { "t.entity_id = ?", entity_id }),
+                   p, &page);
     if (r < 0)
         return r;
-    args[n++] = SV_INT(filter->limit);
-    args[n++] = SV_INT(filter->offset);
-    r = store_query_json_array(store, sql, args, n, &items);
-    if (r < 0)
-        return r;
-    r = tasks_from_rows(store, items);
-    if (r < 0) {
-        json_decref(items);
-        return r;
+    json_array_foreach(page.items, i, task) {
+        r = task_add_approvals(store, task);
+        if (r < 0) {
+            json_decref(page.items);
+            return r;
+        }
     }
-    *ret_items = items;
+    *ret_page = page;
     return 0;
 }
 
@@ -273,18 +140,12 @@ int
 store_task_finish(struct store *store, const char *acct_id, const char *task_id, const char *status,
                   const char *reason, const char *now)
 {
-    int64_t changes = 0;
-    int r;
-
-    r = store_exec(store,
-                   "UPDATE tasks SET status = ?, reason = ?, updated_at = ?"
-                   " WHERE acct_id = ? AND task_id = ? AND status = ?",
-                   STORE_ARGS(SV_TEXT(status), SV_TEXT(reason), SV_TEXT(now), SV_TEXT(acct_id),
-                              SV_TEXT(task_id), SV_TEXT(TASK_STATUS_INPROGRESS)),
-                   &changes);
-    if (r < 0)
-        return r;
-    return changes > 0 ? 0 : -ENOENT;
+    return store_exec_one(store,
+                          "UPDATE tasks SET status = ?, reason = ?, updated_at = ?"
+                          " WHERE acct_id = ? AND task_id = ? AND status = ?",
+                          STORE_ARGS(SV_TEXT(status), SV_TEXT(reason), SV_TEXT(now),
+                                     SV_TEXT(acct_id), SV_TEXT(task_id),
+                                     SV_TEXT(TASK_STATUS_INPROGRESS)));
 }
 
 int

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "store-list.h"
 #include "store.h"
 
 #define TASK_STATUS_INPROGRESS "INPROGRESS"
@@ -32,16 +33,8 @@ struct task_new {
     const char *now;
 };
 
-/* What a list selects; NULL members do not filter. */
-struct task_filter {
-    const char *status;
-    const char *task_type;
-    const char *entity_id;
-    const char *search; /* case-insensitive substring of entity_name */
-    bool sort_desc;     /* by created_at */
-    int64_t limit;
-    int64_t offset;
-};
+/* The sort keys of GET /v1/tasks. */
+extern const struct list_sort store_task_sorts[];
 
 /* A vote; strings are borrowed, reason may be NULL. */
 struct task_vote {
@@ -57,12 +50,11 @@ int store_task_insert(struct store *store, const struct task_new *task);
 /* The task object of docs/api.md, with its approvals; -ENOENT when not in the account. */
 int store_task_get(struct store *store, const char *acct_id, const char *task_id,
                    json_t **ret_task);
-/* Counts the account's tasks matching filter (every task when filter is NULL). */
-int store_task_count(struct store *store, const char *acct_id, const struct task_filter *filter,
-                     int64_t *ret_count);
-/* One page of task objects matching filter, as a JSON array. */
-int store_task_list(struct store *store, const char *acct_id, const struct task_filter *filter,
-                    json_t **ret_items);
+/* GET /v1/tasks: the page p asks for of the account's tasks with their approvals, only those in
+ * status, of task_type and of entity_id unless they are NULL; all_search looks in entity_name. */
+int store_task_list(struct store *store, const char *acct_id, const char *status,
+                    const char *task_type, const char *entity_id, const struct list_params *p,
+                    struct list_page *ret_page);
 
 /* Reads {task_id, task_type, entity_id, entity_name, status, domains_added} and, where the
  * backend needs it, locks the row until commit so concurrent votes on one task serialise. */

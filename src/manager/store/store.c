@@ -110,13 +110,64 @@ store_rows_int(struct store_rows *rows, size_t col)
 const char *
 store_rows_text(struct store_rows *rows, size_t col)
 {
-    return rows->ops->rows_text(rows, col);
+    const char *text = rows->ops->rows_text(rows, col);
+
+    return text ? text : "";
 }
 
 bool
 store_rows_is_null(struct store_rows *rows, size_t col)
 {
     return rows->ops->rows_type(rows, col) == STORE_NULL;
+}
+
+int
+store_exec_one(struct store *store, const char *sql, const struct store_value *args, size_t n_args)
+{
+    int64_t changes = 0;
+    int r;
+
+    r = store_exec(store, sql, args, n_args, &changes);
+    if (r < 0)
+        return r;
+    return changes > 0 ? 0 : -ENOENT;
+}
+
+int
+store_query_row(struct store *store, const char *sql, const struct store_value *args, size_t n_args,
+                struct store_rows **ret_rows)
+{
+    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
+    int r;
+
+    r = store_query(store, sql, args, n_args, &rows);
+    if (r < 0)
+        return r;
+    r = store_rows_next(rows);
+    if (r < 0)
+        return r;
+    if (r == 0)
+        return -ENOENT;
+    *ret_rows = TAKE_PTR(rows);
+    return 0;
+}
+
+int
+store_query_each(struct store *store, const char *sql, const struct store_value *args,
+                 size_t n_args, int (*fn)(struct store_rows *rows, void *userdata), void *userdata)
+{
+    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
+    int r;
+
+    r = store_query(store, sql, args, n_args, &rows);
+    if (r < 0)
+        return r;
+    while ((r = store_rows_next(rows)) > 0) {
+        r = fn(rows, userdata);
+        if (r < 0)
+            return r;
+    }
+    return r;
 }
 
 static bool
@@ -157,23 +208,86 @@ column_to_json(struct store_rows *rows, size_t col, char *key, size_t key_size)
     return json_null();
 }
 
+/* Sets object[key] to value (taken); "group.key" goes into the nested object group. */
+static int
+object_set_nested(json_t *object, char *key, json_t *value)
+{
+    char *dot = strchr(key, '.');
+
+    if (dot) {
+        json_t *group;
+
+        *dot = '\0';
+        group = json_object_get(object, key);
+        if (!group) {
+            group = json_object();
+            if (json_object_set_new(object, key, group) < 0) {
+                json_decref(value);
+                return -ENOMEM;
+            }
+        }
+        object = group;
+        key = dot + 1;
+    }
+    return json_object_set_new(object, key, value) < 0 ? -ENOMEM : 0;
+}
+
 int
 store_row_to_json(struct store_rows *rows, json_t **ret_object)
 {
-    json_t *object = json_object();
+    _cleanup_(json_decrefp) json_t *object = json_object();
     size_t n = rows->ops->rows_count_columns(rows);
+    int r;
 
     if (!object)
         return -ENOMEM;
     for (size_t col = 0; col < n; col++) {
         char key[128];
         json_t *value = column_to_json(rows, col, key, sizeof(key));
-        if (!value || json_object_set_new(object, key, value) < 0) {
-            json_decref(object);
-            return value ? -ENOMEM : -EBADMSG;
-        }
+
+        if (!value)
+            return -EBADMSG;
+        r = object_set_nested(object, key, value);
+        if (r < 0)
+            return r;
     }
-    *ret_object = object;
+    *ret_object = TAKE_PTR(object);
+    return 0;
+}
+
+struct json_rows {
+    json_t *array;
+    int (*row_to_json)(struct store_rows *rows, json_t **ret_object);
+};
+
+static int
+json_rows_append(struct store_rows *rows, void *userdata)
+{
+    struct json_rows *j = userdata;
+    json_t *object;
+    int r;
+
+    r = j->row_to_json(rows, &object);
+    if (r < 0)
+        return r;
+    return json_array_append_new(j->array, object) < 0 ? -ENOMEM : 0;
+}
+
+int
+store_query_json_rows(struct store *store, const char *sql, const struct store_value *args,
+                      size_t n_args, int (*row_to_json)(struct store_rows *, json_t **),
+                      json_t **ret_array)
+{
+    _cleanup_(json_decrefp) json_t *array = json_array();
+    struct json_rows j = { array, row_to_json ? row_to_json : store_row_to_json };
+    int r;
+
+    if (!array)
+        return -ENOMEM;
+    r = store_query_each(store, sql, args, n_args, json_rows_append, &j);
+    if (r < 0)
+        return r;
+    *ret_array = TAKE_PTR(array);
     return 0;
 }
 
@@ -181,29 +295,7 @@ int
 store_query_json_array(struct store *store, const char *sql, const struct store_value *args,
                        size_t n_args, json_t **ret_array)
 {
-    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
-    json_t *array;
-    int r;
-
-    r = store_query(store, sql, args, n_args, &rows);
-    if (r < 0)
-        return r;
-    array = json_array();
-    if (!array)
-        return -ENOMEM;
-    while ((r = store_rows_next(rows)) > 0) {
-        json_t *object;
-        r = store_row_to_json(rows, &object);
-        if (r < 0)
-            break;
-        json_array_append_new(array, object);
-    }
-    if (r < 0) {
-        json_decref(array);
-        return r;
-    }
-    *ret_array = array;
-    return 0;
+    return store_query_json_rows(store, sql, args, n_args, NULL, ret_array);
 }
 
 int
@@ -213,32 +305,22 @@ store_query_json_object(struct store *store, const char *sql, const struct store
     _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
     int r;
 
-    r = store_query(store, sql, args, n_args, &rows);
+    r = store_query_row(store, sql, args, n_args, &rows);
     if (r < 0)
         return r;
-    r = store_rows_next(rows);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return -ENOENT;
     return store_row_to_json(rows, ret_object);
 }
 
 int
-store_query_int(struct store *store, const char *sql, const struct store_value *args,
-                size_t n_args, int64_t *ret_value)
+store_query_int(struct store *store, const char *sql, const struct store_value *args, size_t n_args,
+                int64_t *ret_value)
 {
     _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
     int r;
 
-    r = store_query(store, sql, args, n_args, &rows);
+    r = store_query_row(store, sql, args, n_args, &rows);
     if (r < 0)
         return r;
-    r = store_rows_next(rows);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return -ENOENT;
     *ret_value = store_rows_int(rows, 0);
     return 0;
 }

@@ -91,23 +91,42 @@ int store_begin(struct store *store, enum store_txn kind);
 int store_commit(struct store *store);
 int store_rollback(struct store *store);
 
-int store_exec(struct store *store, const char *sql, const struct store_value *args,
-               size_t n_args, int64_t *ret_changes);
-int store_query(struct store *store, const char *sql, const struct store_value *args,
-                size_t n_args, struct store_rows **ret_rows);
+int store_exec(struct store *store, const char *sql, const struct store_value *args, size_t n_args,
+               int64_t *ret_changes);
+int store_query(struct store *store, const char *sql, const struct store_value *args, size_t n_args,
+                struct store_rows **ret_rows);
 int store_rows_next(struct store_rows *rows);
 void store_rows_free(struct store_rows *rows);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct store_rows, store_rows_free);
 int64_t store_rows_int(struct store_rows *rows, size_t col);
+/* Never NULL: SQL NULL reads as "" (store_rows_is_null() tells the two apart). */
 const char *store_rows_text(struct store_rows *rows, size_t col);
 bool store_rows_is_null(struct store_rows *rows, size_t col);
 
+/* Runs a statement that must change a row: -ENOENT when it changed none. */
+int store_exec_one(struct store *store, const char *sql, const struct store_value *args,
+                   size_t n_args);
+/* Runs a query and steps onto its first row: -ENOENT if there is none. */
+int store_query_row(struct store *store, const char *sql, const struct store_value *args,
+                    size_t n_args, struct store_rows **ret_rows);
+/* Runs a query and calls fn on each row in order; stops at, and returns, fn's first error. */
+int store_query_each(struct store *store, const char *sql, const struct store_value *args,
+                     size_t n_args, int (*fn)(struct store_rows *rows, void *userdata),
+                     void *userdata);
+
 /* Converts the current row into a JSON object keyed by column name. Column name suffixes pick
  * the JSON type: "_json" holds JSON text (key without the suffix), "_bool" an integer 0/1 (key
- * without the suffix); other columns map INTEGER → integer, TEXT → string, NULL → null. */
+ * without the suffix); other columns map INTEGER → integer, TEXT → string, NULL → null. A column
+ * named "group.key" (quoted in the SQL) becomes member key of the nested object group, so the
+ * nested wire shape of an object is visible in its SELECT list. */
 int store_row_to_json(struct store_rows *rows, json_t **ret_object);
 
-/* Runs a query and returns its rows as a JSON array of objects (store_row_to_json). */
+/* Runs a query and returns its rows as a JSON array of objects made by row_to_json
+ * (store_row_to_json when NULL). */
+int store_query_json_rows(struct store *store, const char *sql, const struct store_value *args,
+                          size_t n_args, int (*row_to_json)(struct store_rows *, json_t **),
+                          json_t **ret_array);
+/* store_query_json_rows() with store_row_to_json. */
 int store_query_json_array(struct store *store, const char *sql, const struct store_value *args,
                            size_t n_args, json_t **ret_array);
 /* Runs a query expected to give at most one row: -ENOENT if none. */
