@@ -647,3 +647,26 @@ def test_metrics(anon):
         _, after = _request_counter_total(anon)
         return after >= before + 20
     lib.wait_until(grew, 5, 0.2, what=f"{name} to count 20 more requests (summed over workers)")
+
+
+
+def _auth_attempts(anon):
+    r = anon.get("/metrics")
+    lib.expect(r, 200)
+    text = r.text
+    found = dict(re.findall(r'^cloister_auth_attempts_total\{result="(\w+)"\}\s+(\d+)', text,
+                            re.M))
+    return int(found.get("success", -1)), int(found.get("failure", -1))
+
+
+def test_metrics_count_log_in_attempts(anon):
+    email = lib.unique_email("metrics")
+    lib.expect(anon.without_token().signup(email, "metrics-password"), 201)
+    ok_before, bad_before = _auth_attempts(anon)
+    assert ok_before >= 0 and bad_before >= 0
+    lib.expect(anon.without_token().login(email, "wrong-password"), 401)
+    lib.expect(anon.without_token().login(email, "metrics-password"), 200)
+
+    def counted():
+        return _auth_attempts(anon) == (ok_before + 1, bad_before + 1)
+    lib.wait_until(counted, 5, 0.1, what="one more success and one more failure counted")

@@ -16,6 +16,7 @@
 #include "api.h"
 #include "audit.h"
 #include "bodies.h"
+#include "metrics.h"
 #include "crypto-util.h"
 #include "password.h"
 #include "routes.h"
@@ -246,6 +247,13 @@ parse_basic_auth(struct api_request *r, struct basic_credentials *c)
     return 0;
 }
 
+static void
+count_auth_attempt(struct api_request *r, bool succeeded)
+{
+    if (r->ctx->metrics)
+        atomic_fetch_add(&r->ctx->metrics->auth_attempts[succeeded ? 1 : 0], 1);
+}
+
 /* Prepares a 401 that commits (the failure row and its audit event are kept). */
 static int
 login_failed(struct api_request *r, const char *user_id, const char *email, const char *why)
@@ -262,6 +270,7 @@ login_failed(struct api_request *r, const char *user_id, const char *email, cons
         return err;
     /* The same answer whether or not the user exists. */
     api_error(r, 401, "UN_AUTHORIZED", LOGIN_FAILED_MESSAGE);
+    count_auth_attempt(r, false);
     return 0;
 }
 
@@ -307,6 +316,7 @@ login_succeeded(struct api_request *r, const char *user_id, const char *email)
                        "user_id", user_id, "user_email", email, "acct_id", "role");
     if (!answer)
         return -ENOMEM;
+    count_auth_attempt(r, true);
     return api_reply(r, 200, answer);
 }
 
