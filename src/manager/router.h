@@ -14,5 +14,3 @@ void router_handle(struct evhttp_request *http, void *arg);
 struct route;
 /* Every route, in the order metrics index them. */
 const struct route *const *router_routes(size_t *ret_count);
-/* The number of requests being handled right now (draining waits for 0). */
-unsigned router_in_flight(void);
