@@ -137,6 +137,22 @@ on_ini_entry(void *user, const char *section, const char *name, const char *valu
     return 1;
 }
 
+/* Turns inih's result (0, or the first line with a syntax error) into ours. */
+static int
+check_parsed(const struct ini_state *state, int line)
+{
+    const struct manager_config *config = state->config;
+
+    if (state->error < 0)
+        return state->error;
+    if (line > 0)
+        return log_error_errno(EINVAL, "%s:%d: syntax error", state->path, line);
+    if (!*config->tls_cert != !*config->tls_key)
+        return log_error_errno(EINVAL, "%s: [tls] cert and key must be given together",
+                               state->path);
+    return 0;
+}
+
 int
 config_load_file(struct manager_config *config, const char *path)
 {
@@ -145,13 +161,15 @@ config_load_file(struct manager_config *config, const char *path)
 
     if (line < 0)
         return log_error_errno(ENOENT, "Cannot read configuration file '%s'", path);
-    if (state.error < 0)
-        return state.error;
-    if (line > 0)
-        return log_error_errno(EINVAL, "%s:%d: syntax error", path, line);
-    if (!*config->tls_cert != !*config->tls_key)
-        return log_error_errno(EINVAL, "%s: [tls] cert and key must be given together", path);
-    return 0;
+    return check_parsed(&state, line);
+}
+
+int
+config_load_string(struct manager_config *config, const char *text, const char *name)
+{
+    struct ini_state state = { .config = config, .path = name };
+
+    return check_parsed(&state, ini_parse_string(text, on_ini_entry, &state));
 }
 
 int

@@ -11,7 +11,7 @@ static const char *log_program = "cloister";
 static enum log_level log_max = LOG_LEVEL_INFO;
 static bool log_json;
 
-static const char *const level_names[] = { "debug", "info", "warning", "error" };
+static const char *const level_names[] = { "debug", "info", "warning", "error", "off" };
 
 void
 log_setup(const char *program, enum log_level level, bool json)

@@ -10,7 +10,13 @@
 
 #include "cleanup.h"
 
-enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARNING, LOG_LEVEL_ERROR };
+enum log_level {
+    LOG_LEVEL_DEBUG,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_WARNING,
+    LOG_LEVEL_ERROR,
+    LOG_LEVEL_OFF, /* as a maximum: log nothing (fuzz targets) */
+};
 
 void log_setup(const char *program, enum log_level max_level, bool json);
 void log_set_level(enum log_level level);

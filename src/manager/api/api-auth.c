@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "basic-auth.h"
 #include "bodies.h"
 #include "metrics.h"
 #include "crypto-util.h"
@@ -24,7 +25,6 @@
 #include "store-users.h"
 
 #define EMAIL_MAX 254
-#define AUTH_HEADER_MAX 2048 /* base64 text of "email:password" */
 #define TOKEN_BYTES 32
 #define LOGIN_WINDOW_SECONDS 300
 #define LOGIN_FAILURES_MAX 10
@@ -178,75 +178,6 @@ auth_signup(struct api_request *r)
 
 /* ---- log-in ---- */
 
-struct basic_credentials {
-    char *buf; /* the decoded "email:password", split in place; erased on release */
-    size_t size;
-    const char *email;
-    const char *password;
-};
-
-static void
-basic_credentials_release(struct basic_credentials *c)
-{
-    if (c->buf) {
-        OPENSSL_cleanse(c->buf, c->size);
-        free(c->buf);
-    }
-}
-
-/* Strict base64: the alphabet, with at most two '=' at the very end. */
-static bool
-is_base64(const char *text, size_t len)
-{
-    size_t pad = 0;
-
-    if (len == 0 || len % 4 != 0)
-        return false;
-    while (pad < 2 && text[len - 1 - pad] == '=')
-        pad++;
-    for (size_t i = 0; i < len - pad; i++)
-        if (!isalnum((unsigned char)text[i]) && text[i] != '+' && text[i] != '/')
-            return false;
-    return true;
-}
-
-/* Parses "Authorization: Basic base64(email:password)" (RFC 7617). -EINVAL when missing or
- * malformed. */
-static int
-parse_basic_auth(struct api_request *r, struct basic_credentials *c)
-{
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->http), "Authorization");
-    size_t len;
-    char *colon;
-    int n;
-
-    if (!h || strncasecmp(h, "Basic ", 6) != 0)
-        return -EINVAL;
-    h += 6;
-    while (*h == ' ')
-        h++;
-    len = strlen(h);
-    if (len > AUTH_HEADER_MAX || !is_base64(h, len))
-        return -EINVAL;
-    c->size = len / 4 * 3 + 1;
-    c->buf = malloc(c->size);
-    if (!c->buf)
-        return -ENOMEM;
-    n = EVP_DecodeBlock((unsigned char *)c->buf, (const unsigned char *)h, (int)len);
-    if (n < 0)
-        return -EINVAL;
-    /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
-    n -= (h[len - 1] == '=') + (h[len - 2] == '=');
-    c->buf[n] = '\0';
-    colon = memchr(c->buf, ':', (size_t)n);
-    if (!colon || colon == c->buf || memchr(c->buf, '\0', (size_t)n))
-        return -EINVAL;
-    *colon = '\0';
-    c->email = c->buf;
-    c->password = colon + 1;
-    return 0;
-}
-
 static void
 count_auth_attempt(struct api_request *r, bool succeeded)
 {
@@ -359,7 +290,8 @@ login_prepare(struct api_request *r)
     int64_t failures;
     int err;
 
-    err = parse_basic_auth(r, &c);
+    err = basic_auth_parse(
+        evhttp_find_header(evhttp_request_get_input_headers(r->http), "Authorization"), &c);
     if (err == -ENOMEM)
         return err;
     if (err < 0 || strlen(c.email) > EMAIL_MAX)
