@@ -29,7 +29,7 @@ MANAGER_BIN = Path(os.environ.get("CLOISTER_MANAGER_BIN")
                    or (BUILD_DIR / "src" / "manager" / "cloister-manager"))
 CLI_BIN = Path(os.environ.get("CLOISTER_CLI_BIN") or (BUILD_DIR / "src" / "cli" / "cloister"))
 
-SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:")
+SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 REQUEST_TIMEOUT = 30
 START_TIMEOUT = float(os.environ.get("CLOISTER_START_TIMEOUT", "30"))

@@ -3,7 +3,14 @@
 
 import csv
 import io
+import json
+import socket
+import struct
+import time
 
+import pytest
+import requests
+from urllib3.connection import HTTPConnection
 
 import cloister_testlib as lib
 from cloister_testlib import (ACTION_TYPES, TIME_RE, UUID_RE, Client, expect, new_user,
@@ -299,3 +306,184 @@ def test_untouched_chain_valid_after_restart(manager):
     after = s.export_json()
     assert [e["hash"] for e in after[:len(events)]] == [e["hash"] for e in events]
     assert v["valid"] is True and v["events_checked"] == len(after), v
+
+
+# ------------------------------------------------------------------------------------------
+# export of a long chain: streamed page by page (500 events a page)
+
+LONG_CHAIN = 1150  # events written into the chain: two full export pages and a part
+CSV_HEADER = ("event_id,seq,time,actor_type,actor_id,actor_name,action_type,severity,message,"
+              "entity_type,entity_id,prev_hash,hash\r\n")
+
+
+def write_events(c, n, app_id=None):
+    """n events, cheaply: PATCHes of one app's description over c's keep-alive connection."""
+    if app_id is None:
+        app_id = c.create_app(certificate=False)["app_id"]
+    for i in range(n):
+        expect(c.patch(f"/v1/apps/{app_id}", json={"description": f"event {i}"}), 200)
+    return app_id
+
+
+class SmallWindow(requests.adapters.HTTPAdapter):
+    """Connections with a small receive buffer and segment size, so that the manager can send
+    only as fast as the test reads (its kernel send buffer, sized from the segment size, stays
+    far below an export's size) and an export stays in progress while the test holds it;
+    abortive: closing the connection resets it (RST) instead of ending it (FIN)."""
+
+    def __init__(self, abortive=False):
+        self.socket_options = HTTPConnection.default_socket_options + [
+            (socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),
+            (socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)]
+        if abortive:
+            self.socket_options.append((socket.SOL_SOCKET, socket.SO_LINGER,
+                                        struct.pack("ii", 1, 0)))
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["socket_options"] = self.socket_options
+        super().init_poolmanager(*args, **kwargs)
+
+
+def open_export(c, fmt, abortive=False):
+    """Starts an export on a new small-window connection; the body is read by the caller."""
+    s = c.clone()
+    s.http.mount("https://", SmallWindow(abortive))
+    r = s.http.get(s.m.url + "/v1/events/export", params={"format": fmt}, stream=True,
+                   headers={"Authorization": f"Bearer {s.token}"}, timeout=lib.REQUEST_TIMEOUT)
+    assert r.status_code == 200, lib.describe(r)
+    assert r.headers.get("Transfer-Encoding") == "chunked", r.headers
+    return r
+
+
+def export_seqs(fmt, body):
+    """The seqs of an export's events, in order; checks that the document is complete."""
+    if fmt == "json":
+        events = json.loads(body)  # one JSON array, closed
+        assert isinstance(events, list)
+        return [e["seq"] for e in events]
+    text = body.decode()
+    assert text.startswith(CSV_HEADER) and text.endswith("\r\n"), text[-200:]
+    rows = list(csv.reader(io.StringIO(text)))
+    i_seq = rows[0].index("seq")
+    assert all(len(row) == len(rows[0]) for row in rows[1:])
+    return [int(row[i_seq]) for row in rows[1:]]
+
+
+@pytest.fixture(scope="module")
+def long_chain(manager):
+    """(client, app_id): an account whose chain holds more than 1,100 events."""
+    c = new_user(manager, "longchain")
+    c.select(c.create_account(unique("long"))["acct_id"])
+    app_id = write_events(c, LONG_CHAIN)
+    return c, app_id
+
+
+def test_export_long_chain(long_chain):
+    c, _ = long_chain
+    head = c.verify()["last_seq"]
+    assert head > LONG_CHAIN
+
+    r = c.get("/v1/events/export", params={"format": "json"})
+    expect(r, 200)
+    events = json.loads(r.text)
+    assert [e["seq"] for e in events] == list(range(1, head + 1)), "every seq once, in order"
+    check_chain(events)
+    for e in events:
+        check_event_shape(e)
+
+    r = c.get("/v1/events/export", params={"format": "csv"})
+    expect(r, 200)
+    assert export_seqs("csv", r.content) == list(range(1, head + 1))
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert len(rows) - 1 == head
+    i_id, i_hash = rows[0].index("event_id"), rows[0].index("hash")
+    assert [(row[i_id], row[i_hash]) for row in rows[1:]] == \
+        [(e["event_id"], e["hash"]) for e in events]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_export_ends_at_the_head_it_started_with(long_chain, fmt):
+    """Events appended while an export is being read are not part of it, and it still ends
+    properly."""
+    c, app_id = long_chain
+    head = c.verify()["last_seq"]
+    r = open_export(c, fmt)
+    chunks = r.iter_content(chunk_size=1024)
+    body = next(chunks)
+    time.sleep(0.3)
+    write_events(c, 30, app_id)  # c's own connection: another client
+    assert c.verify()["last_seq"] == head + 30
+    for chunk in chunks:
+        body += chunk
+    assert export_seqs(fmt, body) == list(range(1, head + 1))
+
+
+def test_export_of_a_chain_deleted_meanwhile_ends_short(manager):
+    """Pages after the first are read as the client reads: when the chain is gone by then (its
+    account was deleted), the export ends short, the JSON array unclosed, and the manager logs
+    it."""
+    c = new_user(manager, "vanish")
+    acct = c.create_account(unique("vanish"))["acct_id"]
+    c.select(acct)
+    write_events(c, 600)
+    r = open_export(c, "json")
+    chunks = r.iter_content(chunk_size=1024)
+    body = next(chunks)
+    assert c.delete(f"/v1/accounts/{acct}").status_code == 204
+    try:
+        for chunk in chunks:
+            body += chunk
+    except requests.RequestException:
+        pass
+    with pytest.raises(ValueError):
+        json.loads(body)
+    assert b'"seq":500,' in body and b'"seq":501,' not in body
+    lib.wait_until(lambda: f"Audit export of chain '{acct}' cut short" in manager.log_text(), 5,
+                   what="the export's error in the log")
+
+
+def test_export_client_going_away(manager_factory):
+    """Clients that close, reset or stall an export half-way leave the manager healthy, and the
+    export's state is freed (no leak report when the manager stops, also with an export still in
+    progress then)."""
+    m = manager_factory({"limits": {"request_timeout": 2}}, name="export-drop")
+    c = new_user(m, "drop")
+    c.select(c.create_account(unique("drop"))["acct_id"])
+    write_events(c, LONG_CHAIN)
+    head = c.verify()["last_seq"]
+    workers = m.pids("cl-worker")
+
+    for abortive in (False, True):
+        for fmt in ("json", "csv"):
+            r = open_export(c, fmt, abortive)
+            next(r.iter_content(chunk_size=1024))
+            r.close()
+
+    # A client that stops reading: the manager's write timeout (request_timeout) drops it. (The
+    # iterator is kept: dropping an unfinished one closes the connection.)
+    stalled = open_export(c, "json")
+    chunks = stalled.iter_content(chunk_size=1024)
+    body = next(chunks)
+    time.sleep(3.5)
+    try:
+        for chunk in chunks:
+            body += chunk
+    except requests.RequestException:
+        pass
+    with pytest.raises(ValueError):
+        json.loads(body)
+
+    assert m.pids("cl-worker") == workers, "no worker died"
+    for fmt in ("json", "csv"):
+        r = c.get("/v1/events/export", params={"format": fmt})
+        expect(r, 200)
+        assert export_seqs(fmt, r.content) == list(range(1, head + 1))
+
+    # An export in progress when the manager stops.
+    held = open_export(c, "csv")
+    held_chunks = held.iter_content(chunk_size=1024)
+    next(held_chunks)
+    m.stop()
+    held.close()
+    assert "LeakSanitizer" not in m.log_text(), m.log_tail(200)

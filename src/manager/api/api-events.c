@@ -44,8 +44,6 @@ enum {
     "event_id,seq,time,actor_type,actor_id,actor_name,action_type,severity,message,entity_type,"   \
     "entity_id,prev_hash,hash\r\n"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct evbuffer, evbuffer_free);
-
 /* An event without an entity (both stored as '') shows entity: null. */
 static json_t *
 entity_to_json(struct store_rows *rows)
@@ -182,16 +180,44 @@ events_list(struct api_request *r)
     return api_reply_list(r, &p, &page);
 }
 
-/* GET /v1/events/export */
+/* GET /v1/events/export
+ *
+ * The export streams with about one page of memory per connection, however long the chain and
+ * however slow the client. The handler reads the chain's last seq and the first page inside the
+ * request's read transaction (so an unavailable store still gets its error status), sends the
+ * headers and that page, and returns. Each further page is read, in a short read transaction of
+ * its own, only when libevent reports that the previous chunk has left the connection's output
+ * buffer (evhttp_send_reply_chunk_with_cb()). Events are never changed once appended, so pages
+ * read up to the seq fixed at the start give the same events as one snapshot would; events
+ * appended meanwhile are not part of this export. (Only deleting the account deletes a chain:
+ * the export then ends short, as after a store failure.)
+ *
+ * Nothing but the connection tracks the export after the handler returned, so the connection's
+ * close callback frees it when the client goes away (or the worker stops) before the end. */
 
-struct export_state {
-    struct store *store;
-    const char *chain;
+struct event_export {
+    struct store *store; /* the worker's connection */
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    char chain[API_ID_MAX + 1];
     bool csv;
+    int64_t last_seq;  /* the chain's last event when the export started */
     int64_t after_seq; /* keyset pagination: the last seq written */
     int64_t written;
-    struct evbuffer *buf;
+    struct evbuffer *buf; /* the page being prepared */
 };
+
+static struct event_export *
+export_free(struct event_export *e)
+{
+    if (!e)
+        return NULL;
+    if (e->buf)
+        evbuffer_free(e->buf);
+    free(e);
+    return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct event_export, export_free);
 
 /* RFC 4180 quoting, and a leading ' before = + - @ (and tab, CR) so that a spreadsheet opening
  * the file shows a message as text instead of evaluating it as a formula. */
@@ -260,33 +286,59 @@ json_row(struct evbuffer *buf, struct store_rows *rows, bool first)
 static int
 export_row(struct store_rows *rows, void *userdata)
 {
-    struct export_state *s = userdata;
+    struct event_export *e = userdata;
     int r;
 
-    r = s->csv ? csv_row(s->buf, rows) : json_row(s->buf, rows, s->written == 0);
+    r = e->csv ? csv_row(e->buf, rows) : json_row(e->buf, rows, e->written == 0);
     if (r < 0)
         return r;
-    s->after_seq = store_rows_int(rows, COL_SEQ);
-    s->written++;
+    e->after_seq = store_rows_int(rows, COL_SEQ);
+    e->written++;
     return 0;
 }
 
-/* Appends the next page of at most EXPORT_PAGE events to s->buf; *ret_count gets its size. */
+/* Appends the next page of at most EXPORT_PAGE events up to e->last_seq to e->buf. A page without
+ * events before e->last_seq is -ENODATA: the chain lost events since the export started (its
+ * account was deleted). */
 static int
-export_page(struct export_state *s, size_t *ret_count)
+export_page(struct event_export *e)
 {
-    int64_t before = s->written;
+    int64_t before = e->written;
     int r;
 
-    r = store_query_each(s->store,
+    r = store_query_each(e->store,
                          "SELECT " EVENT_COLUMNS " FROM events WHERE chain = ? AND seq > ?"
-                         " ORDER BY seq LIMIT ?",
-                         STORE_ARGS(SV_TEXT(s->chain), SV_INT(s->after_seq), SV_INT(EXPORT_PAGE)),
-                         export_row, s);
+                         " AND seq <= ? ORDER BY seq LIMIT ?",
+                         STORE_ARGS(SV_TEXT(e->chain), SV_INT(e->after_seq), SV_INT(e->last_seq),
+                                    SV_INT(EXPORT_PAGE)),
+                         export_row, e);
     if (r < 0)
         return r;
-    *ret_count = (size_t)(s->written - before);
+    if (e->written == before && e->after_seq < e->last_seq)
+        return -ENODATA;
     return 0;
+}
+
+/* The next page, in a read transaction of its own. */
+static int
+export_next_page(struct event_export *e)
+{
+    int r;
+
+    /* Callbacks run from the event loop between requests, when no request holds a transaction
+     * on the worker's store connection; should one be open, this page would be read in (and end)
+     * another request's transaction. */
+    if (e->store->in_txn)
+        return -EINPROGRESS;
+    r = store_begin(e->store, STORE_TXN_READ);
+    if (r < 0)
+        return r;
+    r = export_page(e);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    return store_commit(e->store);
 }
 
 static void
@@ -313,59 +365,116 @@ export_headers(struct api_request *r, const char *chain, bool csv)
     header_set(headers, "Strict-Transport-Security", "max-age=31536000");
 }
 
-/* Sends the pages after the first one. A store failure now cannot change the status any more:
- * the JSON array is left unclosed, so the client at least sees an invalid document. */
+/* Sends what e->buf holds as the last chunk, ends the reply and frees the export. complete:
+ * closes the JSON array; otherwise (a store failure) the reply ends short and the array stays
+ * unclosed, so the client at least sees an invalid document. */
 static void
-export_stream_rest(struct export_state *s, struct evhttp_request *req, size_t count)
+export_finish(struct event_export *e, bool complete)
 {
+    if (complete && !e->csv)
+        evbuffer_add(e->buf, e->written ? "\n]\n" : "]\n", e->written ? 3 : 2);
+    evhttp_send_reply_chunk(e->req, e->buf);
+    /* The connection may carry further requests (keep-alive): it must not call back into a freed
+     * export. Cleared before the reply ends, which may free the connection. */
+    evhttp_connection_set_closecb(e->conn, NULL, NULL);
+    evhttp_send_reply_end(e->req);
+    export_free(e);
+}
+
+static void export_send(struct event_export *e);
+
+/* The previous chunk has been written to the socket: send the next page. */
+static void
+export_on_drained(struct evhttp_connection *conn, void *arg)
+{
+    struct event_export *e = arg;
     int r;
 
-    while (count == EXPORT_PAGE) {
-        r = export_page(s, &count);
-        if (r < 0) {
-            log_error_errno(r, "Audit export of chain '%s' failed after seq %" PRId64 ": %m",
-                            s->chain, s->after_seq);
-            evhttp_send_reply_chunk(req, s->buf);
-            evhttp_send_reply_end(req);
-            return;
-        }
-        evhttp_send_reply_chunk(req, s->buf);
+    r = export_next_page(e);
+    if (r == -ENODATA) {
+        log_error("Audit export of chain '%s' cut short: events after seq %" PRId64
+                  " are gone (chain deleted during the export)",
+                  e->chain, e->after_seq);
+        export_finish(e, false);
+    } else if (r < 0) {
+        log_error_errno(r, "Audit export of chain '%s' failed after seq %" PRId64 ": %m", e->chain,
+                        e->after_seq);
+        export_finish(e, false);
+    } else
+        export_send(e);
+}
+
+/* The connection is being freed before the export's end: the client went away (libevent
+ * noticed end-of-file, a write error or the write timeout) or the worker is stopping. */
+static void
+export_on_close(struct evhttp_connection *conn, void *arg)
+{
+    struct event_export *e = arg;
+
+    log_debug("Audit export of chain '%s' ended by the connection after seq %" PRId64, e->chain,
+              e->after_seq);
+    /* On end-of-file or a timeout libevent detaches the unfinished request from the connection
+     * and leaves it to its user: evhttp_send_reply_end() frees a detached request. A request
+     * still attached (the whole server is being freed) is freed with the connection. */
+    if (!evhttp_request_get_connection(e->req))
+        evhttp_send_reply_end(e->req);
+    export_free(e);
+}
+
+/* Sends the page in e->buf; the next one follows when it has been written. */
+static void
+export_send(struct event_export *e)
+{
+    if (e->after_seq >= e->last_seq) {
+        export_finish(e, true);
+        return;
     }
-    if (!s->csv)
-        evbuffer_add(s->buf, s->written ? "\n]\n" : "]\n", s->written ? 3 : 2);
-    evhttp_send_reply_chunk(req, s->buf);
-    evhttp_send_reply_end(req);
+    /* e->buf is not empty here (a page before last_seq has events), which the callback needs:
+     * libevent ignores an empty chunk, callback included. */
+    evhttp_send_reply_chunk_with_cb(e->req, e->buf, export_on_drained, e);
 }
 
 static int
 events_export(struct api_request *r)
 {
-    _cleanup_(evbuffer_freep) struct evbuffer *buf = evbuffer_new();
-    const char *format = api_query(r, "format");
-    struct export_state s = { .store = r->store, .buf = buf };
-    size_t count = 0;
+    _cleanup_(export_freep) struct event_export *e = NULL;
+    const char *format = api_query(r, "format"), *chain;
     int rr;
 
-    if (!buf)
-        return -ENOMEM;
-    rr = events_chain(r, &s.chain);
+    rr = events_chain(r, &chain);
     if (rr < 0)
         return rr;
     if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
         return api_error(r, 400, "BAD_REQUEST", "format: must be csv or json");
-    s.csv = format && strcmp(format, "csv") == 0;
-    if (evbuffer_add_printf(buf, "%s", s.csv ? CSV_HEADER : "[") < 0)
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->buf = evbuffer_new();
+    if (!e->buf)
+        return -ENOMEM;
+    e->store = r->store;
+    e->req = r->http;
+    e->conn = evhttp_request_get_connection(r->http);
+    snprintf(e->chain, sizeof(e->chain), "%s", chain);
+    e->csv = format && strcmp(format, "csv") == 0;
+    /* The export's end, fixed in this snapshot: the last event it holds. */
+    rr = store_query_int(r->store, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE chain = ?",
+                         STORE_ARGS(SV_TEXT(e->chain)), &e->last_seq);
+    if (rr < 0)
+        return rr;
+    if (evbuffer_add_printf(e->buf, "%s", e->csv ? CSV_HEADER : "[") < 0)
         return -ENOMEM;
     /* The first page is read before answering, so that an unavailable store still gets its
      * error status. */
-    rr = export_page(&s, &count);
+    rr = export_page(e);
     if (rr < 0)
         return rr;
-    export_headers(r, s.chain, s.csv);
+    export_headers(r, e->chain, e->csv);
     evhttp_send_reply_start(r->http, 200, "OK");
     r->streamed = true;
-    evhttp_send_reply_chunk(r->http, buf);
-    export_stream_rest(&s, r->http, count);
+    r->status = 200; /* for the metrics: the router sends nothing more */
+    evhttp_connection_set_closecb(e->conn, export_on_close, e);
+    export_send(TAKE_PTR(e));
     return 0;
 }
 
