@@ -386,6 +386,24 @@ def test_delete_build_fails_task(user):
                    mrsigner=build["enclave_info"]["mrsigner"])
 
 
+
+def test_build_image_flat_or_nested(user):
+    c = user
+    app = c.create_app(certificate=False)
+    image = {"docker_image_name": "registry.example.com/flask-conf", "docker_version": "v1",
+             "docker_image_sha": "sha256:" + rand_hex64(), "docker_image_size": 123456}
+    flat = c.create_build(app["app_id"], **image)
+    nested = c.create_build(app["app_id"], docker_info=image)
+    assert flat["docker_info"] == image
+    assert nested["docker_info"] == image
+    r = c.post("/v1/builds", json={"app_id": app["app_id"], "mrenclave": rand_hex64(),
+                                   "mrsigner": rand_hex64(), "docker_info": image,
+                                   "docker_version": "v2"})
+    expect(r, 400, "INVALID_BODY_PARAMETER", "docker_info")
+    r = c.post("/v1/builds", json={"app_id": app["app_id"], "mrenclave": rand_hex64(),
+                                   "mrsigner": rand_hex64(), "docker_info": {"bogus": 1}})
+    expect(r, 400, "INVALID_BODY_PARAMETER", "docker_info.bogus")
+
 def test_app_patch_and_uniqueness(user):
     c = user
     a = c.create_app(certificate=False, labels={"team": "blue"})

@@ -22,6 +22,24 @@ static const char *const build_statuses[] = { BUILD_STATUS_CONVERTING,  BUILD_ST
                                               BUILD_STATUS_WHITELISTED, BUILD_STATUS_REJECTED,
                                               BUILD_STATUS_FAILED,      NULL };
 
+/* The image fields: accepted flat in the body, or nested in docker_info as the build object
+ * shows them (the Fortanix CCM habit). */
+/* clang-format off */
+#define DOCKER_INFO_FIELDS \
+    { .name = "docker_image_name", .type = FIELD_STRING, .min = 1, \
+      .max = BUILD_IMAGE_NAME_MAX, .check_string = check_image_ref }, \
+    { .name = "docker_version", .type = FIELD_STRING, .min = 1, \
+      .max = BUILD_VERSION_MAX, .check_string = check_no_control }, \
+    { .name = "docker_image_sha", .type = FIELD_STRING, .min = 1, \
+      .max = BUILD_SHA_MAX, .check_string = check_no_control }, \
+    { .name = "docker_image_size", .type = FIELD_INT, .min = 0, .max = INT64_MAX }
+/* clang-format on */
+
+static const struct field_spec docker_info_fields[] = {
+    DOCKER_INFO_FIELDS,
+    { .name = NULL },
+};
+
 const struct field_spec build_fields[] = {
     { .name = "app_id", .type = FIELD_STRING, .required = true, .min = 1, .max = API_ID_MAX },
     { .name = "mrenclave",
@@ -40,22 +58,8 @@ const struct field_spec build_fields[] = {
     { .name = "isvsvn", .type = FIELD_INT, .min = 0, .max = BUILD_SVN_MAX },
     { .name = "platform", .type = FIELD_ENUM, .values = platform_values },
     { .name = "debug", .type = FIELD_BOOL },
-    { .name = "docker_image_name",
-      .type = FIELD_STRING,
-      .min = 1,
-      .max = BUILD_IMAGE_NAME_MAX,
-      .check_string = check_image_ref },
-    { .name = "docker_version",
-      .type = FIELD_STRING,
-      .min = 1,
-      .max = BUILD_VERSION_MAX,
-      .check_string = check_no_control },
-    { .name = "docker_image_sha",
-      .type = FIELD_STRING,
-      .min = 1,
-      .max = BUILD_SHA_MAX,
-      .check_string = check_no_control },
-    { .name = "docker_image_size", .type = FIELD_INT, .min = 0, .max = INT64_MAX },
+    DOCKER_INFO_FIELDS,
+    { .name = "docker_info", .type = FIELD_OBJECT, .fields = docker_info_fields },
     { .name = NULL },
 };
 
@@ -105,14 +109,23 @@ build_from_body(struct api_request *r, const json_t *app, struct build_new *b)
 {
     int64_t app_prodid = member_int(app, "isvprodid", 0);
     const json_t *debug = json_object_get(r->body, "debug");
+    const json_t *docker = json_object_get(r->body, "docker_info");
 
+    if (!json_is_object(docker))
+        docker = r->body;
+    else if (json_object_get(r->body, "docker_image_name") ||
+             json_object_get(r->body, "docker_version") ||
+             json_object_get(r->body, "docker_image_sha") ||
+             json_object_get(r->body, "docker_image_size"))
+        return api_bad_field(r, "docker_info: give the image either in docker_info or as the "
+                                "flat docker_* fields, not both");
     *b = (struct build_new){
         .acct_id = r->acct_id,
         .app_id = member_text(r->body, "app_id"),
-        .docker_image_name = member_text(r->body, "docker_image_name"),
-        .docker_version = member_text(r->body, "docker_version"),
-        .docker_image_sha = member_text(r->body, "docker_image_sha"),
-        .docker_image_size = member_int(r->body, "docker_image_size", -1),
+        .docker_image_name = member_text(docker, "docker_image_name"),
+        .docker_version = member_text(docker, "docker_version"),
+        .docker_image_sha = member_text(docker, "docker_image_sha"),
+        .docker_image_size = member_int(docker, "docker_image_size", -1),
         .platform = member_text(r->body, "platform") ?: "sim",
         .isvprodid = member_int(r->body, "isvprodid", app_prodid),
         .isvsvn = member_int(r->body, "isvsvn", member_int(app, "isvsvn", 0)),
