@@ -54,6 +54,31 @@ router_routes(size_t *ret_count)
 
 /* ---- matching ---- */
 
+/* URL-decodes one path segment of len bytes into out. A segment that decodes to nothing, to more
+ * than API_ID_MAX bytes, or to a '/' or NUL (from %2F, %00) names no entity. */
+static bool
+decode_segment(const char *segment, size_t len, char out[API_ID_MAX + 1])
+{
+    char raw[3 * API_ID_MAX + 1];
+    size_t decoded_len = 0;
+    char *decoded;
+    bool ok;
+
+    if (len == 0 || len > 3 * API_ID_MAX)
+        return false;
+    memcpy(raw, segment, len);
+    raw[len] = '\0';
+    decoded = evhttp_uridecode(raw, 0, &decoded_len);
+    if (!decoded)
+        return false;
+    ok = decoded_len > 0 && decoded_len <= API_ID_MAX && !memchr(decoded, '/', decoded_len) &&
+         strlen(decoded) == decoded_len;
+    if (ok)
+        memcpy(out, decoded, decoded_len + 1);
+    free(decoded);
+    return ok;
+}
+
 /* Matches path against pattern, copying the {} segments (URL-decoded) into params. */
 static bool
 path_matches(const char *pattern, const char *path, char params[ROUTE_PARAMS_MAX][API_ID_MAX + 1])
@@ -63,19 +88,8 @@ path_matches(const char *pattern, const char *path, char params[ROUTE_PARAMS_MAX
     while (*pattern && *path) {
         if (strncmp(pattern, "{}", 2) == 0) {
             size_t len = strcspn(path, "/");
-            char *decoded;
-            if (len == 0 || len > 3 * API_ID_MAX || n_params == ROUTE_PARAMS_MAX)
+            if (n_params == ROUTE_PARAMS_MAX || !decode_segment(path, len, params[n_params++]))
                 return false;
-            decoded = evhttp_uridecode(path, 0, NULL);
-            if (!decoded)
-                return false;
-            decoded[strcspn(decoded, "/")] = '\0';
-            if (strlen(decoded) > API_ID_MAX || strlen(decoded) == 0) {
-                free(decoded);
-                return false;
-            }
-            snprintf(params[n_params++], API_ID_MAX + 1, "%s", decoded);
-            free(decoded);
             pattern += 2;
             path += len;
             continue;
@@ -89,9 +103,9 @@ path_matches(const char *pattern, const char *path, char params[ROUTE_PARAMS_MAX
 }
 
 /* Finds the route for method and path; *ret_path_known tells a 405 from a 404. */
-static const struct route *
-route_find(enum evhttp_cmd_type method, const char *path, char params[][API_ID_MAX + 1],
-           size_t *ret_index, bool *ret_path_known)
+const struct route *
+router_find(enum evhttp_cmd_type method, const char *path, char params[][API_ID_MAX + 1],
+            size_t *ret_index, bool *ret_path_known)
 {
     *ret_path_known = false;
     for (size_t i = 0; i < n_routes; i++) {
@@ -328,8 +342,8 @@ router_handle(struct evhttp_request *http, void *arg)
         (query && evhttp_parse_query_str(query, &r.query) < 0)) {
         api_error(&r, 400, "BAD_REQUEST", "malformed request URI");
         send_response(&r);
-    } else if (!(r.route = route_find(evhttp_request_get_command(http), path, r.params, &index,
-                                      &path_known))) {
+    } else if (!(r.route = router_find(evhttp_request_get_command(http), path, r.params, &index,
+                                       &path_known))) {
         if (path_known)
             api_error(&r, 405, "BAD_REQUEST", "method not allowed on %s", path);
         else
