@@ -86,6 +86,9 @@ api_error(struct api_request *r, int status, const char *code, const char *fmt, 
     va_start(ap, fmt);
     format_message(message, sizeof(message), fmt, ap);
     va_end(ap);
+    /* Messages quote request bytes (a query value, the path) and may be cut inside a character:
+     * JSON needs UTF-8, or the body would be lost. */
+    utf8_sanitize(message);
     api_reply(r, status, json_pack("{s:s, s:s}", "code", code, "message", message));
     return -ECANCELED;
 }

@@ -284,6 +284,65 @@ body_check_text(const char *text, size_t len, const struct field_spec *specs, en
     return r;
 }
 
+/* The length of the UTF-8 character text starts with, or 0 when it starts none: checked as
+ * jansson checks JSON strings (no overlong forms, surrogates, or code points past U+10FFFF). */
+static size_t
+utf8_char_length(const unsigned char *text)
+{
+    size_t len;
+    uint32_t cp;
+
+    if (text[0] < 0x80)
+        return 1;
+    if ((text[0] & 0xe0) == 0xc0)
+        len = 2;
+    else if ((text[0] & 0xf0) == 0xe0)
+        len = 3;
+    else if ((text[0] & 0xf8) == 0xf0)
+        len = 4;
+    else
+        return 0;
+    cp = text[0] & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((text[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        cp = cp << 6 | (text[i] & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+bool
+utf8_is_valid(const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+
+    while (*p) {
+        size_t len = utf8_char_length(p);
+        if (len == 0)
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+void
+utf8_sanitize(char *text)
+{
+    unsigned char *p = (unsigned char *)text;
+
+    while (*p) {
+        size_t len = utf8_char_length(p);
+        if (len == 0) {
+            *p++ = '?';
+            continue;
+        }
+        p += len;
+    }
+}
+
 const char *
 check_no_control(const char *value)
 {

@@ -59,3 +59,10 @@ const char *check_image_ref(const char *value);  /* no whitespace or control cha
 const char *check_hex64(const char *value);      /* exactly 64 hex digits */
 const char *check_no_control(const char *value); /* printable text */
 const char *check_power_of_two(int64_t value);
+
+/* UTF-8 as JSON strings need it (jansson's rules: no overlong forms, surrogates, or code points
+ * past U+10FFFF). utf8_sanitize() replaces, in place, every byte that is not part of such a
+ * character with '?', so text from outside (a query value, a path, a cut message) fits a JSON
+ * string. */
+bool utf8_is_valid(const char *text);
+void utf8_sanitize(char *text);

@@ -104,5 +104,27 @@ TEST(string_checks)
     CHECK(check_power_of_two(0) != NULL);
 }
 
+TEST(utf8)
+{
+    char cut[] = "ab\xe2\x82";          /* a character cut after two of its three bytes */
+    char mixed[] = "\xff\xc3\xa9x\xc3"; /* a stray byte, é, x, a lone lead byte */
+    char surrogate[] = "\xed\xa0\x80";
+
+    CHECK(utf8_is_valid(""));
+    CHECK(utf8_is_valid("plain"));
+    CHECK(utf8_is_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")); /* é € 😀 */
+    CHECK(!utf8_is_valid("\xff"));
+    CHECK(!utf8_is_valid("\xc0\xaf"));         /* overlong '/' */
+    CHECK(!utf8_is_valid("\xed\xa0\x80"));     /* surrogate */
+    CHECK(!utf8_is_valid("\xf4\x90\x80\x80")); /* past U+10FFFF */
+    CHECK(!utf8_is_valid(cut));
+    utf8_sanitize(cut);
+    CHECK_EQ_STR(cut, "ab??");
+    utf8_sanitize(mixed);
+    CHECK_EQ_STR(mixed, "?\xc3\xa9x?");
+    utf8_sanitize(surrogate);
+    CHECK_EQ_STR(surrogate, "???");
+}
+
 TEST_MAIN(TEST_CASE(valid_bodies_pass), TEST_CASE(rejections_name_the_field),
-          TEST_CASE(string_checks))
+          TEST_CASE(string_checks), TEST_CASE(utf8))

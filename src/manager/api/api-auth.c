@@ -294,7 +294,8 @@ login_prepare(struct api_request *r)
         evhttp_find_header(evhttp_request_get_input_headers(r->http), "Authorization"), &c);
     if (err == -ENOMEM)
         return err;
-    if (err < 0 || strlen(c.email) > EMAIL_MAX)
+    /* The e-mail goes into JSON (the audit event): it must be UTF-8, as every stored one is. */
+    if (err < 0 || strlen(c.email) > EMAIL_MAX || !utf8_is_valid(c.email))
         return api_error(r, 401, "UN_AUTHORIZED",
                          "log in with HTTP Basic authentication (e-mail and password)");
     email_lower(c.email, email);
