@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
 
 #include "api.h"
 #include "api/routes.h"
@@ -206,6 +208,8 @@ parse_body(struct api_request *r)
                          (long long)r->ctx->config->max_body_bytes);
     text = (const char *)evbuffer_pullup(in, -1);
     r->body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+    /* The raw body may hold a password: it is not needed once parsed. */
+    OPENSSL_cleanse((void *)text, len);
     if (!r->body)
         return api_error(r, 400, "BAD_REQUEST", "body: not valid JSON (%s at position %d)",
                          error.text, error.position);
@@ -292,9 +296,46 @@ run_route(struct api_request *r)
     send_response(r);
 }
 
+/* Erases every string of a JSON value that is about to be freed (refcount 1: nothing else, such
+ * as a response, shares it), so passwords from bodies do not linger in freed memory. */
+static void
+erase_json_strings(json_t *value)
+{
+    const char *key;
+    json_t *item;
+    size_t i;
+
+    if (!value || value->refcount != 1)
+        return;
+    if (json_is_string(value)) {
+        OPENSSL_cleanse((char *)json_string_value(value), json_string_length(value));
+    } else if (json_is_object(value)) {
+        json_object_foreach(value, key, item)
+            erase_json_strings(item);
+    } else if (json_is_array(value)) {
+        json_array_foreach(value, i, item)
+            erase_json_strings(item);
+    }
+}
+
+/* The secrets a request may carry (STYLE.md idiom 7): body strings and the Authorization header
+ * (Basic password or bearer token), stored by libevent in memory it frees without erasing. */
+static void
+erase_request_secrets(struct api_request *r)
+{
+    struct evkeyvalq *headers = evhttp_request_get_input_headers(r->http);
+    struct evkeyval *header;
+
+    erase_json_strings(r->body);
+    TAILQ_FOREACH(header, headers, next)
+        if (strcasecmp(header->key, "Authorization") == 0)
+            OPENSSL_cleanse(header->value, strlen(header->value));
+}
+
 static void
 request_release(struct api_request *r)
 {
+    erase_request_secrets(r);
     evhttp_clear_headers(&r->query);
     json_decref(r->body);
     json_decref(r->prepared);
