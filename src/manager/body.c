@@ -399,6 +399,16 @@ check_email(const char *value)
     return NULL;
 }
 
+void
+email_normalize(const char *in, char out[FIELD_EMAIL_MAX + 1])
+{
+    size_t i;
+
+    for (i = 0; in[i] && i < FIELD_EMAIL_MAX; i++)
+        out[i] = (char)tolower((unsigned char)in[i]);
+    out[i] = '\0';
+}
+
 const char *
 check_abs_path(const char *value)
 {

@@ -24,6 +24,14 @@ enum field_type {
 
 #define FIELD_NAME_MAX 255
 #define FIELD_DESCRIPTION_MAX 1024
+#define FIELD_EMAIL_MAX 254
+
+/* The user_email field of sign-up and invitation bodies. */
+#define FIELD_SPEC_USER_EMAIL                                                                      \
+    {                                                                                              \
+        .name = "user_email", .type = FIELD_STRING, .required = true, .min = 1,                    \
+        .max = FIELD_EMAIL_MAX, .check_string = check_email                                        \
+    }
 
 struct field_spec {
     const char *name;
@@ -54,6 +62,9 @@ int body_check_text(const char *text, size_t len, const struct field_spec *specs
 /* Common string checks (return NULL when fine, else the reason). */
 const char *check_dns_name(const char *value); /* lower-case host name, optional "*." */
 const char *check_email(const char *value);
+/* E-mail addresses are compared and stored in lower case (ASCII: domains are case-insensitive
+ * and nobody relies on a case-sensitive local part); at most FIELD_EMAIL_MAX bytes are kept. */
+void email_normalize(const char *in, char out[FIELD_EMAIL_MAX + 1]);
 const char *check_abs_path(const char *value);   /* absolute, no ".." component */
 const char *check_image_ref(const char *value);  /* no whitespace or control characters */
 const char *check_hex64(const char *value);      /* exactly 64 hex digits */

@@ -3,7 +3,6 @@
  * Sign-ups and every log-in attempt go to the system audit chain: a log-in has no account. A
  * failed log-in still commits (the handler returns 0 after preparing its 401/429) so that the
  * failure counter and the audit event are kept. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,19 +23,13 @@
 #include "store-members.h"
 #include "store-users.h"
 
-#define EMAIL_MAX 254
 #define TOKEN_BYTES 32
 #define LOGIN_WINDOW_SECONDS 300
 #define LOGIN_FAILURES_MAX 10
 #define LOGIN_FAILED_MESSAGE "invalid e-mail or password"
 
 const struct field_spec signup_fields[] = {
-    { .name = "user_email",
-      .type = FIELD_STRING,
-      .required = true,
-      .min = 1,
-      .max = EMAIL_MAX,
-      .check_string = check_email },
+    FIELD_SPEC_USER_EMAIL,
     /* Passwords keep the default check (no control characters): they must be typeable. */
     { .name = "user_password",
       .type = FIELD_STRING,
@@ -55,18 +48,6 @@ const struct field_spec signup_fields[] = {
       .max = FIELD_NAME_MAX },
     { .name = NULL },
 };
-
-/* E-mail addresses are compared and stored in lower case (ASCII: domains are case-insensitive
- * and nobody relies on a case-sensitive local part). */
-static void
-email_lower(const char *in, char out[EMAIL_MAX + 1])
-{
-    size_t i;
-
-    for (i = 0; in[i] && i < EMAIL_MAX; i++)
-        out[i] = (char)tolower((unsigned char)in[i]);
-    out[i] = '\0';
-}
 
 /* Appends a USER_AUTH event to the system chain. user_id is NULL for an unknown e-mail. */
 static int
@@ -153,7 +134,7 @@ signup_prepare(struct api_request *r)
 static int
 auth_signup(struct api_request *r)
 {
-    char email[EMAIL_MAX + 1], user_id[37];
+    char email[FIELD_EMAIL_MAX + 1], user_id[37];
     json_t *user = NULL;
     int64_t users;
     int err;
@@ -163,7 +144,7 @@ auth_signup(struct api_request *r)
     err = signup_check_allowed(r, &users);
     if (err < 0)
         return err;
-    email_lower(json_string_value(json_object_get(r->body, "user_email")), email);
+    email_normalize(json_string_value(json_object_get(r->body, "user_email")), email);
     err = uuid_random(user_id);
     if (err < 0)
         return err;
@@ -286,7 +267,7 @@ static int
 login_prepare(struct api_request *r)
 {
     _cleanup_(basic_credentials_release) struct basic_credentials c = { 0 };
-    char email[EMAIL_MAX + 1];
+    char email[FIELD_EMAIL_MAX + 1];
     int64_t failures;
     int err;
 
@@ -295,10 +276,10 @@ login_prepare(struct api_request *r)
     if (err == -ENOMEM)
         return err;
     /* The e-mail goes into JSON (the audit event): it must be UTF-8, as every stored one is. */
-    if (err < 0 || strlen(c.email) > EMAIL_MAX || !utf8_is_valid(c.email))
+    if (err < 0 || strlen(c.email) > FIELD_EMAIL_MAX || !utf8_is_valid(c.email))
         return api_error(r, 401, "UN_AUTHORIZED",
                          "log in with HTTP Basic authentication (e-mail and password)");
-    email_lower(c.email, email);
+    email_normalize(c.email, email);
     err = store_auth_failure_count(r->store, email, time_now_unix() - LOGIN_WINDOW_SECONDS,
                                    &failures);
     if (err < 0)

@@ -3,7 +3,6 @@
  * Roles are given as {"role": R} or, as in the Fortanix API, {"roles": [R]}: exactly one of the
  * two. An account always keeps at least one MANAGER: changes that would leave none are refused
  * with INVALID_STATE, and they are serialised per account by locking the account row. */
-#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -14,8 +13,6 @@
 #include "store-accounts.h"
 #include "store-members.h"
 #include "store-users.h"
-
-#define EMAIL_MAX 254
 
 static const char *const role_values[] = { "READER", "WRITER", "MANAGER", NULL };
 
@@ -38,12 +35,7 @@ check_role_name(const char *value)
     }
 
 const struct field_spec member_invite_fields[] = {
-    { .name = "user_email",
-      .type = FIELD_STRING,
-      .required = true,
-      .min = 1,
-      .max = EMAIL_MAX,
-      .check_string = check_email },
+    FIELD_SPEC_USER_EMAIL,
     ROLE_FIELDS,
     { .name = NULL },
 };
@@ -142,19 +134,16 @@ members_invite(struct api_request *r)
 {
     _cleanup_(json_decrefp) json_t *user = NULL;
     const char *email_given, *user_id;
-    char email[EMAIL_MAX + 1];
+    char email[FIELD_EMAIL_MAX + 1];
     json_t *member = NULL;
     enum role role;
-    size_t i;
     int err;
 
     err = member_body_role(r, member_invite_fields, &role);
     if (err < 0)
         return err;
     email_given = json_string_value(json_object_get(r->body, "user_email"));
-    for (i = 0; email_given[i] && i < EMAIL_MAX; i++)
-        email[i] = (char)tolower((unsigned char)email_given[i]);
-    email[i] = '\0';
+    email_normalize(email_given, email);
     err = store_user_get_by_email(r->store, email, &user);
     if (err == -ENOENT)
         return api_error(r, 404, "NOT_FOUND", "user_email: no user has signed up with %s", email);
