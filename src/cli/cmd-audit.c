@@ -188,9 +188,10 @@ audit_print_verify(const json_t *resp, bool valid)
     json_int_t checkpoints = json_integer_value(json_object_get(resp, "checkpoints_checked"));
 
     if (valid)
-        output_line("Audit chain valid: %" JSON_INTEGER_FORMAT " events and %" JSON_INTEGER_FORMAT
-                    " checkpoints checked, last seq %" JSON_INTEGER_FORMAT ".",
-                    events, checkpoints, json_integer_value(json_object_get(resp, "last_seq")));
+        output_line("Audit chain valid: %" JSON_INTEGER_FORMAT " event%s and %" JSON_INTEGER_FORMAT
+                    " checkpoint%s checked, last seq %" JSON_INTEGER_FORMAT ".",
+                    events, events == 1 ? "" : "s", checkpoints, checkpoints == 1 ? "" : "s",
+                    json_integer_value(json_object_get(resp, "last_seq")));
     else
         output_line("Audit chain NOT valid at seq %" JSON_INTEGER_FORMAT ": %s "
                     "(%" JSON_INTEGER_FORMAT " events checked).",
