@@ -21,12 +21,6 @@ log_setup(const char *program, enum log_level level, bool json)
     log_json = json;
 }
 
-void
-log_set_level(enum log_level level)
-{
-    log_max = level;
-}
-
 /* Escapes a message for a JSON string value; control characters become spaces. */
 static void
 write_json_escaped(FILE *out, const char *s)

@@ -19,7 +19,6 @@ enum log_level {
 };
 
 void log_setup(const char *program, enum log_level max_level, bool json);
-void log_set_level(enum log_level level);
 int log_internal(enum log_level level, int error, const char *fmt, ...) _printf_(3, 4);
 
 #define log_debug(...) log_internal(LOG_LEVEL_DEBUG, 0, __VA_ARGS__)
