@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "basic-auth.h"
+#include "body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,8 +20,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(header, data, size);
     header[size] = '\0';
     if (basic_auth_parse(header, &c) == 0) {
-        /* An accepted header always yields a non-empty e-mail without ':' and a password. */
-        if (!c.email || !c.password || !*c.email || strchr(c.email, ':'))
+        /* An accepted header always yields a non-empty UTF-8 e-mail without ':' and a UTF-8
+         * password. */
+        if (!c.email || !c.password || !*c.email || strchr(c.email, ':') ||
+            !utf8_is_valid(c.email) || !utf8_is_valid(c.password))
             __builtin_trap();
     }
     basic_credentials_release(&c);

@@ -1,4 +1,5 @@
 #include "basic-auth.h"
+#include "body.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -64,6 +65,10 @@ basic_auth_parse(const char *h, struct basic_credentials *c)
     if (!colon || colon == c->buf || memchr(c->buf, '\0', (size_t)n))
         return -EINVAL;
     *colon = '\0';
+    /* Both end up in JSON (the audit log, the session); passwords are set through JSON too, so
+     * one that is not UTF-8 could never match. */
+    if (!utf8_is_valid(c->buf) || !utf8_is_valid(colon + 1))
+        return -EINVAL;
     c->email = c->buf;
     c->password = colon + 1;
     return 0;

@@ -13,7 +13,8 @@ struct basic_credentials {
 };
 
 /* Decodes an Authorization header value (may be NULL). -EINVAL when it is missing, not Basic,
- * not strict base64, over BASIC_AUTH_MAX, has no ':' or an empty e-mail, or holds a NUL byte;
+ * not strict base64, over BASIC_AUTH_MAX, has no ':' or an empty e-mail, holds a NUL byte, or
+ * is not UTF-8;
  * -ENOMEM. On any result the caller releases c. */
 int basic_auth_parse(const char *header, struct basic_credentials *c);
 /* Erases and frees what basic_auth_parse() allocated. */

@@ -52,6 +52,8 @@ TEST(malformed_headers_are_refused)
     CHECK_EQ_INT(parse("Basic Ojpi", email, password), -EINVAL);     /* "::b": empty e-mail */
     CHECK_EQ_INT(parse("Basic YWJj", email, password), -EINVAL);     /* "abc": no colon */
     CHECK_EQ_INT(parse("Basic YQBiOmM=", email, password), -EINVAL); /* "a\0b:c": a NUL */
+    CHECK_EQ_INT(parse("Basic /zpi", email, password), -EINVAL);     /* "\xff:b": not UTF-8 */
+    CHECK_EQ_INT(parse("Basic YTr/", email, password), -EINVAL);     /* "a:\xff": not UTF-8 */
     memset(big, 'Q', sizeof(big) - 1);
     memcpy(big, "Basic ", 6);
     big[sizeof(big) - 1] = '\0';

@@ -276,7 +276,7 @@ login_prepare(struct api_request *r)
     if (err == -ENOMEM)
         return err;
     /* The e-mail goes into JSON (the audit event): it must be UTF-8, as every stored one is. */
-    if (err < 0 || strlen(c.email) > FIELD_EMAIL_MAX || !utf8_is_valid(c.email))
+    if (err < 0 || strlen(c.email) > FIELD_EMAIL_MAX)
         return api_error(r, 401, "UN_AUTHORIZED",
                          "log in with HTTP Basic authentication (e-mail and password)");
     email_normalize(c.email, email);
