@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "api/routes.h"
+#include "audit.h"
 #include "crypto-util.h"
 #include "log.h"
 #include "metrics.h"
@@ -261,6 +262,17 @@ fail_internal(struct api_request *r, int err)
     api_error(r, 500, "INTERNAL_SERVER_ERROR", "internal error (see the manager's log)");
 }
 
+/* What a write request serialises on (store_lock_scope): its account, whose audit chain it
+ * appends to anyway, so taking the lock first costs no concurrency and makes every check in the
+ * handler see the account's latest commits on every replica. Requests outside an account
+ * (sign-up, log-in, accounts) share the system scope; a handler working on another account locks
+ * it after this one, always in this order. */
+static const char *
+write_scope(const struct api_request *r)
+{
+    return r->route->auth == AUTH_ACCOUNT ? r->acct_id : AUDIT_SYSTEM_CHAIN;
+}
+
 /* Authorises, runs the handler in a transaction, commits or rolls back. */
 static void
 run_route(struct api_request *r)
@@ -276,8 +288,12 @@ run_route(struct api_request *r)
         err = r->route->prepare(r);
     if (err >= 0 && !txn) {
         err = r->route->handler(r);
+    } else if (err >= 0 && r->route->write) {
+        err = store_begin(r->store, STORE_TXN_WRITE);
+        if (err >= 0)
+            err = store_lock_scope(r->store, write_scope(r));
     } else if (err >= 0)
-        err = store_begin(r->store, r->route->write ? STORE_TXN_WRITE : STORE_TXN_READ);
+        err = store_begin(r->store, STORE_TXN_READ);
     if (err >= 0 && txn) {
         err = r->route->handler(r);
         if (err >= 0 && !r->streamed && r->status == 0)

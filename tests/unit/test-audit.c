@@ -1,4 +1,4 @@
-/* Tests of the audit log on a real SQLite store: appends, verification, and every kind of
+/* Tests of the audit log on a real store, SQLite and PostgreSQL: appends, verification, and every kind of
  * tampering docs/audit.md says verification detects. The hash and the checkpoint signature are
  * recomputed here from the documented formats, independently of audit.c. */
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -17,47 +18,26 @@
 #include "audit.h"
 #include "crypto-util.h"
 #include "store.h"
+#include "test-store-util.h"
 #include "test.h"
 
 #define CHAIN_A "6f1c2a1e-3b7d-4c55-9a0e-0d5b3a4f2c11"
 #define CHAIN_B "0a9d8e7f-6c5b-4a39-8271-605f4e3d2c1b"
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
-struct test_db {
-    char path[64];
-    struct store *store;
-};
-
 static struct manager_keys test_keys = { .audit_seed = { 1, 2, 3, 4, 5, 6, 7, 8 } };
 static struct manager_keys other_keys = { .audit_seed = { 9, 9, 9 } };
 
 static void
-db_open(struct test_db *db)
+db_open(struct test_store *db)
 {
-    char url[80];
-    int fd;
-
-    snprintf(db->path, sizeof(db->path), "/tmp/cloister-test-audit-XXXXXX");
-    fd = mkostemp(db->path, O_CLOEXEC);
-    CHECK(fd >= 0);
-    close(fd);
-    snprintf(url, sizeof(url), "sqlite:%s", db->path);
-    CHECK_EQ_INT(store_open(url, &db->store), 0);
-    CHECK_EQ_INT(store_migrate(db->store), 0);
+    test_store_open(db);
 }
 
 static void
-db_close(struct test_db *db)
+db_close(struct test_store *db)
 {
-    char aux[80];
-
-    store_close(db->store);
-    db->store = NULL;
-    unlink(db->path);
-    snprintf(aux, sizeof(aux), "%s-wal", db->path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", db->path);
-    unlink(aux);
+    test_store_close(db);
 }
 
 static int
@@ -220,7 +200,7 @@ update_message(struct store *store, const char *chain, int64_t seq, const char *
 
 TEST(test_append_and_verify)
 {
-    struct test_db db;
+    struct test_store db;
     json_t *row;
     char hash[65];
 
@@ -265,7 +245,7 @@ TEST(test_hash_test_vector)
         .entity_type = "app",
         .entity_id = "7e6d5c4b-3a29-4817-a6f5-e4d3c2b1a098",
     };
-    struct test_db db;
+    struct test_store db;
 
     db_open(&db);
     CHECK_EQ_INT(store_begin(db.store, STORE_TXN_WRITE), 0);
@@ -285,7 +265,7 @@ TEST(test_hash_test_vector)
 
 TEST(test_append_needs_transaction)
 {
-    struct test_db db;
+    struct test_store db;
     struct audit_event incomplete = { .chain = CHAIN_A, .actor_type = "USER" };
 
     db_open(&db);
@@ -298,7 +278,7 @@ TEST(test_append_needs_transaction)
 
 TEST(test_rollback_leaves_no_event)
 {
-    struct test_db db;
+    struct test_store db;
 
     db_open(&db);
     append_n(db.store, CHAIN_A, 2);
@@ -313,7 +293,7 @@ TEST(test_rollback_leaves_no_event)
 
 TEST(test_message_truncated_at_utf8_boundary)
 {
-    struct test_db db;
+    struct test_store db;
     char message[3000];
     json_t *row;
 
@@ -349,7 +329,7 @@ TEST(test_message_truncated_at_utf8_boundary)
 
 TEST(test_altered_message_detected)
 {
-    struct test_db db;
+    struct test_store db;
 
     db_open(&db);
     append_n(db.store, CHAIN_A, 5);
@@ -360,7 +340,7 @@ TEST(test_altered_message_detected)
 
 TEST(test_deleted_event_detected)
 {
-    struct test_db db;
+    struct test_store db;
 
     db_open(&db);
     append_n(db.store, CHAIN_A, 5);
@@ -372,7 +352,7 @@ TEST(test_deleted_event_detected)
 
 TEST(test_swapped_events_detected)
 {
-    struct test_db db;
+    struct test_store db;
 
     db_open(&db);
     append_n(db.store, CHAIN_A, 5);
@@ -389,7 +369,7 @@ TEST(test_swapped_events_detected)
 
 TEST(test_truncated_tail_detected_by_head)
 {
-    struct test_db db;
+    struct test_store db;
 
     db_open(&db);
     append_n(db.store, CHAIN_A, 5);
@@ -401,7 +381,7 @@ TEST(test_truncated_tail_detected_by_head)
 
 TEST(test_forged_rehash_detected_by_checkpoint)
 {
-    struct test_db db;
+    struct test_store db;
 
     db_open(&db);
     append_n(db.store, CHAIN_A, 4);
@@ -423,7 +403,7 @@ TEST(test_forged_rehash_detected_by_checkpoint)
 
 TEST(test_truncation_after_checkpoint_detected)
 {
-    struct test_db db;
+    struct test_store db;
     json_t *row;
 
     db_open(&db);
@@ -443,7 +423,7 @@ TEST(test_truncation_after_checkpoint_detected)
 
 TEST(test_checkpoint_of_another_key_detected)
 {
-    struct test_db db;
+    struct test_store db;
 
     db_open(&db);
     append_n(db.store, CHAIN_A, 3);
@@ -454,7 +434,7 @@ TEST(test_checkpoint_of_another_key_detected)
 
 TEST(test_forged_checkpoint_signature_detected)
 {
-    struct test_db db;
+    struct test_store db;
 
     db_open(&db);
     append_n(db.store, CHAIN_A, 3);
@@ -489,7 +469,7 @@ b64url_decode(const char *text, uint8_t *out, size_t out_size)
 
 TEST(test_checkpoint_signature_checks_with_public_key)
 {
-    struct test_db db;
+    struct test_store db;
     char *pem = NULL, message[256];
     json_t *checkpoint = NULL;
     uint8_t signature[128];
@@ -535,7 +515,7 @@ TEST(test_checkpoint_signature_checks_with_public_key)
 
 TEST(test_two_chains_do_not_interfere)
 {
-    struct test_db db;
+    struct test_store db;
     int64_t count = -1;
 
     db_open(&db);
@@ -592,14 +572,66 @@ TEST(test_public_key_is_stable)
     free(c);
 }
 
-TEST_MAIN(TEST_CASE(test_append_and_verify), TEST_CASE(test_hash_test_vector),
-          TEST_CASE(test_append_needs_transaction), TEST_CASE(test_rollback_leaves_no_event),
-          TEST_CASE(test_message_truncated_at_utf8_boundary),
-          TEST_CASE(test_altered_message_detected), TEST_CASE(test_deleted_event_detected),
-          TEST_CASE(test_swapped_events_detected), TEST_CASE(test_truncated_tail_detected_by_head),
-          TEST_CASE(test_forged_rehash_detected_by_checkpoint),
-          TEST_CASE(test_truncation_after_checkpoint_detected),
-          TEST_CASE(test_checkpoint_of_another_key_detected),
-          TEST_CASE(test_forged_checkpoint_signature_detected),
-          TEST_CASE(test_checkpoint_signature_checks_with_public_key),
-          TEST_CASE(test_two_chains_do_not_interfere), TEST_CASE(test_public_key_is_stable))
+/* Appenders in several processes (workers, replicas), with no lock but the chain head's: one
+ * unbroken chain holds every event, each once. Returns the child's exit status. */
+static int
+child_appends(const char *url, int n)
+{
+    struct store *store = NULL;
+    int r = store_open(url, &store);
+
+    for (int i = 0; r >= 0 && i < n; i++) {
+        r = store_begin(store, STORE_TXN_WRITE);
+        if (r >= 0)
+            r = append_one(store, CHAIN_A, "concurrent");
+        r = r >= 0 ? store_commit(store) : (store_rollback(store), r);
+        if (r == -EBUSY) /* SQLite's busy timeout under this load: the client retries */
+            r = 0, i--;
+    }
+    store_close(store);
+    return r < 0 ? 1 : 0;
+}
+
+TEST(test_concurrent_appenders_keep_one_chain)
+{
+    enum { PROCS = 4, EACH = 25 };
+    struct test_store db;
+    pid_t pids[PROCS];
+
+    db_open(&db);
+    /* An SQLite file must not be open in the process that forks the children using it. */
+    store_close(db.store);
+    for (int i = 0; i < PROCS; i++) {
+        pids[i] = fork();
+        CHECK(pids[i] >= 0);
+        if (pids[i] == 0)
+            _exit(child_appends(db.url, EACH));
+    }
+    for (int i = 0; i < PROCS; i++) {
+        int status = -1;
+        CHECK_EQ_INT(waitpid(pids[i], &status, 0), pids[i]);
+        CHECK(WIFEXITED(status));
+        CHECK_EQ_INT(WEXITSTATUS(status), 0);
+    }
+    db.store = test_store_connect(&db);
+    check_valid(db.store, CHAIN_A, PROCS * EACH);
+    db_close(&db);
+}
+
+TEST_MAIN(TEST_CASE_ON_BACKENDS(test_append_and_verify),
+          TEST_CASE_ON_BACKENDS(test_hash_test_vector),
+          TEST_CASE_ON_BACKENDS(test_append_needs_transaction),
+          TEST_CASE_ON_BACKENDS(test_rollback_leaves_no_event),
+          TEST_CASE_ON_BACKENDS(test_message_truncated_at_utf8_boundary),
+          TEST_CASE_ON_BACKENDS(test_altered_message_detected),
+          TEST_CASE_ON_BACKENDS(test_deleted_event_detected),
+          TEST_CASE_ON_BACKENDS(test_swapped_events_detected),
+          TEST_CASE_ON_BACKENDS(test_truncated_tail_detected_by_head),
+          TEST_CASE_ON_BACKENDS(test_forged_rehash_detected_by_checkpoint),
+          TEST_CASE_ON_BACKENDS(test_truncation_after_checkpoint_detected),
+          TEST_CASE_ON_BACKENDS(test_checkpoint_of_another_key_detected),
+          TEST_CASE_ON_BACKENDS(test_forged_checkpoint_signature_detected),
+          TEST_CASE_ON_BACKENDS(test_checkpoint_signature_checks_with_public_key),
+          TEST_CASE_ON_BACKENDS(test_two_chains_do_not_interfere),
+          TEST_CASE_ON_BACKENDS(test_public_key_is_stable),
+          TEST_CASE_ON_BACKENDS(test_concurrent_appenders_keep_one_chain))

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 jmp_buf test_abort_jmp;
+const char *test_backend;
 
 /* Runs one case; false when a check failed (longjmp back here). Kept apart from the loop so no
  * loop variable lives across setjmp. */
@@ -11,6 +12,7 @@ run_case(const struct test_case *c)
 {
     if (setjmp(test_abort_jmp) != 0)
         return false;
+    test_backend = c->backend;
     c->fn();
     return true;
 }

@@ -43,13 +43,23 @@ extern jmp_buf test_abort_jmp;
 struct test_case {
     const char *name;
     void (*fn)(void);
+    const char *backend; /* store tests: the backend the case runs on (test_backend) */
 };
+
+/* The store backend the running case uses ("sqlite", "postgres"; NULL outside store tests). */
+extern const char *test_backend;
 
 int test_run_all(const struct test_case *cases, size_t n);
 
 #define TEST_CASE(fn)                                                                              \
     {                                                                                              \
 #fn, fn                                                                                    \
+    }
+/* A store test case once per backend: "name[sqlite]" and "name[postgres]". */
+#define TEST_CASE_ON_BACKENDS(fn)                                                                  \
+    { #fn "[sqlite]", fn, "sqlite" },                                                              \
+    {                                                                                              \
+#fn "[postgres]", fn, "postgres"                                                           \
     }
 #define TEST_MAIN(...)                                                                             \
     int main(void)                                                                                 \

@@ -195,7 +195,11 @@ accounts_update(struct api_request *r)
     json_t *account = NULL;
     int err;
 
-    err = load_account(r, &current);
+    /* The account's own scope (after the system scope the router took): its writers see
+     * this change whole, and this one sees theirs. */
+    err = store_lock_scope(r->store, r->params[0]);
+    if (err >= 0)
+        err = load_account(r, &current);
     if (err >= 0)
         err = require_manager(r, current);
     if (err >= 0)
@@ -226,7 +230,11 @@ accounts_delete(struct api_request *r)
     char message[FIELD_NAME_MAX + 64];
     int err;
 
-    err = load_account(r, &current);
+    /* The account's own scope (after the system scope the router took): its writers see
+     * this change whole, and this one sees theirs. */
+    err = store_lock_scope(r->store, r->params[0]);
+    if (err >= 0)
+        err = load_account(r, &current);
     if (err >= 0)
         err = require_manager(r, current);
     if (err < 0)

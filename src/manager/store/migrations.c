@@ -1,10 +1,15 @@
-/* Versioned schema migrations, portable between SQLite and PostgreSQL: TEXT ids and RFC 3339
- * times (which sort as text), BIGINT counters, INTEGER 0/1 booleans, JSON kept as TEXT.
+/* Versioned schema migrations, portable between SQLite and PostgreSQL: text ids and RFC 3339
+ * times (which sort as text), BIGINT counters, INTEGER 0/1 booleans, JSON kept as text.
+ * Text columns are written {text}: the backend's byte-wise text type (store_ops.text_type).
  * A migration is never edited once released: add a new one. */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "store.h"
+
+#define MIGRATION_LOCK_SCOPE "cloister:schema-migrations"
 
 struct migration {
     int64_t version;
@@ -13,164 +18,164 @@ struct migration {
 
 static const char *const migration_1[] = {
     "CREATE TABLE users ("
-    " user_id TEXT PRIMARY KEY,"
-    " user_email TEXT NOT NULL UNIQUE,"
-    " password_hash TEXT NOT NULL,"
-    " first_name TEXT NOT NULL,"
-    " last_name TEXT NOT NULL,"
-    " status TEXT NOT NULL,"
+    " user_id {text} PRIMARY KEY,"
+    " user_email {text} NOT NULL UNIQUE,"
+    " password_hash {text} NOT NULL,"
+    " first_name {text} NOT NULL,"
+    " last_name {text} NOT NULL,"
+    " status {text} NOT NULL,"
     " is_admin INTEGER NOT NULL DEFAULT 0,"
-    " created_at TEXT NOT NULL,"
-    " last_logged_in_at TEXT)",
+    " created_at {text} NOT NULL,"
+    " last_logged_in_at {text})",
 
     "CREATE TABLE sessions ("
-    " token_hash TEXT PRIMARY KEY,"
-    " user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,"
-    " acct_id TEXT,"
-    " created_at TEXT NOT NULL,"
+    " token_hash {text} PRIMARY KEY,"
+    " user_id {text} NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,"
+    " acct_id {text},"
+    " created_at {text} NOT NULL,"
     " expires_at BIGINT NOT NULL)",
     "CREATE INDEX sessions_by_expiry ON sessions(expires_at)",
     "CREATE INDEX sessions_by_user ON sessions(user_id)",
 
     /* Failed log-ins per e-mail, for the rate limit shared by all workers and replicas. */
     "CREATE TABLE auth_failures ("
-    " user_email TEXT NOT NULL,"
+    " user_email {text} NOT NULL,"
     " failed_at BIGINT NOT NULL)",
     "CREATE INDEX auth_failures_by_email ON auth_failures(user_email, failed_at)",
 
     "CREATE TABLE accounts ("
-    " acct_id TEXT PRIMARY KEY,"
-    " name TEXT NOT NULL,"
-    " description TEXT NOT NULL DEFAULT '',"
-    " status TEXT NOT NULL,"
+    " acct_id {text} PRIMARY KEY,"
+    " name {text} NOT NULL,"
+    " description {text} NOT NULL DEFAULT '',"
+    " status {text} NOT NULL,"
     " approvals_required INTEGER NOT NULL,"
     " allow_simulation INTEGER NOT NULL,"
     " certificate_validity BIGINT NOT NULL,"
     " renewal_threshold INTEGER NOT NULL,"
     " node_refresh_interval INTEGER NOT NULL,"
-    " created_at TEXT NOT NULL,"
-    " updated_at TEXT NOT NULL)",
+    " created_at {text} NOT NULL,"
+    " updated_at {text} NOT NULL)",
 
     "CREATE TABLE memberships ("
-    " acct_id TEXT NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
-    " user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,"
-    " role TEXT NOT NULL,"
-    " created_at TEXT NOT NULL,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " user_id {text} NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,"
+    " role {text} NOT NULL,"
+    " created_at {text} NOT NULL,"
     " PRIMARY KEY (acct_id, user_id))",
     "CREATE INDEX memberships_by_user ON memberships(user_id)",
 
     "CREATE TABLE apps ("
-    " app_id TEXT PRIMARY KEY,"
-    " acct_id TEXT NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
-    " name TEXT NOT NULL,"
-    " description TEXT NOT NULL DEFAULT '',"
-    " input_image_name TEXT NOT NULL,"
-    " output_image_name TEXT NOT NULL,"
+    " app_id {text} PRIMARY KEY,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " name {text} NOT NULL,"
+    " description {text} NOT NULL DEFAULT '',"
+    " input_image_name {text} NOT NULL,"
+    " output_image_name {text} NOT NULL,"
     " isvprodid INTEGER NOT NULL,"
     " isvsvn INTEGER NOT NULL,"
     " mem_size BIGINT NOT NULL,"
     " threads INTEGER NOT NULL,"
-    " allowed_domains TEXT NOT NULL,"
-    " whitelisted_domains TEXT NOT NULL,"
-    " pending_task_id TEXT,"
-    " labels TEXT NOT NULL,"
-    " advanced_settings TEXT NOT NULL,"
-    " created_at TEXT NOT NULL,"
-    " updated_at TEXT NOT NULL,"
+    " allowed_domains {text} NOT NULL,"
+    " whitelisted_domains {text} NOT NULL,"
+    " pending_task_id {text},"
+    " labels {text} NOT NULL,"
+    " advanced_settings {text} NOT NULL,"
+    " created_at {text} NOT NULL,"
+    " updated_at {text} NOT NULL,"
     " UNIQUE (acct_id, name))",
     "CREATE INDEX apps_by_account ON apps(acct_id, created_at)",
 
     "CREATE TABLE builds ("
-    " build_id TEXT PRIMARY KEY,"
-    " acct_id TEXT NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
-    " app_id TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,"
-    " docker_image_name TEXT,"
-    " docker_version TEXT,"
-    " docker_image_sha TEXT,"
+    " build_id {text} PRIMARY KEY,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " app_id {text} NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,"
+    " docker_image_name {text},"
+    " docker_version {text},"
+    " docker_image_sha {text},"
     " docker_image_size BIGINT,"
-    " platform TEXT NOT NULL,"
-    " mrenclave TEXT NOT NULL,"
-    " mrsigner TEXT NOT NULL,"
+    " platform {text} NOT NULL,"
+    " mrenclave {text} NOT NULL,"
+    " mrsigner {text} NOT NULL,"
     " isvprodid INTEGER NOT NULL,"
     " isvsvn INTEGER NOT NULL,"
     " debug INTEGER NOT NULL DEFAULT 0,"
-    " status TEXT NOT NULL,"
-    " status_updated_at TEXT NOT NULL,"
+    " status {text} NOT NULL,"
+    " status_updated_at {text} NOT NULL,"
     " progress INTEGER NOT NULL DEFAULT 100,"
-    " conversion_log TEXT NOT NULL DEFAULT '',"
-    " pending_task_id TEXT,"
-    " created_at TEXT NOT NULL,"
+    " conversion_log {text} NOT NULL DEFAULT '',"
+    " pending_task_id {text},"
+    " created_at {text} NOT NULL,"
     " UNIQUE (acct_id, mrenclave))",
     "CREATE INDEX builds_by_account ON builds(acct_id, created_at)",
     "CREATE INDEX builds_by_app ON builds(app_id)",
 
     "CREATE TABLE tasks ("
-    " task_id TEXT PRIMARY KEY,"
-    " acct_id TEXT NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
-    " task_type TEXT NOT NULL,"
-    " entity_id TEXT NOT NULL,"
-    " entity_name TEXT NOT NULL DEFAULT '',"
-    " requester_id TEXT,"
-    " requester_name TEXT NOT NULL DEFAULT '',"
-    " status TEXT NOT NULL,"
-    " reason TEXT,"
-    " domains_added TEXT NOT NULL DEFAULT '[]',"
-    " domains_removed TEXT NOT NULL DEFAULT '[]',"
-    " created_at TEXT NOT NULL,"
-    " updated_at TEXT NOT NULL)",
+    " task_id {text} PRIMARY KEY,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " task_type {text} NOT NULL,"
+    " entity_id {text} NOT NULL,"
+    " entity_name {text} NOT NULL DEFAULT '',"
+    " requester_id {text},"
+    " requester_name {text} NOT NULL DEFAULT '',"
+    " status {text} NOT NULL,"
+    " reason {text},"
+    " domains_added {text} NOT NULL DEFAULT '[]',"
+    " domains_removed {text} NOT NULL DEFAULT '[]',"
+    " created_at {text} NOT NULL,"
+    " updated_at {text} NOT NULL)",
     "CREATE INDEX tasks_by_account ON tasks(acct_id, status, created_at)",
     "CREATE INDEX tasks_by_entity ON tasks(entity_id)",
 
     /* One vote per user per task, enforced by the key: concurrent votes cannot count twice. */
     "CREATE TABLE task_approvals ("
-    " task_id TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,"
-    " user_id TEXT NOT NULL,"
-    " user_name TEXT NOT NULL,"
-    " status TEXT NOT NULL,"
-    " reason TEXT,"
-    " created_at TEXT NOT NULL,"
+    " task_id {text} NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,"
+    " user_id {text} NOT NULL,"
+    " user_name {text} NOT NULL,"
+    " status {text} NOT NULL,"
+    " reason {text},"
+    " created_at {text} NOT NULL,"
     " PRIMARY KEY (task_id, user_id))",
 
     "CREATE TABLE registries ("
-    " registry_id TEXT PRIMARY KEY,"
-    " acct_id TEXT NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
-    " url TEXT NOT NULL,"
-    " description TEXT NOT NULL DEFAULT '',"
-    " username TEXT,"
-    " password_sealed TEXT,"
-    " created_at TEXT NOT NULL,"
-    " updated_at TEXT NOT NULL,"
+    " registry_id {text} PRIMARY KEY,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " url {text} NOT NULL,"
+    " description {text} NOT NULL DEFAULT '',"
+    " username {text},"
+    " password_sealed {text},"
+    " created_at {text} NOT NULL,"
+    " updated_at {text} NOT NULL,"
     " UNIQUE (acct_id, url))",
 
     /* The audit log: one hash chain per account ("system" for sign-ups and log-ins). The head
      * row is what concurrent appenders lock. Chains are not foreign keys: an account's chain is
      * deleted with the account explicitly. */
     "CREATE TABLE audit_heads ("
-    " chain TEXT PRIMARY KEY,"
+    " chain {text} PRIMARY KEY,"
     " seq BIGINT NOT NULL,"
-    " hash TEXT NOT NULL)",
+    " hash {text} NOT NULL)",
     "CREATE TABLE events ("
-    " chain TEXT NOT NULL,"
+    " chain {text} NOT NULL,"
     " seq BIGINT NOT NULL,"
-    " event_id TEXT NOT NULL UNIQUE,"
-    " time TEXT NOT NULL,"
-    " actor_type TEXT NOT NULL,"
-    " actor_id TEXT NOT NULL,"
-    " actor_name TEXT NOT NULL DEFAULT '',"
-    " action_type TEXT NOT NULL,"
-    " severity TEXT NOT NULL,"
-    " message TEXT NOT NULL,"
-    " entity_type TEXT NOT NULL DEFAULT '',"
-    " entity_id TEXT NOT NULL DEFAULT '',"
-    " prev_hash TEXT NOT NULL,"
-    " hash TEXT NOT NULL,"
+    " event_id {text} NOT NULL UNIQUE,"
+    " time {text} NOT NULL,"
+    " actor_type {text} NOT NULL,"
+    " actor_id {text} NOT NULL,"
+    " actor_name {text} NOT NULL DEFAULT '',"
+    " action_type {text} NOT NULL,"
+    " severity {text} NOT NULL,"
+    " message {text} NOT NULL,"
+    " entity_type {text} NOT NULL DEFAULT '',"
+    " entity_id {text} NOT NULL DEFAULT '',"
+    " prev_hash {text} NOT NULL,"
+    " hash {text} NOT NULL,"
     " PRIMARY KEY (chain, seq))",
     "CREATE TABLE audit_checkpoints ("
-    " chain TEXT NOT NULL,"
+    " chain {text} NOT NULL,"
     " seq BIGINT NOT NULL,"
-    " hash TEXT NOT NULL,"
-    " signature TEXT NOT NULL,"
-    " created_at TEXT NOT NULL,"
+    " hash {text} NOT NULL,"
+    " signature {text} NOT NULL,"
+    " created_at {text} NOT NULL,"
     " PRIMARY KEY (chain, seq))",
     NULL,
 };
@@ -193,45 +198,65 @@ store_schema_version(struct store *store, int64_t *ret_version)
     return 0;
 }
 
-static int
-apply_migration(struct store *store, const struct migration *m)
+/* The statement with every {text} replaced by the backend's text type. */
+static char *
+expand_statement(const char *sql, const char *text_type)
 {
-    int r;
+    static const char token[] = "{text}";
+    size_t n = 0, type_len = strlen(text_type);
+    char *out, *o;
 
-    int64_t current;
+    for (const char *p = strstr(sql, token); p; p = strstr(p + 1, token))
+        n++;
+    out = malloc(strlen(sql) + n * type_len + 1);
+    if (!out)
+        return NULL;
+    o = out;
+    for (const char *p = sql;;) {
+        const char *hit = strstr(p, token);
+        size_t len = hit ? (size_t)(hit - p) : strlen(p);
 
-    r = store_begin(store, STORE_TXN_WRITE);
-    if (r < 0)
-        return r;
-    /* Another process may have applied it since we looked: check again under the write lock. */
-    r = store_schema_version(store, &current);
-    if (r < 0 || current >= m->version) {
-        store_rollback(store);
-        return r < 0 ? r : 0;
+        memcpy(o, p, len);
+        o += len;
+        if (!hit)
+            break;
+        memcpy(o, text_type, type_len);
+        o += type_len;
+        p = hit + sizeof(token) - 1;
     }
-    for (const char *const *sql = m->statements; *sql; sql++) {
-        r = store_exec(store, *sql, STORE_NO_ARGS, NULL);
-        if (r < 0) {
-            store_rollback(store);
-            return log_error_errno(r, "Migration %lld failed at: %.60s…", (long long)m->version,
-                                   *sql);
-        }
-    }
-    r = store_exec(store, "INSERT INTO schema_migrations (version) VALUES (?)",
-                   STORE_ARGS(SV_INT(m->version)), NULL);
-    if (r < 0) {
-        store_rollback(store);
-        return r;
-    }
-    return store_commit(store);
+    *o = '\0';
+    return out;
 }
 
-int
-store_migrate(struct store *store)
+static int
+apply_statements(struct store *store, const struct migration *m)
+{
+    int r;
+
+    for (const char *const *sql = m->statements; *sql; sql++) {
+        _cleanup_free_ char *expanded = expand_statement(*sql, store->ops->text_type);
+        if (!expanded)
+            return -ENOMEM;
+        r = store_exec(store, expanded, STORE_NO_ARGS, NULL);
+        if (r < 0)
+            return log_error_errno(r, "Migration %lld failed at: %.60s…", (long long)m->version,
+                                   *sql);
+    }
+    return store_exec(store, "INSERT INTO schema_migrations (version) VALUES (?)",
+                      STORE_ARGS(SV_INT(m->version)), NULL);
+}
+
+/* Applies what is missing in one transaction under the migration lock: replicas starting at
+ * the same moment wait for the first, then find nothing left to do. */
+static int
+migrate_locked(struct store *store)
 {
     int64_t current;
     int r;
 
+    r = store_lock_scope(store, MIGRATION_LOCK_SCOPE);
+    if (r < 0)
+        return r;
     r = store_exec(store,
                    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
                    STORE_NO_ARGS, NULL);
@@ -240,13 +265,41 @@ store_migrate(struct store *store)
     r = store_schema_version(store, &current);
     if (r < 0)
         return r;
+    if (current > migrations[ELEMENTSOF(migrations) - 1].version)
+        return log_error_errno(EPROTO,
+                               "The store's schema version %lld is newer than this binary's "
+                               "(%lld): upgrade cloister-manager",
+                               (long long)current,
+                               (long long)migrations[ELEMENTSOF(migrations) - 1].version);
     for (size_t i = 0; i < ELEMENTSOF(migrations); i++) {
         if (migrations[i].version <= current)
             continue;
-        r = apply_migration(store, &migrations[i]);
+        r = apply_statements(store, &migrations[i]);
         if (r < 0)
             return r;
         log_info("Applied schema migration %lld", (long long)migrations[i].version);
     }
     return 0;
+}
+
+int
+store_migrate(struct store *store)
+{
+    int r;
+
+    r = store_begin(store, STORE_TXN_WRITE);
+    if (r < 0)
+        return r;
+    r = migrate_locked(store);
+    if (r < 0) {
+        store_rollback(store);
+        return r;
+    }
+    return store_commit(store);
+}
+
+int64_t
+store_schema_latest(void)
+{
+    return migrations[ELEMENTSOF(migrations) - 1].version;
 }

@@ -59,18 +59,19 @@ where_add(struct list_where *w, const char *prefix, const char *condition, const
     w->args[w->n_args++] = SV_TEXT(value);
 }
 
-/* " AND (lower(e1) LIKE lower(?) ESCAPE '\' OR ...)": the database folds both sides, so the
- * comparison is the same whatever the backend's case rules. */
+/* " AND (lower(e1) LIKE ? ESCAPE '\' OR ...)": the pattern comes folded to lower case, and
+ * lower() folds the same ASCII letters on both backends (text columns compare bytes). */
 static void
 where_add_search(struct list_where *w, const char *const *exprs, const char *pattern)
 {
     for (size_t i = 0; exprs[i]; i++)
         where_add(w, i == 0 ? " AND (lower(" : " OR lower(", exprs[i],
-                  ") LIKE lower(?) ESCAPE '\\'", pattern);
+                  ") LIKE ? ESCAPE '\\'", pattern);
     sql_add(&w->sql, ")", NULL);
 }
 
-/* '%' + search with LIKE's own characters escaped (for ESCAPE '\') + '%'. */
+/* '%' + search folded to ASCII lower case, with LIKE's own characters escaped (for
+ * ESCAPE '\') + '%'. */
 static char *
 like_pattern(const char *search)
 {
@@ -82,7 +83,7 @@ like_pattern(const char *search)
     for (const char *s = search; *s; s++) {
         if (*s == '%' || *s == '_' || *s == '\\')
             *p++ = '\\';
-        *p++ = *s;
+        *p++ = (*s >= 'A' && *s <= 'Z') ? (char)(*s - 'A' + 'a') : *s;
     }
     *p++ = '%';
     *p = '\0';

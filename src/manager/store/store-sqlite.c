@@ -338,5 +338,7 @@ const struct store_ops store_sqlite_ops = {
     .rows_int = sqlite_rows_int,
     .rows_text = sqlite_rows_text,
     .rows_free = sqlite_rows_free,
+    .lock_scope = NULL,
     .for_update = "",
+    .text_type = "TEXT",
 };

@@ -5,8 +5,17 @@
 #include <string.h>
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
 
-static const struct store_ops *const store_backends[] = { &store_sqlite_ops };
+static const struct store_ops *const store_backends[] = { &store_sqlite_ops, &store_pg_ops };
+
+static bool
+scheme_is(const char *url, const char *colon, const char *scheme)
+{
+    size_t len = scheme ? strlen(scheme) : 0;
+
+    return scheme && (size_t)(colon - url) == len && strncmp(url, scheme, len) == 0;
+}
 
 int
 store_open(const char *url, struct store **ret_store)
@@ -20,8 +29,7 @@ store_open(const char *url, struct store **ret_store)
 
     for (size_t i = 0; i < ELEMENTSOF(store_backends); i++) {
         const struct store_ops *ops = store_backends[i];
-        size_t len = strlen(ops->scheme);
-        if ((size_t)(colon - url) == len && strncmp(url, ops->scheme, len) == 0)
+        if (scheme_is(url, colon, ops->scheme) || scheme_is(url, colon, ops->scheme_alias))
             return ops->open(colon + 1, ret_store);
     }
     return -EPROTONOSUPPORT;
@@ -48,6 +56,14 @@ store_begin(struct store *store, enum store_txn kind)
     if (r >= 0)
         store->in_txn = true;
     return r;
+}
+
+int
+store_lock_scope(struct store *store, const char *scope)
+{
+    if (!store->in_txn)
+        return -EINVAL;
+    return store->ops->lock_scope ? store->ops->lock_scope(store, scope) : 0;
 }
 
 int

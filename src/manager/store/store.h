@@ -1,9 +1,9 @@
 /* The store: durable state of the manager behind one interface.
  *
- * A backend (SQLite now, PostgreSQL next) implements the primitives of struct store_ops:
- * transactions, parameterised statements and row access. Everything above it (the per-resource
+ * A backend (SQLite, PostgreSQL) implements the primitives of struct store_ops: transactions,
+ * parameterised statements, row access and scope locks. Everything above it (the per-resource
  * files store-*.c) is written once, in portable SQL with '?' placeholders, so both backends run
- * the same queries with the same semantics.
+ * the same queries with the same semantics (docs/store.md).
  *
  * Errors: -EEXIST a unique constraint was violated, -EBUSY the database stayed locked past the
  * busy timeout, -ENOTCONN the database is unreachable (callers answer 503), -EINVAL bad SQL or
@@ -48,7 +48,8 @@ struct store;
 struct store_rows;
 
 struct store_ops {
-    const char *scheme; /* "sqlite", "postgres" */
+    const char *scheme;       /* "sqlite", "postgres" */
+    const char *scheme_alias; /* another URL scheme naming the backend, or NULL */
     int (*open)(const char *location, struct store **ret_store);
     void (*close)(struct store *store);
     int (*begin)(struct store *store, enum store_txn kind);
@@ -67,9 +68,15 @@ struct store_ops {
     int64_t (*rows_int)(struct store_rows *rows, size_t col);
     const char *(*rows_text)(struct store_rows *rows, size_t col); /* valid until next row */
     void (*rows_free)(struct store_rows *rows);
+    /* Serialises the write transactions of one scope (an account) until commit or rollback;
+     * NULL where a write transaction already excludes every other writer (SQLite). */
+    int (*lock_scope)(struct store *store, const char *scope);
     /* SQL fragment that locks selected rows until commit ("" where the write transaction
      * already serialises writers, as in SQLite). */
     const char *for_update;
+    /* The column type migrations write as {text}: text compared byte by byte, so ordering and
+     * case folding are the same on every backend whatever the database's locale. */
+    const char *text_type;
 };
 
 /* Every backend's store and rows structures start with these headers. */
@@ -87,7 +94,13 @@ int store_open(const char *url, struct store **ret_store);
 void store_close(struct store *store);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct store, store_close);
 
+/* Write transactions run with the isolation the backend gives writers (SQLite: one writer at a
+ * time; PostgreSQL: READ COMMITTED), so a check-then-write that must not race takes the scope
+ * lock first; read transactions see one consistent snapshot. */
 int store_begin(struct store *store, enum store_txn kind);
+/* Inside a write transaction: waits until no other transaction holds scope, then holds it until
+ * this one ends. Every statement after it sees what the scope's earlier writers committed. */
+int store_lock_scope(struct store *store, const char *scope);
 int store_commit(struct store *store);
 int store_rollback(struct store *store);
 
@@ -138,6 +151,9 @@ int store_query_int(struct store *store, const char *sql, const struct store_val
 /* SELECT 1: fails when the database is unreachable. */
 int store_ping(struct store *store);
 
-/* Applies every migration newer than the database's schema version, each in one transaction. */
+/* Applies every migration newer than the database's schema version, in one transaction under a
+ * lock (several replicas may start at once); -EPROTO when the store is newer than this binary. */
 int store_migrate(struct store *store);
+/* The schema version this binary migrates to. */
+int64_t store_schema_latest(void);
 int store_schema_version(struct store *store, int64_t *ret_version);
