@@ -120,6 +120,19 @@ read_master_key(const char *path, uint8_t key[MASTER_KEY_LEN])
     return 0;
 }
 
+/* A public name of the master key: a one-way derivation, so it reveals nothing of the key. */
+static int
+derive_key_id(const uint8_t master[MASTER_KEY_LEN], char out[33])
+{
+    uint8_t id[16];
+    int r;
+
+    r = hkdf_sha256(master, MASTER_KEY_LEN, "cloister master key id v1", id, sizeof(id));
+    if (r >= 0)
+        hex_encode(id, sizeof(id), out);
+    return r;
+}
+
 int
 datadir_load_keys(const struct manager_config *config, struct manager_keys *ret_keys)
 {
@@ -135,6 +148,8 @@ datadir_load_keys(const struct manager_config *config, struct manager_keys *ret_
     if (r >= 0)
         r = hkdf_sha256(master, MASTER_KEY_LEN, "cloister audit key v1", ret_keys->audit_seed,
                         sizeof(ret_keys->audit_seed));
+    if (r >= 0)
+        r = derive_key_id(master, ret_keys->key_id);
     OPENSSL_cleanse(master, sizeof(master));
     return r;
 }

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "store-settings.h"
 #include "store.h"
 #include "supervisor.h"
 
@@ -105,7 +106,7 @@ apply_flags(struct manager_config *c, const struct flags *f)
 
 /* Applies migrations once, in the supervisor, before any worker opens the store. */
 static int
-prepare_store(const struct manager_config *config)
+prepare_store(const struct manager_config *config, const struct manager_keys *keys)
 {
     _cleanup_(store_closep) struct store *store = NULL;
     int r;
@@ -116,7 +117,7 @@ prepare_store(const struct manager_config *config)
     r = store_migrate(store);
     if (r < 0)
         return log_error_errno(r, "Cannot migrate store '%s': %m", config->store_url);
-    return 0;
+    return store_check_master_key(store, keys->key_id);
 }
 
 int
@@ -139,7 +140,7 @@ main(int argc, char **argv)
     log_setup("cloister-manager", LOG_LEVEL_INFO, config.log_json);
     umask(0077);
     if (datadir_prepare(&config) < 0 || datadir_load_keys(&config, &keys) < 0 ||
-        prepare_store(&config) < 0)
+        prepare_store(&config, &keys) < 0)
         return EXIT_FAILURE;
     r = listener_open(config.listen, &listen_fd);
     if (r < 0)

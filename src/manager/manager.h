@@ -31,6 +31,7 @@ struct manager_config {
 struct manager_keys {
     uint8_t seal_key[SEAL_KEY_LEN]; /* AES-256-GCM for secrets at rest */
     uint8_t audit_seed[32];         /* Ed25519 seed of the audit checkpoint key */
+    char key_id[33];                /* public: tells master keys apart (store-settings.h) */
 };
 
 struct metrics;

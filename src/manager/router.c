@@ -254,8 +254,9 @@ fail_internal(struct api_request *r, int err)
         if (r->ctx->metrics)
             atomic_fetch_add(&r->ctx->metrics->store_errors, 1);
         log_warning_errno(err, "Store unavailable for %s: %m", r->route->name);
-        api_error(r, 503, "INTERNAL_SERVER_ERROR",
-                  "the database is unavailable or busy; retry shortly");
+        api_error(r, 503, "INTERNAL_SERVER_ERROR", "%s; retry shortly",
+                  err == -ENOTCONN ? "the database is unreachable" : "the database is busy");
+        evhttp_add_header(evhttp_request_get_output_headers(r->http), "Retry-After", "1");
         return;
     }
     log_error_errno(err, "Request %s failed: %m", r->route->name);

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store-settings.h"
 #include "store.h"
 #include "test-store-util.h"
 #include "test.h"
@@ -371,6 +372,19 @@ TEST(commit_after_failed_statement_is_refused)
     close_fresh(store);
 }
 
+/* Replicas must share one master key: the first start records its id, a different one is
+ * refused, the same one accepted again. */
+TEST(master_key_id_is_recorded_then_enforced)
+{
+    struct store *store = open_fresh();
+
+    CHECK_EQ_INT(store_check_master_key(store, "0123456789abcdef0123456789abcdef"), 0);
+    CHECK_EQ_INT(store_check_master_key(store, "0123456789abcdef0123456789abcdef"), 0);
+    CHECK_EQ_INT(store_check_master_key(store, "ffffffffffffffffffffffffffffffff"), -EKEYREJECTED);
+    CHECK_EQ_INT(store_check_master_key(store, "0123456789abcdef0123456789abcdef"), 0);
+    close_fresh(store);
+}
+
 #define POSTGRES_ONLY(fn)                                                                          \
     {                                                                                              \
 #fn "[postgres]", fn, "postgres"                                                           \
@@ -386,6 +400,7 @@ TEST_MAIN(TEST_CASE_ON_BACKENDS(migrations_are_versioned_and_idempotent),
           TEST_CASE_ON_BACKENDS(integers_and_nulls_keep_their_types),
           POSTGRES_ONLY(scope_lock_makes_later_writers_see_earlier_commits),
           TEST_CASE_ON_BACKENDS(concurrent_migrations_apply_once),
+          TEST_CASE_ON_BACKENDS(master_key_id_is_recorded_then_enforced),
           POSTGRES_ONLY(other_scopes_do_not_wait),
           POSTGRES_ONLY(dropped_connection_fails_cleanly_then_reconnects),
           POSTGRES_ONLY(unreachable_server_fails_fast_with_enotconn),

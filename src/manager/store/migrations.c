@@ -180,8 +180,17 @@ static const char *const migration_1[] = {
     NULL,
 };
 
+/* Facts about the deployment every replica checks at start (store-settings.h). */
+static const char *const migration_2[] = {
+    "CREATE TABLE settings ("
+    " name {text} PRIMARY KEY,"
+    " value {text} NOT NULL)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     { 1, migration_1 },
+    { 2, migration_2 },
 };
 
 int
