@@ -15,6 +15,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "ops.h"
 #include "store-settings.h"
 #include "store.h"
 #include "supervisor.h"
@@ -23,6 +24,7 @@ static void
 usage(FILE *out)
 {
     fputs("Usage: cloister-manager [OPTIONS]\n"
+          "       cloister-manager COMMAND [OPTIONS]   (COMMAND --help for its options)\n"
           "\n"
           "  --config FILE     INI configuration file (see docs/configuration.md)\n"
           "  --data-dir DIR    data directory (master key, TLS identity, SQLite database)\n"
@@ -30,8 +32,11 @@ usage(FILE *out)
           "  --store URL       store, sqlite:PATH (default sqlite:DATA_DIR/cloister.db)\n"
           "  --workers N       API worker processes (default: one per core)\n"
           "  --version         print the version\n"
-          "  --help            this text\n",
+          "  --help            this text\n"
+          "\n"
+          "Commands (see docs/operations.md):\n",
           out);
+    ops_usage_summary(out);
 }
 
 struct flags {
@@ -130,6 +135,9 @@ main(int argc, char **argv)
     int listen_fd, r, status;
 
     log_setup("cloister-manager", LOG_LEVEL_INFO, false);
+    /* A subcommand (backup, restore, ...) comes first and runs instead of the server. */
+    if (argc > 1 && ops_is_command(argv[1]))
+        return ops_main(argc - 1, argv + 1);
     config_defaults(&config);
     if (parse_flags(argc, argv, &flags) < 0)
         return 2;

@@ -293,6 +293,8 @@ run_route(struct api_request *r)
         err = store_begin(r->store, STORE_TXN_WRITE);
         if (err >= 0)
             err = store_lock_scope(r->store, write_scope(r));
+        if (err < 0)
+            store_rollback(r->store); /* a lock wait that timed out leaves no transaction */
     } else if (err >= 0)
         err = store_begin(r->store, STORE_TXN_READ);
     if (err >= 0 && txn) {

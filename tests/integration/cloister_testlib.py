@@ -3,7 +3,16 @@
 A `Manager` runs one real `cloister-manager` (supervisor + workers + jobs) on a free loopback
 port with its own data directory; a `Client` talks to its REST API the way docs/api.md says.
 Nothing here knows the manager's internals except what the contract states (data-dir layout,
-process names, the SQLite file) and what the audit tests need to tamper with.
+process names, the store) and what the audit tests need to tamper with.
+
+The store backend comes from the environment:
+  CLOISTER_TEST_STORE=sqlite     (default) each manager uses its data dir's cloister.db
+  CLOISTER_TEST_STORE=postgres   each manager gets a fresh database on the PostgreSQL server
+                                 whose base URL is CLOISTER_TEST_PG (postgres://USER@HOST:PORT,
+                                 e.g. from scripts/pg-test-server), passed as --store; dropped
+                                 when the manager is closed (or at exit)
+  CLOISTER_TEST_KEEP_DB=1        do not drop those databases (to inspect them after a failure)
+Tests reach the store directly through Manager.db() / Manager.sql(), which speak to either.
 """
 
 import atexit
@@ -19,6 +28,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import requests
@@ -28,6 +38,13 @@ BUILD_DIR = Path(os.environ.get("CLOISTER_BUILD_DIR") or (REPO_ROOT / "build"))
 MANAGER_BIN = Path(os.environ.get("CLOISTER_MANAGER_BIN")
                    or (BUILD_DIR / "src" / "manager" / "cloister-manager"))
 CLI_BIN = Path(os.environ.get("CLOISTER_CLI_BIN") or (BUILD_DIR / "src" / "cli" / "cloister"))
+
+STORE = (os.environ.get("CLOISTER_TEST_STORE") or "sqlite").strip().lower()
+if STORE not in ("sqlite", "postgres"):
+    raise RuntimeError(f"CLOISTER_TEST_STORE={STORE!r}: expected sqlite or postgres")
+PG_BASE = (os.environ.get("CLOISTER_TEST_PG") or "").strip()
+KEEP_DB = os.environ.get("CLOISTER_TEST_KEEP_DB", "") not in ("", "0")
+PG_AMCHECK = (os.environ.get("PG_BIN") or "/usr/lib/postgresql/15/bin") + "/pg_amcheck"
 
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -147,16 +164,88 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
 LIVE_MANAGERS = []          # every Manager object created in this run (for failure reports)
 
 
-def _kill_leftovers():
+def _at_exit():
     for m in LIVE_MANAGERS:
         if m.proc is not None:
             try:
                 os.killpg(m.proc.pid, signal.SIGKILL)
             except OSError:
                 pass
+    for name in list(_PG_DATABASES):
+        try:
+            drop_pg_database(name)
+        except AssertionError:
+            pass
 
 
-atexit.register(_kill_leftovers)
+atexit.register(_at_exit)
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL databases (CLOISTER_TEST_STORE=postgres)
+
+
+_PG_DATABASES = set()       # databases created by this run and not dropped yet
+
+
+def pg_url(dbname, base=None):
+    """The URL of database dbname on the server of the base URL (CLOISTER_TEST_PG)."""
+    base = base or PG_BASE
+    if not base:
+        raise AssertionError("CLOISTER_TEST_PG is not set: the base URL of a PostgreSQL server, "
+                             "e.g. postgres://postgres@127.0.0.1:55432 from scripts/pg-test-server")
+    parts = urllib.parse.urlsplit(base)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.netloc:
+        raise AssertionError(f"CLOISTER_TEST_PG={base!r}: expected postgres://USER@HOST:PORT")
+    return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(dbname)))
+
+
+def psql(url, sql):
+    """Runs SQL (read from stdin, so several statements may follow each other) with psql against
+    url; stops at the first error. Returns psql's unaligned, tuples-only output."""
+    cmd = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url]
+    try:
+        p = subprocess.run(cmd, input=sql, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise AssertionError("psql not found: install postgresql-client (scripts/install-deps)")
+    if p.returncode != 0:
+        raise AssertionError(f"psql against {url} failed (status {p.returncode}) on:\n{sql}\n"
+                             f"{p.stderr.strip()}")
+    return p.stdout
+
+
+def quote_ident(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_pg_database(prefix="cloister"):
+    """A new, empty UTF8 database (unique name) on the test server; returns its name."""
+    tag = re.sub(r"[^a-z0-9]+", "_", prefix.lower()).strip("_")[:24] or "db"
+    with _counter_lock:
+        n = next(_counter)
+    name = f"ct_{tag}_{os.getpid()}_{n}_{secrets.token_hex(3)}"
+    psql(pg_url("postgres"),
+         f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0 ENCODING 'UTF8'")
+    _PG_DATABASES.add(name)
+    return name
+
+
+def drop_pg_database(name):
+    """Drops a database made by create_pg_database, closing any connection still open to it
+    (CLOISTER_TEST_KEEP_DB=1 keeps it)."""
+    _PG_DATABASES.discard(name)
+    if KEEP_DB:
+        return
+    psql(pg_url("postgres"), f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+
+
+def pg_check_server():
+    """None if the PostgreSQL server of CLOISTER_TEST_PG answers, else why not."""
+    try:
+        psql(pg_url("postgres"), "SELECT 1")
+    except AssertionError as e:
+        return str(e)
+    return None
 
 
 def default_config():
@@ -169,7 +258,10 @@ def default_config():
 class Manager:
     """One cloister-manager process tree with its own data dir, config, port and log file."""
 
-    def __init__(self, base_dir, name="manager", config=None):
+    def __init__(self, base_dir, name="manager", config=None, store=None):
+        """store: a store URL to use (shared with another manager: a replica; not dropped by
+        close()); by default a fresh database of its own when CLOISTER_TEST_STORE=postgres, and
+        the data dir's cloister.db otherwise."""
         self.name = name
         self.dir = Path(base_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -186,6 +278,14 @@ class Manager:
         self.starts = 0
         self.stopped_at = None
         self.admin = None           # (email, password) of the first user, set by bootstrap()
+        self.pg_database = None     # the PostgreSQL database this manager owns (drops on close)
+        if store is not None:
+            self.store_url = store
+        elif STORE == "postgres":
+            self.pg_database = create_pg_database(name)
+            self.store_url = pg_url(self.pg_database)
+        else:
+            self.store_url = None   # the default: sqlite:DATA_DIR/cloister.db
         LIVE_MANAGERS.append(self)
 
     # paths and urls
@@ -198,8 +298,19 @@ class Manager:
         return self.data_dir / "tls" / "server.crt"
 
     @property
+    def backend(self):
+        """"postgres" or "sqlite": the kind of store this manager runs on."""
+        url = self.store_url or ""
+        return "postgres" if url.startswith(("postgres://", "postgresql://")) else "sqlite"
+
+    @property
     def db_path(self):
-        return self.data_dir / "cloister.db"
+        """The SQLite store file (SQLite backend only)."""
+        assert self.backend == "sqlite", "db_path: this manager's store is PostgreSQL"
+        url = self.store_url
+        if url is None:
+            return self.data_dir / "cloister.db"
+        return Path(url[len("sqlite:"):] if url.startswith("sqlite:") else url)
 
     def _write_config(self):
         lines = []
@@ -213,8 +324,11 @@ class Manager:
         self.config_path.write_text("\n".join(lines))
 
     def command(self):
-        return [str(MANAGER_BIN), "--data-dir", str(self.data_dir),
-                "--listen", f"127.0.0.1:{self.port}", "--config", str(self.config_path)]
+        cmd = [str(MANAGER_BIN), "--data-dir", str(self.data_dir),
+               "--listen", f"127.0.0.1:{self.port}", "--config", str(self.config_path)]
+        if self.store_url is not None:
+            cmd += ["--store", self.store_url]
+        return cmd
 
     # lifecycle
     def start(self, timeout=START_TIMEOUT):
@@ -224,8 +338,9 @@ class Manager:
                                  "(build it, or set CLOISTER_BUILD_DIR)")
         self._write_config()
         self._log_fh = open(self.log_path, "ab")
+        store = self.store_url or f"sqlite:{self.data_dir / 'cloister.db'} (default)"
         self._log_fh.write(f"===== test harness: start #{self.starts + 1} "
-                           f"{time.strftime('%H:%M:%S')} =====\n".encode())
+                           f"{time.strftime('%H:%M:%S')}, store {store} =====\n".encode())
         self._log_fh.flush()
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=self._log_fh, stderr=subprocess.STDOUT,
@@ -326,6 +441,31 @@ class Manager:
         self.start()
         return self
 
+    def replica(self, base_dir, name=None):
+        """A new (not started) manager on this one's store, with its own data dir holding a copy
+        of this manager's master key (start this one first: it creates the key), the same
+        configuration and the same admin user."""
+        key = self.data_dir / "master.key"
+        assert key.exists(), f"{key} does not exist yet: start {self.name} first"
+        r = Manager(base_dir, name=name or f"{self.name}-replica",
+                    config={k: dict(v) for k, v in self.config.items()},
+                    store=self.store_url or f"sqlite:{self.db_path}")
+        r.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(r.data_dir / "master.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.read_bytes())
+        r.admin = self.admin
+        return r
+
+    def close(self):
+        """Final clean-up after stop(): kills what still runs and drops the database this
+        manager owns (PostgreSQL). The manager cannot be started again."""
+        if self.proc is not None:
+            self.kill9()
+        if self.pg_database is not None:
+            name, self.pg_database = self.pg_database, None
+            drop_pg_database(name)
+
     @property
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -383,11 +523,71 @@ class Manager:
 
     # store
     def db(self, readonly=False):
-        if readonly:
-            con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
-        else:
+        """A direct connection to this manager's store, either backend (see StoreDb)."""
+        if self.backend == "postgres":
+            return StoreDb.postgres(self.store_url, readonly)
+        return StoreDb.sqlite(self.db_path, readonly)
+
+    def sql(self, statement, params=()):
+        """Runs one statement (? placeholders) on the store and commits; returns its rows as a
+        list of tuples ([] for a statement without result rows)."""
+        con = self.db()
+        try:
+            cur = con.execute(statement, params)
+            rows = cur.fetchall() if cur.description is not None else []
+            con.commit()
+            return rows
+        finally:
+            con.close()
+
+    def store_contents(self):
+        """[(label, bytes)]: everything the store holds, for "no secret in clear" checks: the
+        SQLite file and its WAL as they are on disk, or a data-only pg_dump of the database."""
+        if self.backend == "sqlite":
+            out = []
+            for path in (self.db_path, self.db_path.with_name(self.db_path.name + "-wal")):
+                if path.exists():
+                    out.append((str(path), path.read_bytes()))
+            assert out, f"no store file at {self.db_path}"
+            return out
+        try:
+            p = subprocess.run(["pg_dump", "--data-only", "--no-owner", "-d", self.store_url],
+                               capture_output=True, timeout=60)
+        except FileNotFoundError:
+            raise AssertionError("pg_dump not found: install postgresql-client")
+        assert p.returncode == 0, f"pg_dump failed: {p.stderr.decode(errors='replace')}"
+        assert p.stdout, "pg_dump printed nothing"
+        return [(f"pg_dump of {self.store_url}", p.stdout)]
+
+    def check_store_integrity(self):
+        """The store is internally consistent (after a crash): SQLite's integrity and foreign-key
+        checks; on PostgreSQL, amcheck over every table and B-tree index (pg_amcheck) and no
+        connection of a dead manager left holding a transaction open."""
+        if self.backend == "sqlite":
             con = sqlite3.connect(str(self.db_path), timeout=10)
-        return con
+            try:
+                assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+                assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+            finally:
+                con.close()
+            return
+        if not self.running:
+            sessions = []
+
+            def no_sessions():
+                sessions[:] = self.sql(
+                    "SELECT pid, state, query FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                return not sessions
+            try:
+                wait_until(no_sessions, 15, interval=0.2, what="the stopped manager's sessions")
+            except AssertionError:
+                raise AssertionError(f"sessions of the stopped manager still open: {sessions}")
+        p = subprocess.run([PG_AMCHECK, "--install-missing", "--heapallindexed",
+                            self.store_url],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, f"pg_amcheck found problems (status {p.returncode}):\n" \
+                                  f"{p.stdout}{p.stderr}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -720,30 +920,137 @@ def b64url_decoded_len(token):
 
 
 # --------------------------------------------------------------------------------------------
+# the store, directly (either backend)
+
+
+class StoreDb:
+    """A direct connection to a manager's store with one API for SQLite and PostgreSQL:
+    execute(sql, params) takes ? placeholders and returns a DB-API cursor (fetchone, fetchall,
+    rowcount, iteration); commit(); close(); catalog helpers tables(), columns(), triggers().
+    PostgreSQL connections are in autocommit mode (each statement commits by itself, and a failed
+    statement does not spoil the next); do not write '?' in SQL other than as a placeholder."""
+
+    def __init__(self, backend, con):
+        self.backend = backend
+        self.con = con
+
+    @classmethod
+    def sqlite(cls, path, readonly=False):
+        if readonly:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        else:
+            con = sqlite3.connect(str(path), timeout=10)
+        return cls("sqlite", con)
+
+    @classmethod
+    def postgres(cls, url, readonly=False):
+        try:
+            import psycopg2
+        except ImportError:
+            raise AssertionError("python3-psycopg2 is needed to reach a PostgreSQL store "
+                                 "directly (scripts/install-deps installs it)")
+        con = psycopg2.connect(url, connect_timeout=10)
+        con.set_session(readonly=readonly, autocommit=True)
+        return cls("postgres", con)
+
+    @property
+    def errors(self):
+        """The exception class(es) a failing statement raises."""
+        if self.backend == "sqlite":
+            return sqlite3.Error
+        import psycopg2
+        return psycopg2.Error
+
+    def execute(self, sql, params=()):
+        if self.backend == "sqlite":
+            return self.con.execute(sql, params)
+        cur = self.con.cursor()
+        cur.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+        return cur
+
+    def commit(self):
+        self.con.commit()
+
+    def close(self):
+        self.con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def tables(self):
+        if self.backend == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            sql = ("SELECT table_name FROM information_schema.tables WHERE table_type = "
+                   "'BASE TABLE' AND table_schema = current_schema() ORDER BY table_name")
+        return [r[0] for r in self.execute(sql)]
+
+    def columns(self, table):
+        if self.backend == "sqlite":
+            return [r[1] for r in self.execute(f"PRAGMA table_info({quote_ident(table)})")]
+        return [r[0] for r in self.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = ? ORDER BY ordinal_position", (table,))]
+
+    def equals(self, column):
+        """SQL comparing a column of any type to a text (or, on SQLite, blob) parameter."""
+        if self.backend == "sqlite":
+            return f"{quote_ident(column)} = ?"
+        return f"CAST({quote_ident(column)} AS TEXT) = ?"
+
+    def drop_triggers(self, table):
+        """Drops the triggers (and, on PostgreSQL, rules) on a table; returns their names."""
+        if self.backend == "sqlite":
+            names = [r[0] for r in self.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                (table,))]
+            for name in names:
+                self.execute(f"DROP TRIGGER {quote_ident(name)}")
+            return names
+        names = [r[0] for r in self.execute(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+            "AND tgrelid = CAST(quote_ident(?) AS regclass)", (table,))]
+        for name in names:
+            self.execute(f"DROP TRIGGER {quote_ident(name)} ON {quote_ident(table)}")
+        rules = [r[0] for r in self.execute(
+            "SELECT rulename FROM pg_rules WHERE schemaname = current_schema() "
+            "AND tablename = ?", (table,))]
+        for name in rules:
+            self.execute(f"DROP RULE {quote_ident(name)} ON {quote_ident(table)}")
+        return names + rules
+
+
 # the audit table, for tampering with the store directly
 
 
 def events_table(con):
     """(table, columns) of the audit events table: the one with seq, message and hash columns."""
     found = []
-    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
-        cols = [r[1] for r in con.execute(f'PRAGMA table_info("{name}")')]
+    for name in con.tables():
+        cols = con.columns(name)
         if {"seq", "message"} <= set(cols) and any("hash" in c for c in cols):
             found.append((name, cols))
-    assert found, "no table with seq, message and *hash* columns in cloister.db"
+    assert found, "no table with seq, message and *hash* columns in the store"
     return found
 
 
 def locate_event_row(con, event_id):
     """(table, column, value) addressing exactly the row of one event id."""
-    candidates = [event_id, bytes.fromhex(event_id.replace("-", ""))]
+    raw = bytes.fromhex(event_id.replace("-", ""))
+    if con.backend == "sqlite":
+        candidates = [event_id, raw]
+    else:
+        candidates = [event_id, "\\x" + raw.hex()]   # text, or bytea's text form
     for table, cols in events_table(con):
         for col in cols:
             for val in candidates:
                 try:
-                    n = con.execute(f'SELECT COUNT(*) FROM "{table}" WHERE "{col}" = ?',
-                                    (val,)).fetchone()[0]
-                except sqlite3.Error:
+                    n = con.execute(f"SELECT COUNT(*) FROM {quote_ident(table)} "
+                                    f"WHERE {con.equals(col)}", (val,)).fetchone()[0]
+                except con.errors:
                     continue
                 if n == 1:
                     return table, col, val
@@ -751,9 +1058,5 @@ def locate_event_row(con, event_id):
 
 
 def drop_triggers(con, table):
-    """An attacker with file access can drop append-only triggers; so do we."""
-    names = [r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))]
-    for name in names:
-        con.execute(f'DROP TRIGGER "{name}"')
-    return names
+    """An attacker with access to the store can drop append-only triggers; so do we."""
+    return con.drop_triggers(table)

@@ -7,6 +7,11 @@ Environment:
                         $CLOISTER_BUILD_DIR/src/cli/cloister
   CLOISTER_MANAGER_BIN, CLOISTER_CLI_BIN   override either binary
   CLOISTER_START_TIMEOUT   seconds to wait for /healthz after start (default 30)
+  CLOISTER_TEST_STORE   sqlite (default) or postgres: the store every manager runs on
+  CLOISTER_TEST_PG      with postgres: base URL of the server (postgres://USER@HOST:PORT, as
+                        printed by scripts/pg-test-server start DIR); each manager gets a fresh
+                        database there, dropped when it is closed
+  CLOISTER_TEST_KEEP_DB=1   keep those databases (to look at them after a failure)
 
 Each test module gets its own manager (module scope) in its own temporary directory; its log
 (stdout + stderr) is attached to the report of any failing test, and a sanitizer report in it
@@ -24,6 +29,21 @@ def pytest_sessionstart(session):
     if missing:
         pytest.exit(f"cloister-manager not found at {missing[0]}: build it first "
                     "(meson/ninja into <repo>/build) or set CLOISTER_BUILD_DIR", returncode=2)
+    if lib.STORE == "postgres":
+        problem = lib.pg_check_server()
+        if problem is None:
+            try:
+                import psycopg2  # noqa: F401  (Manager.db() needs it)
+            except ImportError:
+                problem = "python3-psycopg2 is not installed (scripts/install-deps installs it)"
+        if problem is not None:
+            pytest.exit(f"CLOISTER_TEST_STORE=postgres but {problem}", returncode=2)
+
+
+def pytest_report_header(config):
+    if lib.STORE == "postgres":
+        return f"cloister store: postgres, a fresh database per manager on {lib.PG_BASE}"
+    return "cloister store: sqlite (each manager's data dir)"
 
 
 def _managers_to_report():
@@ -59,9 +79,13 @@ def pytest_runtest_makereport(item, call):
 
 def _start_manager(tmp_path_factory, name, config=None, bootstrap=True):
     m = Manager(tmp_path_factory.mktemp(name), name=name, config=config)
-    m.start()
-    if bootstrap:
-        m.bootstrap()
+    try:
+        m.start()
+        if bootstrap:
+            m.bootstrap()
+    except BaseException:
+        m.close()
+        raise
     return m
 
 
@@ -71,7 +95,10 @@ def manager(request, tmp_path_factory):
     name = request.module.__name__.replace("test_", "mgr-")
     m = _start_manager(tmp_path_factory, name)
     yield m
-    m.stop()
+    try:
+        m.stop()
+    finally:
+        m.close()
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +118,8 @@ def manager_factory(tmp_path_factory):
             m.stop()
         except AssertionError as e:
             errors.append(str(e))
+        finally:
+            m.close()
     if errors:
         pytest.fail("\n".join(errors))
 

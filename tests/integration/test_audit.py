@@ -228,6 +228,8 @@ def chain_for_tamper(manager):
 
 
 def tamper(manager, action):
+    """Stops the manager, runs action(con) on its store (lib.StoreDb, either backend), commits
+    and starts it again."""
     manager.stop()
     con = manager.db()
     try:
@@ -252,7 +254,7 @@ def test_tamper_edit_message(manager):
         table, col, val = lib.locate_event_row(con, target["event_id"])
         lib.drop_triggers(con, table)
         n = con.execute(f'UPDATE "{table}" SET message = message || \' (edited)\' '
-                        f'WHERE "{col}" = ?', (val,)).rowcount
+                        f'WHERE {con.equals(col)}', (val,)).rowcount
         assert n == 1
     tamper(manager, edit)
 
@@ -270,7 +272,8 @@ def test_tamper_delete_row(manager):
     def delete(con):
         table, col, val = lib.locate_event_row(con, target["event_id"])
         lib.drop_triggers(con, table)
-        assert con.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (val,)).rowcount == 1
+        assert con.execute(f'DELETE FROM "{table}" WHERE {con.equals(col)}',
+                           (val,)).rowcount == 1
     tamper(manager, delete)
 
     v = reverify(u)
@@ -288,9 +291,9 @@ def test_tamper_reorder(manager):
         _, col2, val2 = lib.locate_event_row(con, e2["event_id"])
         lib.drop_triggers(con, table)
         parking = 1 << 40
-        con.execute(f'UPDATE "{table}" SET seq = ? WHERE "{col1}" = ?', (parking, val1))
-        con.execute(f'UPDATE "{table}" SET seq = ? WHERE "{col2}" = ?', (e1["seq"], val2))
-        con.execute(f'UPDATE "{table}" SET seq = ? WHERE "{col1}" = ?', (e2["seq"], val1))
+        con.execute(f'UPDATE "{table}" SET seq = ? WHERE {con.equals(col1)}', (parking, val1))
+        con.execute(f'UPDATE "{table}" SET seq = ? WHERE {con.equals(col2)}', (e1["seq"], val2))
+        con.execute(f'UPDATE "{table}" SET seq = ? WHERE {con.equals(col1)}', (e2["seq"], val1))
     tamper(manager, swap)
 
     v = reverify(u)

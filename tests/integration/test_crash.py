@@ -5,7 +5,6 @@ every acknowledged write is there exactly once, with its task and its audit even
 import collections
 import os
 import signal
-import sqlite3
 import threading
 import time
 
@@ -144,15 +143,6 @@ def check_store(c, burst, allow_unknown=True):
     return apps
 
 
-def integrity_check(db_path):
-    con = sqlite3.connect(str(db_path), timeout=10)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
-    finally:
-        con.close()
-
-
 @pytest.fixture
 def owner(manager):
     u = new_user(manager, "crash")
@@ -221,7 +211,7 @@ def test_manager_kill9_mid_burst(manager, owner):
     burst.halt.set()
     manager.kill9()
     burst.join()
-    integrity_check(manager.db_path)
+    manager.check_store_integrity()
     manager.start()
     s = owner.new_session()
     check_store(s, burst, allow_unknown=True)
@@ -248,7 +238,7 @@ def test_sigterm_drains_and_exits_zero(manager_factory):
     for pid, comm in children:
         assert not (lib.proc_alive(pid) and lib.proc_comm(pid) == comm), \
             f"{comm} {pid} still running after the supervisor exited"
-    integrity_check(m.db_path)
+    m.check_store_integrity()
     m.start()
     check_store(u.new_session(), burst, allow_unknown=True)
 

@@ -467,9 +467,8 @@ def test_registries(manager, user):
     expect(c.post("/v1/registry", json={"url": url}), 409, "UNIQUE_VIOLATION", "url")
 
     # nowhere in the store in clear (nor in any event message)
-    for path in (manager.db_path, manager.db_path.with_name("cloister.db-wal")):
-        if path.exists():
-            assert secret.encode() not in path.read_bytes(), f"password in clear in {path}"
+    for where, data in manager.store_contents():
+        assert secret.encode() not in data, f"password in clear in {where}"
     export = c.get("/v1/events/export", params={"format": "json"})
     assert secret not in export.text
 
@@ -597,18 +596,15 @@ def test_account_patch_and_delete(manager, user):
     # the old selection no longer reaches anything
     assert s.get(f"/v1/apps/{app['app_id']}").status_code in (403, 404)
 
-    con = manager.db(readonly=True)
-    try:
-        tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    with manager.db(readonly=True) as con:
+        tables = con.tables()
+        assert "events" in tables and "apps" in tables, tables
         for t in tables:
-            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{t}")')]
-            for col in cols:
+            for col in con.columns(t):
                 for value in ids:
-                    n = con.execute(f'SELECT COUNT(*) FROM "{t}" WHERE "{col}" = ?',
+                    n = con.execute(f'SELECT COUNT(*) FROM "{t}" WHERE {con.equals(col)}',
                                     (value,)).fetchone()[0]
                     assert n == 0, f"{t}.{col} still holds {value} after account deletion"
-    finally:
-        con.close()
 
 
 # ------------------------------------------------------------------------------------------

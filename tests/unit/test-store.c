@@ -209,6 +209,7 @@ TEST(integers_and_nulls_keep_their_types)
     CHECK(!store_rows_is_null(rows, 2));
     CHECK(store_rows_is_null(rows, 3));
     CHECK_EQ_INT(store_rows_int(rows, 4), 1);
+    store_rows_free(TAKE_PTR(rows)); /* before its store closes */
     close_fresh(store);
 }
 

@@ -65,8 +65,8 @@ static void
 where_add_search(struct list_where *w, const char *const *exprs, const char *pattern)
 {
     for (size_t i = 0; exprs[i]; i++)
-        where_add(w, i == 0 ? " AND (lower(" : " OR lower(", exprs[i],
-                  ") LIKE ? ESCAPE '\\'", pattern);
+        where_add(w, i == 0 ? " AND (lower(" : " OR lower(", exprs[i], ") LIKE ? ESCAPE '\\'",
+                  pattern);
     sql_add(&w->sql, ")", NULL);
 }
 

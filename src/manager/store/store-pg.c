@@ -420,11 +420,16 @@ static int
 pg_query(struct store *store, const char *sql, const struct store_value *args, size_t n_args,
          struct store_rows **ret_rows)
 {
+    struct pg_store *s = (struct pg_store *)store;
     struct pg_rows *rows;
     PGresult *res;
     int r;
 
-    r = run((struct pg_store *)store, sql, args, n_args, &res);
+    r = run(s, sql, args, n_args, &res);
+    /* A query outside a transaction (the session lookup, /readyz) that finds the connection dead
+     * since the server restarted: it changed nothing, so it runs again on a new connection. */
+    if (r == -ENOTCONN && !store->in_txn && connect_now(s) == 0)
+        r = run(s, sql, args, n_args, &res);
     if (r < 0)
         return r;
     rows = calloc(1, sizeof(*rows));
