@@ -20,6 +20,7 @@
 #include "log.h"
 #include "manager.h"
 #include "store-copy.h"
+#include "store-settings.h"
 #include "store.h"
 
 /* A path we make from a configured one by adding a suffix, and an "sqlite:" URL of it. */
@@ -363,26 +364,6 @@ load_config(const struct ops_flags *f, struct manager_config *config)
     return 0;
 }
 
-/* The id of the master key a store was created with (store-settings.c records it at a
- * manager's first start), in ret_id; "" when none is recorded yet. */
-static int
-recorded_key_id(struct store *store, char *ret_id, size_t size)
-{
-    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
-    int r;
-
-    r = store_query_row(store, "SELECT value FROM settings WHERE name = 'master_key_id'",
-                        STORE_NO_ARGS, &rows);
-    if (r == -ENOENT) {
-        snprintf(ret_id, size, "%s", "");
-        return 0;
-    }
-    if (r < 0)
-        return r;
-    snprintf(ret_id, size, "%s", store_rows_text(rows, 0));
-    return 0;
-}
-
 static void
 print_summary(const char *what, const struct store_copy_report *report)
 {
@@ -473,7 +454,7 @@ finish_backup_file(const char *tmp, struct store_copy_report *report, char *key_
     r = store_copy_count(store, report);
     if (r < 0)
         return log_error_errno(r, "The store is not a Cloister store: %s", report->error);
-    r = recorded_key_id(store, key_id, size);
+    r = store_master_key_id(store, key_id, size);
     if (r < 0)
         return log_error_errno(r, "Cannot read the backup copy '%s': %m", tmp);
     r = store_exec(store, "PRAGMA journal_mode=DELETE", STORE_NO_ARGS, NULL);
@@ -669,7 +650,7 @@ check_backup_key(struct store *backup, const char *key_id)
     char recorded[64];
     int r;
 
-    r = recorded_key_id(backup, recorded, sizeof(recorded));
+    r = store_master_key_id(backup, recorded, sizeof(recorded));
     if (r < 0)
         return log_error_errno(r, "--from: cannot read the backup's master key id: %m");
     if (*recorded && strcmp(recorded, key_id) != 0)
