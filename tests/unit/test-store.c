@@ -341,6 +341,10 @@ TEST(dropped_connection_fails_cleanly_then_reconnects)
     CHECK_EQ_INT(store_begin(store, STORE_TXN_WRITE), 0); /* reconnects on the way */
     CHECK_EQ_INT(insert_user(store, "u1", "a@example.com"), 0);
     CHECK_EQ_INT(store_commit(store), 0);
+    /* A query outside a transaction (the session lookup) reconnects and runs again. */
+    terminate_connection(store);
+    CHECK_EQ_INT(store_query_int(store, "SELECT COUNT(*) FROM users", STORE_NO_ARGS, &n), 0);
+    CHECK_EQ_INT(n, 1);
     close_fresh(store);
 }
 

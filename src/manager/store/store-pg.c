@@ -421,14 +421,16 @@ pg_query(struct store *store, const char *sql, const struct store_value *args, s
          struct store_rows **ret_rows)
 {
     struct pg_store *s = (struct pg_store *)store;
+    bool had_connection = s->conn != NULL;
     struct pg_rows *rows;
     PGresult *res;
     int r;
 
     r = run(s, sql, args, n_args, &res);
     /* A query outside a transaction (the session lookup, /readyz) that finds the connection dead
-     * since the server restarted: it changed nothing, so it runs again on a new connection. */
-    if (r == -ENOTCONN && !store->in_txn && connect_now(s) == 0)
+     * since the server restarted: it changed nothing, so it runs again on a new connection. (Not
+     * when there was no connection: ensure_connected() paces those attempts.) */
+    if (r == -ENOTCONN && had_connection && !store->in_txn && connect_now(s) == 0)
         r = run(s, sql, args, n_args, &res);
     if (r < 0)
         return r;
