@@ -125,6 +125,12 @@ TEST(wrong_argument_count_is_refused)
 
     CHECK_EQ_INT(store_exec(store, "DELETE FROM users WHERE user_id = ?", STORE_NO_ARGS, NULL),
                  -EINVAL);
+    CHECK_EQ_INT(store_exec(store, "DELETE FROM users WHERE user_id = ? OR user_email = ?",
+                            STORE_ARGS(SV_TEXT("u1")), NULL),
+                 -EINVAL);
+    CHECK_EQ_INT(store_exec(store, "DELETE FROM users WHERE user_id = ?",
+                            STORE_ARGS(SV_TEXT("u1"), SV_TEXT("u2")), NULL),
+                 -EINVAL);
     CHECK_EQ_INT(store_open("nosuchbackend:x", &(struct store *){ NULL }), -EPROTONOSUPPORT);
     close_fresh(store);
 }

@@ -18,8 +18,8 @@
 /* Rows read from the source per query (keyset pagination). */
 #define STORE_COPY_PAGE_ROWS 1000
 /* Arguments bound to one INSERT, which writes as many rows as fit: the most a statement of
- * every backend takes (the PostgreSQL backend's limit). A table may have this many columns. */
-#define STORE_COPY_ARGS_MAX 64
+ * every backend takes. A table may have this many columns. */
+#define STORE_COPY_ARGS_MAX STORE_ARGS_MAX
 #define STORE_COPY_TABLES_MAX 32
 
 struct store_copy_table {

@@ -20,7 +20,6 @@
 #include "store.h"
 
 #define PG_STMT_CACHE 128
-#define PG_ARGS_MAX 64
 #define PG_RECONNECT_INTERVAL_SEC 1
 #define PG_CONNECT_TIMEOUT_SEC "3"
 
@@ -262,8 +261,9 @@ static int
 number_placeholders(const char *sql, size_t n_args, char **ret_sql)
 {
     size_t len = strlen(sql), n = 0;
-    /* "?" becomes at most "$64" (PG_ARGS_MAX): 4 bytes for 1 is room enough. */
-    char *out = malloc(len * 4 + 1), *o = out, quote = 0;
+    bool too_many = false;
+    /* "?" becomes at most "$512" (STORE_ARGS_MAX): 5 bytes for 1 is room enough. */
+    char *out = malloc(len * 5 + 1), *o = out, quote = 0;
 
     if (!out)
         return -ENOMEM;
@@ -274,13 +274,17 @@ number_placeholders(const char *sql, size_t n_args, char **ret_sql)
         } else if (*p == '\'' || *p == '"') {
             quote = *p;
         } else if (*p == '?') {
+            if (n == n_args) {
+                too_many = true; /* refused below, before writing past the room */
+                break;
+            }
             o += snprintf(o, 8, "$%zu", ++n);
             continue;
         }
         *o++ = *p;
     }
     *o = '\0';
-    if (n != n_args) {
+    if (too_many || n != n_args) {
         free(out);
         return -EINVAL;
     }
@@ -363,14 +367,14 @@ static int
 run(struct pg_store *s, const char *sql, const struct store_value *args, size_t n_args,
     PGresult **ret_res)
 {
-    const char *values[PG_ARGS_MAX];
-    char numbers[PG_ARGS_MAX][24];
+    const char *values[STORE_ARGS_MAX];
+    char numbers[STORE_ARGS_MAX][24];
     struct pg_stmt *stmt = NULL;
     ExecStatusType status;
     PGresult *res;
     int r;
 
-    if (n_args > PG_ARGS_MAX)
+    if (n_args > STORE_ARGS_MAX)
         return -E2BIG;
     r = ensure_connected(s);
     if (r < 0)

@@ -42,6 +42,9 @@ store_value_text(const char *s)
         (sizeof((const struct store_value[]){ __VA_ARGS__ }) / sizeof(struct store_value))
 #define STORE_NO_ARGS NULL, 0
 
+/* The most arguments one statement may bind, on every backend. */
+#define STORE_ARGS_MAX 512
+
 enum store_txn { STORE_TXN_READ, STORE_TXN_WRITE };
 
 struct store;
