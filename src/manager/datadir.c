@@ -149,6 +149,9 @@ datadir_load_keys(const struct manager_config *config, struct manager_keys *ret_
         r = hkdf_sha256(master, MASTER_KEY_LEN, "cloister audit key v1", ret_keys->audit_seed,
                         sizeof(ret_keys->audit_seed));
     if (r >= 0)
+        r = hkdf_sha256(master, MASTER_KEY_LEN, "cloister nonce key v1", ret_keys->nonce_key,
+                        sizeof(ret_keys->nonce_key));
+    if (r >= 0)
         r = derive_key_id(master, ret_keys->key_id);
     OPENSSL_cleanse(master, sizeof(master));
     return r;

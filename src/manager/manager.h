@@ -7,6 +7,7 @@
 #include "crypto-util.h"
 
 #define MANAGER_PATH_MAX 4096
+#define NONCE_KEY_LEN 32
 
 struct manager_config {
     char data_dir[MANAGER_PATH_MAX];
@@ -29,9 +30,10 @@ struct manager_config {
 
 /* Keys derived from the master key: the same on every worker and replica. */
 struct manager_keys {
-    uint8_t seal_key[SEAL_KEY_LEN]; /* AES-256-GCM for secrets at rest */
-    uint8_t audit_seed[32];         /* Ed25519 seed of the audit checkpoint key */
-    char key_id[33];                /* public: tells master keys apart (store-settings.h) */
+    uint8_t seal_key[SEAL_KEY_LEN];   /* AES-256-GCM for secrets at rest */
+    uint8_t audit_seed[32];           /* Ed25519 seed of the audit checkpoint key */
+    uint8_t nonce_key[NONCE_KEY_LEN]; /* HMAC key of attestation nonces (nonce.h) */
+    char key_id[33];                  /* public: tells master keys apart (store-settings.h) */
 };
 
 struct metrics;

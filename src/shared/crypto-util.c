@@ -97,8 +97,7 @@ base64url_encode(const uint8_t *in, size_t len, char **ret_text)
     return 0;
 }
 
-/* Decodes unpadded base64url; returns a buffer of *ret_len bytes. */
-static int
+int
 base64url_decode(const char *text, uint8_t **ret_data, size_t *ret_len)
 {
     size_t len = strlen(text), padded = (len + 3) / 4 * 4;

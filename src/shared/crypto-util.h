@@ -21,6 +21,9 @@ bool is_hex_string(const char *s, size_t len);
 
 /* Returns a newly allocated unpadded base64url string. */
 int base64url_encode(const uint8_t *in, size_t len, char **ret_text);
+/* Decodes unpadded base64url (at most 2 * SEALED_MAX characters) into a newly allocated buffer
+ * of *ret_len bytes; -EINVAL on anything else. Encodings are not checked to be canonical. */
+int base64url_decode(const char *text, uint8_t **ret_data, size_t *ret_len);
 
 void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN]);
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1]);
