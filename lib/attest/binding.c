@@ -1,0 +1,80 @@
+/* libattest: report_data binding of a CSR key, a nonce and a manifest (SPEC 6.2). */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include <attest/attest.h>
+
+#include "attest-util.h"
+
+int
+attest_report_data_compute(const uint8_t *nonce, size_t nonce_size, EVP_PKEY *csr_key,
+                           const uint8_t *manifest_digest,
+                           uint8_t ret_report_data[ATTEST_REPORT_DATA_SIZE])
+{
+    uint8_t key_digest[SHA256_SIZE], report_data[ATTEST_REPORT_DATA_SIZE] = { 0 };
+    int r;
+
+    if (!nonce || nonce_size == 0 || nonce_size > ATTEST_NONCE_MAX || !csr_key || !ret_report_data)
+        return -EINVAL;
+    r = attest_spki_sha256(csr_key, key_digest);
+    if (r < 0)
+        return r;
+    r = attest_sha256(nonce, nonce_size, key_digest, sizeof(key_digest), report_data);
+    if (r < 0)
+        return r;
+    if (manifest_digest)
+        memcpy(report_data + SHA256_SIZE, manifest_digest, ATTEST_MANIFEST_DIGEST_SIZE);
+    memcpy(ret_report_data, report_data, ATTEST_REPORT_DATA_SIZE);
+    return 0;
+}
+
+int
+attest_report_data_compute_csr(const uint8_t *nonce, size_t nonce_size, X509_REQ *csr,
+                               const uint8_t *manifest_digest,
+                               uint8_t ret_report_data[ATTEST_REPORT_DATA_SIZE])
+{
+    if (!csr)
+        return -EINVAL;
+    return attest_report_data_compute(nonce, nonce_size, X509_REQ_get0_pubkey(csr), manifest_digest,
+                                      ret_report_data);
+}
+
+int
+attest_claims_check_binding(const struct attest_claims *claims, const uint8_t *nonce,
+                            size_t nonce_size, EVP_PKEY *csr_key, const uint8_t *manifest_digest,
+                            enum attest_step *failed_step)
+{
+    uint8_t expected[ATTEST_REPORT_DATA_SIZE];
+    int r;
+
+    attest_fail(failed_step, ATTEST_STEP_REPORT_DATA);
+    if (!claims || !attest_platform_name(claims->platform))
+        return -EINVAL;
+    /* The digest is given exactly where the platform binds it, so that nobody believes a digest
+     * was compared when it was not. */
+    if (attest_platform_binds_manifest(claims->platform) != (manifest_digest != NULL))
+        return -EINVAL;
+    r = attest_report_data_compute(nonce, nonce_size, csr_key, manifest_digest, expected);
+    if (r < 0)
+        return r;
+    if (CRYPTO_memcmp(expected, claims->report_data, ATTEST_REPORT_DATA_SIZE) != 0)
+        return -EBADMSG;
+    attest_fail(failed_step, ATTEST_STEP_NONE);
+    return 0;
+}
+
+int
+attest_claims_check_binding_csr(const struct attest_claims *claims, const uint8_t *nonce,
+                                size_t nonce_size, X509_REQ *csr, const uint8_t *manifest_digest,
+                                enum attest_step *failed_step)
+{
+    if (!csr) {
+        attest_fail(failed_step, ATTEST_STEP_REPORT_DATA);
+        return -EINVAL;
+    }
+    return attest_claims_check_binding(claims, nonce, nonce_size, X509_REQ_get0_pubkey(csr),
+                                       manifest_digest, failed_step);
+}

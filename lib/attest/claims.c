@@ -1,0 +1,133 @@
+/* libattest: names of platforms, TCB statuses and steps; claims as JSON. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <attest/attest.h>
+
+#include "attest-util.h"
+#include "cleanup.h"
+
+static const char *const platform_names[] = {
+    [ATTEST_PLATFORM_SIM] = "sim",
+    [ATTEST_PLATFORM_SGX_DCAP] = "sgx-dcap",
+    [ATTEST_PLATFORM_TDX] = "tdx",
+    [ATTEST_PLATFORM_SNP] = "snp",
+};
+
+static const char *const tcb_status_names[] = {
+    [ATTEST_TCB_UP_TO_DATE] = "UpToDate",
+    [ATTEST_TCB_SW_HARDENING_NEEDED] = "SWHardeningNeeded",
+    [ATTEST_TCB_CONFIGURATION_NEEDED] = "ConfigurationNeeded",
+    [ATTEST_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED] = "ConfigurationAndSWHardeningNeeded",
+    [ATTEST_TCB_OUT_OF_DATE] = "OutOfDate",
+    [ATTEST_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED] = "OutOfDateConfigurationNeeded",
+    [ATTEST_TCB_REVOKED] = "Revoked",
+    [ATTEST_TCB_SIMULATED_INSECURE] = "SimulatedInsecure",
+};
+
+static const char *const step_names[] = {
+    [ATTEST_STEP_NONE] = "none",
+    [ATTEST_STEP_ENVELOPE] = "envelope",
+    [ATTEST_STEP_TYPE] = "type",
+    [ATTEST_STEP_PARSE] = "parse",
+    [ATTEST_STEP_VERSION] = "version",
+    [ATTEST_STEP_TRUST] = "trust",
+    [ATTEST_STEP_KEY_ID] = "key_id",
+    [ATTEST_STEP_SIGNATURE] = "signature",
+    [ATTEST_STEP_REPORT_DATA] = "report_data",
+};
+
+const char *
+attest_version(void)
+{
+    return ATTEST_LIBRARY_VERSION;
+}
+
+const char *
+attest_platform_name(enum attest_platform platform)
+{
+    if ((unsigned)platform >= ELEMENTSOF(platform_names))
+        return NULL;
+    return platform_names[platform];
+}
+
+int
+attest_platform_from_name(const char *name, enum attest_platform *ret_platform)
+{
+    if (!name)
+        return -EINVAL;
+    for (size_t i = 0; i < ELEMENTSOF(platform_names); i++)
+        if (platform_names[i] && strcmp(platform_names[i], name) == 0) {
+            *ret_platform = (enum attest_platform)i;
+            return 0;
+        }
+    return -EPROTONOSUPPORT;
+}
+
+bool
+attest_platform_binds_manifest(enum attest_platform platform)
+{
+    return platform == ATTEST_PLATFORM_TDX || platform == ATTEST_PLATFORM_SNP;
+}
+
+const char *
+attest_tcb_status_name(enum attest_tcb_status status)
+{
+    if ((unsigned)status >= ELEMENTSOF(tcb_status_names))
+        return NULL;
+    return tcb_status_names[status];
+}
+
+const char *
+attest_step_name(enum attest_step step)
+{
+    if ((unsigned)step >= ELEMENTSOF(step_names) || !step_names[step])
+        return "unknown";
+    return step_names[step];
+}
+
+static int
+set_hex(json_t *object, const char *key, const uint8_t *data, size_t size)
+{
+    char hex[2 * ATTEST_REPORT_DATA_SIZE + 1];
+
+    attest_hex_encode(data, size, hex);
+    return json_object_set_new(object, key, json_string(hex)) == 0 ? 0 : -ENOMEM;
+}
+
+int
+attest_claims_to_json(const struct attest_claims *claims, json_t **ret)
+{
+    _cleanup_(json_decrefp) json_t *object = NULL;
+    const char *platform, *tcb;
+    char attributes[17];
+
+    if (!claims || !ret)
+        return -EINVAL;
+    platform = attest_platform_name(claims->platform);
+    tcb = attest_tcb_status_name(claims->tcb_status);
+    if (!platform || !tcb)
+        return -EINVAL;
+    object = json_object();
+    if (!object)
+        return -ENOMEM;
+    (void)snprintf(attributes, sizeof(attributes), "%016" PRIx64, claims->attributes);
+    if (json_object_set_new(object, "platform", json_string(platform)) < 0 ||
+        json_object_set_new(object, "tcb_status", json_string(tcb)) < 0 ||
+        json_object_set_new(object, "insecure",
+                            json_boolean(claims->tcb_status == ATTEST_TCB_SIMULATED_INSECURE)) <
+            0 ||
+        set_hex(object, "mrenclave", claims->mrenclave, sizeof(claims->mrenclave)) < 0 ||
+        set_hex(object, "mrsigner", claims->mrsigner, sizeof(claims->mrsigner)) < 0 ||
+        json_object_set_new(object, "isvprodid", json_integer(claims->isvprodid)) < 0 ||
+        json_object_set_new(object, "isvsvn", json_integer(claims->isvsvn)) < 0 ||
+        json_object_set_new(object, "attributes", json_string(attributes)) < 0 ||
+        json_object_set_new(object, "debug", json_boolean(claims->debug)) < 0 ||
+        set_hex(object, "report_data", claims->report_data, sizeof(claims->report_data)) < 0 ||
+        set_hex(object, "key_id", claims->key_id, sizeof(claims->key_id)) < 0)
+        return -ENOMEM;
+    *ret = TAKE_PTR(object);
+    return 0;
+}
