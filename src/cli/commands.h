@@ -19,6 +19,7 @@ extern const struct cli_group cmd_build;
 extern const struct cli_group cmd_task;
 extern const struct cli_group cmd_registry;
 extern const struct cli_group cmd_audit;
+extern const struct cli_group cmd_attest;
 
 /* Finds an app of the selected account by id, or by exact name (GET /v1/apps?name=). *ret_app
  * is the app object (owned). -ENOENT, reported, when there is none. */

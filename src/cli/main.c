@@ -21,6 +21,7 @@ static const struct cli_verb cli_verbs[] = {
     { "task", "approval tasks: list, approve, deny", NULL, &cmd_task },
     { "registry", "container registry credentials", NULL, &cmd_registry },
     { "audit", "the audit log: list, verify, export", NULL, &cmd_audit },
+    { "attest", "evidence tools: verify an evidence file offline", NULL, &cmd_attest },
     { "version", "client and server versions", cmd_version },
 };
 
