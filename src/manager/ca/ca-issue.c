@@ -1,0 +1,478 @@
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "ca-issue.h"
+#include "domains.h"
+
+_printf_(2, 3) static void error_set(struct ca_error *error, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!error)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(error->message, sizeof(error->message), fmt, ap);
+    va_end(ap);
+}
+
+struct ca_issued *
+ca_issued_free(struct ca_issued *issued)
+{
+    if (!issued)
+        return NULL;
+    free(issued->cert_pem);
+    free(issued->chain_pem);
+    free(issued);
+    return NULL;
+}
+
+/* SPIFFE trust domain: lower-case letters, digits, '.', '-', '_' (SPIFFE ID, section 2.1). */
+static bool
+trust_domain_is_valid(const char *s)
+{
+    size_t len = s ? strnlen(s, CA_TRUST_DOMAIN_MAX + 1) : 0;
+
+    if (len == 0 || len > CA_TRUST_DOMAIN_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+              s[i] == '-' || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* One SPIFFE path segment: letters, digits, '.', '-', '_', and not "." or "..". */
+static bool
+segment_is_valid(const char *s)
+{
+    size_t len = s ? strnlen(s, CA_NAME_SEGMENT_MAX + 1) : 0;
+
+    if (len == 0 || len > CA_NAME_SEGMENT_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == '_'))
+            return false;
+    return true;
+}
+
+static int
+csr_read(const void *csr, size_t csr_len, X509_REQ **ret_req)
+{
+    const unsigned char *p = csr;
+    size_t i = 0;
+    X509_REQ *req;
+
+    while (i < csr_len && isspace(p[i]))
+        i++;
+    if (csr_len - i >= 10 && memcmp(p + i, "-----BEGIN", 10) == 0) {
+        _cleanup_(BIO_free_allp) BIO *bio = BIO_new_mem_buf(csr, (int)csr_len);
+
+        if (!bio)
+            return -ENOMEM;
+        req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+    } else {
+        req = d2i_X509_REQ(NULL, &p, (long)csr_len);
+        if (req && p != (const unsigned char *)csr + csr_len) {
+            X509_REQ_free(req);
+            req = NULL;
+        }
+    }
+    if (!req)
+        return -EBADMSG;
+    *ret_req = req;
+    return 0;
+}
+
+static int
+key_check(EVP_PKEY *key, struct ca_error *error)
+{
+    char group[64];
+    size_t len = 0;
+    int bits;
+
+    switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+        bits = EVP_PKEY_get_bits(key);
+        if (bits < CA_RSA_BITS_MIN || bits > CA_RSA_BITS_MAX) {
+            error_set(error, "RSA key of %d bits not accepted (%d to %d bits)", bits,
+                      CA_RSA_BITS_MIN, CA_RSA_BITS_MAX);
+            return -EOPNOTSUPP;
+        }
+        return 0;
+    case EVP_PKEY_EC:
+        if (EVP_PKEY_get_group_name(key, group, sizeof(group), &len) != 1) {
+            error_set(error, "EC key without a named curve not accepted (P-256 or P-384)");
+            return -EOPNOTSUPP;
+        }
+        if (strcmp(group, "prime256v1") != 0 && strcmp(group, "secp384r1") != 0) {
+            error_set(error, "EC key on curve %s not accepted (P-256 or P-384)", group);
+            return -EOPNOTSUPP;
+        }
+        return 0;
+    default: {
+        const char *type = EVP_PKEY_get0_type_name(key);
+
+        error_set(error, "%s key not accepted (RSA 2048+ or EC P-256/P-384)",
+                  type ? type : "this type of");
+        return -EOPNOTSUPP;
+    }
+    }
+}
+
+int
+ca_csr_parse(const void *csr, size_t csr_len, struct ca_error *error, EVP_PKEY **ret_key)
+{
+    _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+    int r;
+
+    if (!csr || csr_len == 0) {
+        error_set(error, "CSR is empty");
+        return -EBADMSG;
+    }
+    if (csr_len > CA_CSR_MAX) {
+        error_set(error, "CSR is larger than %u bytes", CA_CSR_MAX);
+        return -E2BIG;
+    }
+    r = csr_read(csr, csr_len, &req);
+    if (r < 0) {
+        ERR_clear_error();
+        error_set(error, "CSR is not a PEM or DER PKCS#10 request");
+        return r;
+    }
+    key = X509_REQ_get_pubkey(req);
+    if (!key) {
+        ERR_clear_error();
+        error_set(error, "CSR public key does not parse");
+        return -EBADMSG;
+    }
+    r = key_check(key, error);
+    if (r < 0)
+        return r;
+    if (X509_REQ_verify(req, key) != 1) {
+        ERR_clear_error();
+        error_set(error, "CSR signature does not verify");
+        return -EBADMSG;
+    }
+    *ret_key = TAKE_PTR(key);
+    return 0;
+}
+
+static int
+profile_check(const struct ca_profile *profile, struct ca_error *error)
+{
+    const struct ca_claims *c = profile->claims;
+
+    if (!trust_domain_is_valid(profile->trust_domain)) {
+        error_set(error, "trust domain is not a valid SPIFFE trust domain");
+        return -EINVAL;
+    }
+    switch (profile->kind) {
+    case CA_PROFILE_APP:
+        if (!segment_is_valid(profile->app_name)) {
+            error_set(error, "app name is not a valid SPIFFE path segment");
+            return -EINVAL;
+        }
+        if (profile->n_dns_names == 0 || !c) {
+            error_set(error, "an app certificate needs a DNS name and claims");
+            return -EINVAL;
+        }
+        break;
+    case CA_PROFILE_NODE:
+        if (!segment_is_valid(profile->node_id)) {
+            error_set(error, "node id is not a valid SPIFFE path segment");
+            return -EINVAL;
+        }
+        break;
+    default:
+        error_set(error, "unknown certificate profile");
+        return -EINVAL;
+    }
+    if (profile->n_dns_names > CA_DNS_NAMES_MAX) {
+        error_set(error, "more than %d DNS names", CA_DNS_NAMES_MAX);
+        return -E2BIG;
+    }
+    for (size_t i = 0; i < profile->n_dns_names; i++)
+        if (!profile->dns_names || !domain_is_dns_name(profile->dns_names[i])) {
+            error_set(error, "DNS name %zu is not a host name", i + 1);
+            return -EINVAL;
+        }
+    if (profile->validity_seconds < CA_LEAF_VALIDITY_MIN ||
+        profile->validity_seconds > CA_LEAF_VALIDITY_MAX) {
+        error_set(error, "validity of %lld s out of bounds (%lld to %lld s)",
+                  (long long)profile->validity_seconds, CA_LEAF_VALIDITY_MIN, CA_LEAF_VALIDITY_MAX);
+        return -ERANGE;
+    }
+    if (c &&
+        ((c->isvprodid > 65535 || c->isvprodid < -1) || (c->isvsvn > 65535 || c->isvsvn < -1))) {
+        error_set(error, "isvprodid and isvsvn must be 0 to 65535");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int
+claims_add_string(json_t *obj, const char *key, const char *value, struct ca_error *error)
+{
+    if (!value)
+        return 0;
+    if (strnlen(value, CA_CLAIM_MAX + 1) > CA_CLAIM_MAX) {
+        error_set(error, "claim %s is longer than %d bytes", key, CA_CLAIM_MAX);
+        return -E2BIG;
+    }
+    /* json_string() refuses text that is not UTF-8. */
+    if (json_object_set_new(obj, key, json_string(value)) < 0) {
+        error_set(error, "claim %s is not UTF-8 text", key);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* {"isvprodid":…,"isvsvn":…,"measurement":…,"node_id":…,"platform":…,"signer":…,
+ *  "tcb_status":…,"version":1} as compact JSON with sorted keys. */
+static int
+claims_json(const struct ca_claims *c, struct ca_error *error, char **ret_json)
+{
+    _cleanup_(json_decrefp) json_t *obj = json_object();
+    char *text;
+    int r;
+
+    if (!obj)
+        return -ENOMEM;
+    if (json_object_set_new(obj, "version", json_integer(CA_CLAIMS_VERSION)) < 0)
+        return -ENOMEM;
+    if ((r = claims_add_string(obj, "measurement", c->measurement, error)) < 0 ||
+        (r = claims_add_string(obj, "signer", c->signer, error)) < 0 ||
+        (r = claims_add_string(obj, "platform", c->platform, error)) < 0 ||
+        (r = claims_add_string(obj, "tcb_status", c->tcb_status, error)) < 0 ||
+        (r = claims_add_string(obj, "node_id", c->node_id, error)) < 0)
+        return r;
+    if (c->isvprodid >= 0 && json_object_set_new(obj, "isvprodid", json_integer(c->isvprodid)) < 0)
+        return -ENOMEM;
+    if (c->isvsvn >= 0 && json_object_set_new(obj, "isvsvn", json_integer(c->isvsvn)) < 0)
+        return -ENOMEM;
+    text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return -ENOMEM;
+    *ret_json = text;
+    return 0;
+}
+
+static int
+claims_add(X509 *cert, const struct ca_claims *c, struct ca_error *error)
+{
+    _cleanup_free_ char *json = NULL;
+    _cleanup_(ASN1_OBJECT_freep) ASN1_OBJECT *oid = NULL;
+    _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *inner = ASN1_OCTET_STRING_new();
+    _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *outer = ASN1_OCTET_STRING_new();
+    _cleanup_(X509_EXTENSION_freep) X509_EXTENSION *ext = NULL;
+    unsigned char *der = NULL;
+    int der_len, r;
+
+    if (!inner || !outer)
+        return -ENOMEM;
+    r = claims_json(c, error, &json);
+    if (r < 0)
+        return r;
+    oid = OBJ_txt2obj(CA_CLAIMS_OID, 1);
+    if (!oid)
+        return -EIO;
+    if (ASN1_OCTET_STRING_set(inner, (const unsigned char *)json, (int)strlen(json)) != 1)
+        return -ENOMEM;
+    /* extnValue holds the DER of the value, here an OCTET STRING with the JSON text. */
+    der_len = i2d_ASN1_OCTET_STRING(inner, &der);
+    if (der_len <= 0)
+        return -EIO;
+    r = ASN1_OCTET_STRING_set(outer, der, der_len);
+    OPENSSL_free(der);
+    if (r != 1)
+        return -ENOMEM;
+    ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, outer);
+    if (!ext)
+        return -ENOMEM;
+    if (X509_add_ext(cert, ext, -1) != 1)
+        return -ENOMEM;
+    return 0;
+}
+
+static int
+general_name_push(GENERAL_NAMES *names, int type, const char *value)
+{
+    _cleanup_(GENERAL_NAME_freep) GENERAL_NAME *gen = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+
+    if (!gen || !ia5 || ASN1_STRING_set(ia5, value, (int)strlen(value)) != 1) {
+        ASN1_IA5STRING_free(ia5);
+        return -ENOMEM;
+    }
+    GENERAL_NAME_set0_value(gen, type, ia5);
+    if (sk_GENERAL_NAME_push(names, gen) <= 0)
+        return -ENOMEM;
+    gen = NULL;
+    return 0;
+}
+
+static int
+san_add(X509 *cert, const struct ca_profile *profile, bool critical)
+{
+    _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+    char uri[sizeof("spiffe:///node/") + CA_TRUST_DOMAIN_MAX + CA_NAME_SEGMENT_MAX];
+    int n, r;
+
+    if (!names)
+        return -ENOMEM;
+    for (size_t i = 0; i < profile->n_dns_names; i++) {
+        char lower[DOMAIN_NAME_MAX + 1];
+        size_t len = strnlen(profile->dns_names[i], DOMAIN_NAME_MAX + 1);
+
+        if (len > DOMAIN_NAME_MAX)
+            return -EINVAL;
+        for (size_t j = 0; j < len; j++)
+            lower[j] = (char)tolower((unsigned char)profile->dns_names[i][j]);
+        lower[len] = '\0';
+        r = general_name_push(names, GEN_DNS, lower);
+        if (r < 0)
+            return r;
+    }
+    if (profile->kind == CA_PROFILE_APP)
+        n = snprintf(uri, sizeof(uri), "spiffe://%s/app/%s", profile->trust_domain,
+                     profile->app_name);
+    else
+        n = snprintf(uri, sizeof(uri), "spiffe://%s/node/%s", profile->trust_domain,
+                     profile->node_id);
+    if (n < 0 || (size_t)n >= sizeof(uri))
+        return -EINVAL;
+    r = general_name_push(names, GEN_URI, uri);
+    if (r < 0)
+        return r;
+    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names, critical ? 1 : 0,
+                          X509V3_ADD_DEFAULT) != 1)
+        return -ENOMEM;
+    return 0;
+}
+
+/* CN = the first DNS name, or the node id of a node without one; empty (and the SAN critical,
+ * RFC 5280 4.2.1.6) when that does not fit a common name's 64 characters. */
+static int
+subject_set(X509 *cert, const struct ca_profile *profile, bool *ret_empty)
+{
+    _cleanup_(X509_NAME_freep) X509_NAME *name = X509_NAME_new();
+    char cn[DOMAIN_NAME_MAX + 1];
+    const char *source;
+    size_t len;
+
+    if (!name)
+        return -ENOMEM;
+    source = profile->n_dns_names > 0 ? profile->dns_names[0] : profile->node_id;
+    len = strnlen(source, DOMAIN_NAME_MAX + 1);
+    if (len > DOMAIN_NAME_MAX)
+        return -EINVAL;
+    for (size_t j = 0; j < len; j++)
+        cn[j] = (char)tolower((unsigned char)source[j]);
+    cn[len] = '\0';
+    if (len <= 64 && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn,
+                                                -1, -1, 0) != 1)
+        return -EIO;
+    if (X509_set_subject_name(cert, name) != 1)
+        return -EIO;
+    *ret_empty = len > 64;
+    return 0;
+}
+
+int
+ca_issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, const void *csr,
+              size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued)
+{
+    _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+    _cleanup_(X509_freep) X509 *cert = NULL;
+    int64_t now = time_now_unix(), ca_not_after;
+    bool empty_subject = false;
+    int r;
+
+    if (!ca || !ca->issuing || !ca->issuing_key || !profile)
+        return -EINVAL;
+    r = profile_check(profile, error);
+    if (r < 0)
+        return r;
+    r = ca_csr_parse(csr, csr_len, error, &key);
+    if (r < 0)
+        return r;
+    r = ca_x509_not_after(ca->issuing, &ca_not_after);
+    if (r < 0)
+        return r;
+    if (now + profile->validity_seconds > ca_not_after) {
+        error_set(error, "validity would end after the issuing CA's");
+        return -ERANGE;
+    }
+
+    issued = calloc(1, sizeof(*issued));
+    cert = X509_new();
+    if (!issued || !cert)
+        return -ENOMEM;
+    issued->not_before = now - CA_BACKDATE_SECONDS;
+    issued->not_after = now + profile->validity_seconds;
+    if (X509_set_version(cert, X509_VERSION_3) != 1 ||
+        X509_set_issuer_name(cert, X509_get_subject_name(ca->issuing)) != 1 ||
+        X509_set_pubkey(cert, key) != 1)
+        return -EIO;
+    r = ca_x509_set_random_serial(cert, issued->serial_hex);
+    if (r < 0)
+        return r;
+    r = ca_x509_set_validity(cert, issued->not_before, issued->not_after);
+    if (r < 0)
+        return r;
+    r = subject_set(cert, profile, &empty_subject);
+    if (r < 0)
+        return r;
+
+    r = ca_x509_add_ext(cert, ca->issuing, NID_basic_constraints, "critical,CA:FALSE");
+    if (r < 0)
+        return r;
+    r = ca_x509_add_ext(cert, ca->issuing, NID_key_usage,
+                        EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA
+                            ? "critical,digitalSignature,keyEncipherment"
+                            : "critical,digitalSignature");
+    if (r < 0)
+        return r;
+    r = ca_x509_add_ext(cert, ca->issuing, NID_ext_key_usage,
+                        profile->kind == CA_PROFILE_APP ? "serverAuth,clientAuth" : "clientAuth");
+    if (r < 0)
+        return r;
+    r = ca_x509_add_ext(cert, ca->issuing, NID_subject_key_identifier, "hash");
+    if (r < 0)
+        return r;
+    r = ca_x509_add_ext(cert, ca->issuing, NID_authority_key_identifier, "keyid:always");
+    if (r < 0)
+        return r;
+    r = san_add(cert, profile, empty_subject);
+    if (r < 0)
+        return r;
+    if (profile->claims) {
+        r = claims_add(cert, profile->claims, error);
+        if (r < 0)
+            return r;
+    }
+
+    if (X509_sign(cert, ca->issuing_key, ca_x509_digest_for(ca->issuing_key)) <= 0) {
+        ERR_clear_error();
+        return -EIO;
+    }
+    r = ca_x509_to_pem(cert, &issued->cert_pem);
+    if (r < 0)
+        return r;
+    issued->chain_pem = strdup(ca->chain_pem);
+    if (!issued->chain_pem)
+        return -ENOMEM;
+    *ret_issued = TAKE_PTR(issued);
+    return 0;
+}
