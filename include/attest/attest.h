@@ -8,6 +8,7 @@
 #include <attest/evidence.h>
 #include <attest/sim.h>
 #include <attest/binding.h>
+#include <attest/ratls.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -73,6 +73,7 @@ enum attest_step {
     ATTEST_STEP_KEY_ID,      /* "key_id": evidence names another attestation key */
     ATTEST_STEP_SIGNATURE,   /* "signature": the signature does not verify */
     ATTEST_STEP_REPORT_DATA, /* "report_data": not bound to this nonce, CSR key and manifest */
+    ATTEST_STEP_POLICY,      /* "policy": the caller's claims check refused (e.g. measurement) */
 };
 
 /* The step's name as above ("none", "envelope", ...); "unknown" for an unknown value. */

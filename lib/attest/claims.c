@@ -37,6 +37,7 @@ static const char *const step_names[] = {
     [ATTEST_STEP_KEY_ID] = "key_id",
     [ATTEST_STEP_SIGNATURE] = "signature",
     [ATTEST_STEP_REPORT_DATA] = "report_data",
+    [ATTEST_STEP_POLICY] = "policy",
 };
 
 const char *
