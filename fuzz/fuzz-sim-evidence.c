@@ -10,17 +10,9 @@
 
 #include <attest/attest.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "sim-test-vector.h"
 
-/* The public key of fuzz/corpus/sim-evidence/valid-v1.bin (docs/sim-evidence.md). */
-static const uint8_t vector_spki[] = {
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04, 0xcd, 0xb9, 0x39, 0x84, 0x23,
-    0x57, 0xd2, 0x54, 0xae, 0xc4, 0x56, 0x1a, 0x79, 0x05, 0x1f, 0x83, 0x42, 0x0f, 0x8d, 0xf8, 0x0f,
-    0xf1, 0x5a, 0xc7, 0x81, 0x25, 0x0d, 0xf7, 0xb1, 0xe7, 0x67, 0x4a, 0xa0, 0xea, 0x6a, 0x56, 0xe0,
-    0xb9, 0xf1, 0xd9, 0x2f, 0x9e, 0xfa, 0x59, 0xd9, 0x42, 0x46, 0xf9, 0x0e, 0x26, 0xdb, 0x67, 0x8e,
-    0x23, 0x22, 0xf3, 0xf9, 0xf4, 0xe3, 0xdf, 0xf2, 0xe8, 0xb0, 0x62,
-};
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
 check_raw(const uint8_t *data, size_t size, EVP_PKEY *key)
@@ -43,7 +35,8 @@ check_raw(const uint8_t *data, size_t size, EVP_PKEY *key)
     } else if (parsed == 0 && step < ATTEST_STEP_TRUST) {
         __builtin_trap();
     }
-    if (attest_sim_verify_spki(data, size, vector_spki, sizeof(vector_spki), &claims, &step) == 0 &&
+    if (attest_sim_verify_spki(data, size, sim_vector_spki, sizeof(sim_vector_spki), &claims,
+                               &step) == 0 &&
         parsed != 0)
         __builtin_trap();
 }
@@ -79,8 +72,8 @@ check_envelope(const uint8_t *data, size_t size, EVP_PKEY *key)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const unsigned char *p = vector_spki;
-    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, sizeof(vector_spki));
+    const unsigned char *p = sim_vector_spki;
+    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, sizeof(sim_vector_spki));
 
     if (!key)
         __builtin_trap();

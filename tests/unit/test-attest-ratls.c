@@ -22,6 +22,7 @@
 #include <attest/attest.h>
 #include <attest/ratls.h>
 
+#include "test-files.h"
 #include "test.h"
 
 #ifndef SOURCE_ROOT
@@ -816,31 +817,6 @@ TEST(tls_concurrent_handshakes_share_one_policy)
     EVP_PKEY_free(node_key);
 }
 
-/* Runs argv with stdout to stdout_path (or /dev/null); quiet: stderr to /dev/null too, for runs
- * that are expected to fail. */
-static int
-run(char *const argv[], const char *stdout_path, bool quiet)
-{
-    int status = 0, fd;
-    pid_t pid = fork();
-
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        fd = open(stdout_path ? stdout_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                  0600);
-        if (fd >= 0)
-            dup2(fd, STDOUT_FILENO);
-        if (fd >= 0 && quiet)
-            dup2(fd, STDERR_FILENO);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    CHECK(waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) != 127);
-    return WEXITSTATUS(status);
-}
-
 /* Python's cryptography: the extension is present, not critical, and holds tag 0x434c5331
  * around the sim evidence, whose report_data[0..32) is SHA-256 of the certificate's SPKI and
  * [32..64) zero; the certificate's self-signature verifies. */
@@ -902,8 +878,8 @@ TEST(independent_parsers_find_the_extension)
     CHECK(f);
     CHECK(PEM_write_X509(f, cert) == 1);
     CHECK(fclose(f) == 0);
-    CHECK_EQ_INT(run(python, NULL, false), 0);
-    CHECK_EQ_INT(run(openssl, text, false), 0);
+    CHECK_EQ_INT(test_run(python, NULL, false), 0);
+    CHECK_EQ_INT(test_run(openssl, text, false), 0);
     CHECK(file_contains(text, "2.23.133.5.4.9:"));
     CHECK(file_contains(text, "0000 - da 43 4c 53 31 59"));
     CHECK(file_contains(text, "CN = ratls.test"));
@@ -916,7 +892,7 @@ TEST(independent_parsers_find_the_extension)
     CHECK(f);
     CHECK(PEM_write_X509(f, wrong) == 1);
     CHECK(fclose(f) == 0);
-    CHECK(run(python, NULL, true) != 0);
+    CHECK(test_run(python, NULL, true) != 0);
 
     unlink(pem);
     unlink(text);
@@ -929,18 +905,6 @@ TEST(independent_parsers_find_the_extension)
     EVP_PKEY_free(node_key);
 }
 
-static size_t
-read_file(const char *path, uint8_t *buf, size_t max)
-{
-    FILE *f = fopen(path, "re");
-    size_t n;
-
-    CHECK(f);
-    n = fread(buf, 1, max, f);
-    fclose(f);
-    return n;
-}
-
 static X509 *
 load_vector(const char *name)
 {
@@ -951,7 +915,7 @@ load_vector(const char *name)
     X509 *cert;
 
     (void)snprintf(path, sizeof(path), "%s/fuzz/corpus/ratls-cert/%s", SOURCE_ROOT, name);
-    n = read_file(path, buf, sizeof(buf));
+    n = test_read_file(path, buf, sizeof(buf));
     cert = d2i_X509(NULL, &p, (long)n);
     CHECK(cert);
     return cert;

@@ -17,6 +17,7 @@
 
 #include <attest/attest.h>
 
+#include "test-files.h"
 #include "test.h"
 
 #ifndef SOURCE_ROOT
@@ -615,36 +616,6 @@ TEST(concurrent_verification_with_one_key)
     EVP_PKEY_free(key);
 }
 
-static int
-run(char *const argv[])
-{
-    int status = 0, devnull;
-    pid_t pid = fork();
-
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (devnull >= 0)
-            dup2(devnull, STDOUT_FILENO);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    CHECK(waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) != 127);
-    return WEXITSTATUS(status);
-}
-
-static void
-write_file(const char *path, const void *data, size_t size)
-{
-    FILE *f = fopen(path, "we");
-
-    CHECK(f);
-    CHECK(fwrite(data, 1, size, f) == size);
-    CHECK(fclose(f) == 0);
-}
-
 TEST(openssl_cli_verifies_the_signature)
 {
     EVP_PKEY *key = key_new("P-256");
@@ -663,31 +634,19 @@ TEST(openssl_cli_verifies_the_signature)
     CHECK(f);
     CHECK(PEM_write_PUBKEY(f, key) == 1);
     CHECK(fclose(f) == 0);
-    write_file(body, data, ATTEST_SIM_BODY_SIZE);
-    write_file(sig, data + ATTEST_SIM_BODY_SIZE + 2, size - ATTEST_SIM_BODY_SIZE - 2);
-    CHECK_EQ_INT(run(argv), 0);
+    test_write_file(body, data, ATTEST_SIM_BODY_SIZE);
+    test_write_file(sig, data + ATTEST_SIM_BODY_SIZE + 2, size - ATTEST_SIM_BODY_SIZE - 2);
+    CHECK_EQ_INT(test_run(argv, NULL, false), 0);
     /* And it refuses a changed body, so the check above can fail. */
     data[100] ^= 1;
-    write_file(body, data, ATTEST_SIM_BODY_SIZE);
-    CHECK(run(argv) != 0);
+    test_write_file(body, data, ATTEST_SIM_BODY_SIZE);
+    CHECK(test_run(argv, NULL, false) != 0);
     unlink(pub);
     unlink(body);
     unlink(sig);
     rmdir(dir);
     free(data);
     EVP_PKEY_free(key);
-}
-
-static size_t
-read_file(const char *path, uint8_t *buf, size_t max)
-{
-    FILE *f = fopen(path, "re");
-    size_t n;
-
-    CHECK(f);
-    n = fread(buf, 1, max, f);
-    fclose(f);
-    return n;
 }
 
 TEST(python_made_vector_verifies)
@@ -707,7 +666,7 @@ TEST(python_made_vector_verifies)
         CHECK(sscanf(vector_spki_hex + 2 * i, "%2x", &byte) == 1);
         spki[i] = (uint8_t)byte;
     }
-    n = read_file(SOURCE_ROOT "/fuzz/corpus/sim-evidence/valid-v1.bin", buf, sizeof(buf));
+    n = test_read_file(SOURCE_ROOT "/fuzz/corpus/sim-evidence/valid-v1.bin", buf, sizeof(buf));
     CHECK_EQ_INT(attest_sim_verify_spki(buf, n, spki, sizeof(spki), &claims, &step), 0);
     CHECK_EQ_INT(claims.isvprodid, 0x1234);
     CHECK_EQ_INT(claims.isvsvn, 7);
@@ -720,7 +679,7 @@ TEST(python_made_vector_verifies)
     spki_sha256(trust.sim_key, key_id);
     CHECK(memcmp(claims.key_id, key_id, 32) == 0);
 
-    n = read_file(SOURCE_ROOT "/fuzz/corpus/sim-evidence/valid-v1.json", buf, sizeof(buf));
+    n = test_read_file(SOURCE_ROOT "/fuzz/corpus/sim-evidence/valid-v1.json", buf, sizeof(buf));
     CHECK_EQ_INT(attest_evidence_parse((const char *)buf, n, &evidence, &step), 0);
     CHECK_EQ_INT(attest_evidence_verify(evidence, &trust, &claims, &step), 0);
     CHECK_EQ_INT(claims.isvprodid, 0x1234);

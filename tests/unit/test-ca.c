@@ -20,6 +20,7 @@
 #include "ca-process.h"
 #include "cleanup.h"
 #include "crypto-util.h"
+#include "test-files.h"
 #include "test.h"
 
 static const uint8_t seal_key[SEAL_KEY_LEN] = { 0x5e, 0xa1, 3, 4, 5, 6, 7, 8, 9 };
@@ -91,17 +92,14 @@ der_to_pem_csr(const unsigned char *der, size_t len)
     return strndup(data, (size_t)n);
 }
 
+/* Writes text to dir/name. */
 static void
 write_file(const char *dir, const char *name, const char *text)
 {
     char path[512];
-    FILE *f;
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    f = fopen(path, "we");
-    CHECK(f);
-    CHECK(fputs(text, f) >= 0);
-    CHECK(fclose(f) == 0);
+    test_write_file(path, text, strlen(text));
 }
 
 /* Runs `openssl verify -x509_strict -purpose P -CAfile root -untrusted issuing leaf` with its
@@ -111,37 +109,24 @@ openssl_verify(const char *root_pem, const char *issuing_pem, const char *leaf_p
                const char *purpose)
 {
     char dir[] = "/tmp/test-ca-XXXXXX", root[64], issuing[64], leaf[64];
-    int status = -1;
-    pid_t pid;
+    char *argv[] = { "openssl", "verify", "-x509_strict", "-purpose", (char *)purpose,
+                     "-CAfile", root,     "-untrusted",   issuing,    leaf,
+                     NULL };
+    int status;
 
     CHECK(mkdtemp(dir));
-    write_file(dir, "root.pem", root_pem);
-    write_file(dir, "issuing.pem", issuing_pem);
-    write_file(dir, "leaf.pem", leaf_pem);
     snprintf(root, sizeof(root), "%s/root.pem", dir);
     snprintf(issuing, sizeof(issuing), "%s/issuing.pem", dir);
     snprintf(leaf, sizeof(leaf), "%s/leaf.pem", dir);
-    pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-        if (null >= 0) {
-            dup2(null, STDOUT_FILENO);
-            dup2(null, STDERR_FILENO);
-        }
-        execlp("openssl", "openssl", "verify", "-x509_strict", "-purpose", purpose, "-CAfile", root,
-               "-untrusted", issuing, leaf, (char *)NULL);
-        _exit(127);
-    }
-    CHECK(waitpid(pid, &status, 0) == pid);
+    write_file(dir, "root.pem", root_pem);
+    write_file(dir, "issuing.pem", issuing_pem);
+    write_file(dir, "leaf.pem", leaf_pem);
+    status = test_run(argv, NULL, true);
     unlink(root);
     unlink(issuing);
     unlink(leaf);
     rmdir(dir);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) != 127); /* the openssl command is there */
-    return WEXITSTATUS(status);
+    return status;
 }
 
 /* The SAN entries of type type, joined with ','. */
