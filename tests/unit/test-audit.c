@@ -28,18 +28,6 @@
 static struct manager_keys test_keys = { .audit_seed = { 1, 2, 3, 4, 5, 6, 7, 8 } };
 static struct manager_keys other_keys = { .audit_seed = { 9, 9, 9 } };
 
-static void
-db_open(struct test_store *db)
-{
-    test_store_open(db);
-}
-
-static void
-db_close(struct test_store *db)
-{
-    test_store_close(db);
-}
-
 static int
 append_one(struct store *store, const char *chain, const char *message)
 {
@@ -204,7 +192,7 @@ TEST(test_append_and_verify)
     json_t *row;
     char hash[65];
 
-    db_open(&db);
+    test_store_open(&db);
     check_valid(db.store, CHAIN_A, 0);
     append_n(db.store, CHAIN_A, 3);
     append_n(db.store, CHAIN_A, 2);
@@ -224,7 +212,7 @@ TEST(test_append_and_verify)
     CHECK_EQ_STR(field(row, "hash"), hash);
     json_decref(first);
     json_decref(row);
-    db_close(&db);
+    test_store_close(&db);
 }
 
 /* The test vector of docs/audit.md: verification accepts exactly the documented hash. */
@@ -247,7 +235,7 @@ TEST(test_hash_test_vector)
     };
     struct test_store db;
 
-    db_open(&db);
+    test_store_open(&db);
     CHECK_EQ_INT(store_begin(db.store, STORE_TXN_WRITE), 0);
     CHECK_EQ_INT(audit_append(db.store, &event), 0);
     /* The event id is random: give it the vector's, with the vector's hash. */
@@ -260,7 +248,7 @@ TEST(test_hash_test_vector)
     exec_sql(db.store, "UPDATE events SET hash = ? WHERE chain = ?",
              STORE_ARGS(SV_TEXT(ZERO_HASH), SV_TEXT(CHAIN_A)));
     check_invalid(db.store, &test_keys, CHAIN_A, 1, "hash mismatch: event altered");
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_append_needs_transaction)
@@ -268,19 +256,19 @@ TEST(test_append_needs_transaction)
     struct test_store db;
     struct audit_event incomplete = { .chain = CHAIN_A, .actor_type = "USER" };
 
-    db_open(&db);
+    test_store_open(&db);
     CHECK_EQ_INT(append_one(db.store, CHAIN_A, "outside a transaction"), -EINVAL);
     CHECK_EQ_INT(store_begin(db.store, STORE_TXN_WRITE), 0);
     CHECK_EQ_INT(audit_append(db.store, &incomplete), -EINVAL);
     CHECK_EQ_INT(store_rollback(db.store), 0);
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_rollback_leaves_no_event)
 {
     struct test_store db;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 2);
     CHECK_EQ_INT(store_begin(db.store, STORE_TXN_WRITE), 0);
     CHECK_EQ_INT(append_one(db.store, CHAIN_A, "rolled back"), 0);
@@ -288,7 +276,7 @@ TEST(test_rollback_leaves_no_event)
     check_valid(db.store, CHAIN_A, 2);
     append_n(db.store, CHAIN_A, 1);
     check_valid(db.store, CHAIN_A, 3);
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_message_truncated_at_utf8_boundary)
@@ -297,7 +285,7 @@ TEST(test_message_truncated_at_utf8_boundary)
     char message[3000];
     json_t *row;
 
-    db_open(&db);
+    test_store_open(&db);
     /* 2047 ASCII bytes, then "é" (2 bytes) across the 2048-byte limit. */
     memset(message, 'a', 2047);
     snprintf(message + 2047, sizeof(message) - 2047, "\xc3\xa9 tail");
@@ -324,37 +312,37 @@ TEST(test_message_truncated_at_utf8_boundary)
     CHECK_EQ_STR(field(row, "message"), "price: 5\xe2\x82\xac");
     json_decref(row);
     check_valid(db.store, CHAIN_A, 4);
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_altered_message_detected)
 {
     struct test_store db;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 5);
     update_message(db.store, CHAIN_A, 3, "nothing happened here");
     check_invalid(db.store, &test_keys, CHAIN_A, 3, "hash mismatch: event altered");
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_deleted_event_detected)
 {
     struct test_store db;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 5);
     exec_sql(db.store, "DELETE FROM events WHERE chain = ? AND seq = 3",
              STORE_ARGS(SV_TEXT(CHAIN_A)));
     check_invalid(db.store, &test_keys, CHAIN_A, 3, "sequence gap: event deleted or reordered");
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_swapped_events_detected)
 {
     struct test_store db;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 5);
     exec_sql(db.store, "UPDATE events SET seq = -2 WHERE chain = ? AND seq = 2",
              STORE_ARGS(SV_TEXT(CHAIN_A)));
@@ -364,26 +352,26 @@ TEST(test_swapped_events_detected)
              STORE_ARGS(SV_TEXT(CHAIN_A)));
     check_invalid(db.store, &test_keys, CHAIN_A, 2,
                   "prev_hash mismatch: event deleted, inserted or reordered");
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_truncated_tail_detected_by_head)
 {
     struct test_store db;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 5);
     exec_sql(db.store, "DELETE FROM events WHERE chain = ? AND seq >= 4",
              STORE_ARGS(SV_TEXT(CHAIN_A)));
     check_invalid(db.store, &test_keys, CHAIN_A, 4, "head mismatch: chain truncated");
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_forged_rehash_detected_by_checkpoint)
 {
     struct test_store db;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 4);
     CHECK_EQ_INT(audit_checkpoint(db.store, &test_keys, CHAIN_A), 1);
     append_n(db.store, CHAIN_A, 2);
@@ -398,7 +386,7 @@ TEST(test_forged_rehash_detected_by_checkpoint)
     update_message(db.store, CHAIN_A, 2, "rewritten before the checkpoint");
     forge_rehash(db.store, CHAIN_A, 6);
     check_invalid(db.store, &test_keys, CHAIN_A, 4, "checkpoint hash mismatch: chain rewritten");
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_truncation_after_checkpoint_detected)
@@ -406,7 +394,7 @@ TEST(test_truncation_after_checkpoint_detected)
     struct test_store db;
     json_t *row;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 5);
     CHECK_EQ_INT(audit_checkpoint(db.store, &test_keys, CHAIN_A), 1);
     /* Cut the tail and move the head back so that the head check passes. */
@@ -418,32 +406,32 @@ TEST(test_truncation_after_checkpoint_detected)
              STORE_ARGS(SV_TEXT(hash), SV_TEXT(CHAIN_A)));
     json_decref(row);
     check_invalid(db.store, &test_keys, CHAIN_A, 5, "chain truncated after checkpoint");
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_checkpoint_of_another_key_detected)
 {
     struct test_store db;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 3);
     CHECK_EQ_INT(audit_checkpoint(db.store, &other_keys, CHAIN_A), 1);
     check_invalid(db.store, &test_keys, CHAIN_A, 3, "checkpoint signature invalid");
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_forged_checkpoint_signature_detected)
 {
     struct test_store db;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 3);
     CHECK_EQ_INT(audit_checkpoint(db.store, &test_keys, CHAIN_A), 1);
     check_valid(db.store, CHAIN_A, 3);
     exec_sql(db.store, "UPDATE audit_checkpoints SET signature = 'AAAA' WHERE chain = ?",
              STORE_ARGS(SV_TEXT(CHAIN_A)));
     check_invalid(db.store, &test_keys, CHAIN_A, 3, "checkpoint signature invalid");
-    db_close(&db);
+    test_store_close(&db);
 }
 
 /* Decodes unpadded base64url (test helper, independent of audit.c). */
@@ -475,7 +463,7 @@ TEST(test_checkpoint_signature_checks_with_public_key)
     uint8_t signature[128];
     size_t signature_len;
 
-    db_open(&db);
+    test_store_open(&db);
     append_n(db.store, CHAIN_A, 2);
     CHECK_EQ_INT(audit_checkpoint(db.store, &test_keys, CHAIN_A), 1);
     CHECK_EQ_INT(audit_checkpoint(db.store, &test_keys, CHAIN_A), 0); /* head did not move */
@@ -510,7 +498,7 @@ TEST(test_checkpoint_signature_checks_with_public_key)
     CHECK_EQ_INT(json_integer_value(json_object_get(report, "checkpoints_checked")), 2);
     CHECK(json_is_true(json_object_get(report, "valid")));
     json_decref(report);
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_two_chains_do_not_interfere)
@@ -518,7 +506,7 @@ TEST(test_two_chains_do_not_interfere)
     struct test_store db;
     int64_t count = -1;
 
-    db_open(&db);
+    test_store_open(&db);
     CHECK_EQ_INT(store_begin(db.store, STORE_TXN_WRITE), 0);
     for (int i = 0; i < 4; i++) {
         CHECK_EQ_INT(append_one(db.store, CHAIN_A, "a"), 0);
@@ -555,7 +543,7 @@ TEST(test_two_chains_do_not_interfere)
     check_valid(db.store, CHAIN_B, 0);
     check_valid(db.store, CHAIN_A, 5);
     check_valid(db.store, AUDIT_SYSTEM_CHAIN, 4);
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST(test_public_key_is_stable)
@@ -598,7 +586,7 @@ TEST(test_concurrent_appenders_keep_one_chain)
     struct test_store db;
     pid_t pids[PROCS];
 
-    db_open(&db);
+    test_store_open(&db);
     /* An SQLite file must not be open in the process that forks the children using it. */
     store_close(db.store);
     for (int i = 0; i < PROCS; i++) {
@@ -615,7 +603,7 @@ TEST(test_concurrent_appenders_keep_one_chain)
     }
     db.store = test_store_connect(&db);
     check_valid(db.store, CHAIN_A, PROCS * EACH);
-    db_close(&db);
+    test_store_close(&db);
 }
 
 TEST_MAIN(TEST_CASE_ON_BACKENDS(test_append_and_verify),
