@@ -39,6 +39,7 @@ enum route_auth {
     AUTH_NONE,    /* anyone */
     AUTH_USER,    /* a valid bearer token */
     AUTH_ACCOUNT, /* a token, a selected account, and min_role in it */
+    AUTH_NODE,    /* mTLS: a current certificate of an enrolled, active node (api-node-auth.c) */
 };
 
 #define ROUTE_PARAMS_MAX 3
@@ -64,6 +65,10 @@ struct api_request {
     /* The session's selected account ("" when none) and the caller's role in it. */
     char acct_id[37];
     enum role role;
+
+    /* The calling node (AUTH_NODE routes): acct_id above is the node's account. */
+    char node_id[37];
+    char zone_id[37];
 
     char remote_ip[64];
     char now[32]; /* RFC 3339, fixed at the start of the request */

@@ -130,7 +130,7 @@ main(int argc, char **argv)
 {
     static struct manager_config config;
     static struct manager_keys keys;
-    struct manager_context ctx = { .config = &config, .keys = &keys };
+    struct manager_context ctx = { .config = &config, .keys = &keys, .ca_fd = -1 };
     struct flags flags = { 0 };
     int listen_fd, r, status;
 

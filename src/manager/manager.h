@@ -44,4 +44,5 @@ struct manager_context {
     const struct manager_keys *keys;
     struct store *store;
     struct metrics *metrics;
+    int ca_fd; /* this process's SOCK_SEQPACKET to the CA process (ca-process.h), or -1 */
 };

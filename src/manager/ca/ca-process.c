@@ -3,16 +3,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "ca-process.h"
 
 struct ca_server {
     uint8_t seal_key[SEAL_KEY_LEN];
     ca_zone_loader load;
+    ca_revoked_lister list_revoked;
     void *userdata;
     struct zone_ca *zones[CA_SERVER_ZONES_MAX];
     size_t n_zones;
@@ -32,6 +35,12 @@ ca_server_new(const uint8_t seal_key[SEAL_KEY_LEN], ca_zone_loader load, void *u
     server->userdata = userdata;
     *ret_server = server;
     return 0;
+}
+
+void
+ca_server_set_revoked_lister(struct ca_server *server, ca_revoked_lister list_revoked)
+{
+    server->list_revoked = list_revoked;
 }
 
 struct ca_server *
@@ -64,55 +73,9 @@ fd_wait(int fd, short events)
     return 0;
 }
 
-static int
-write_all(int fd, const uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        int r;
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return -errno;
-            r = fd_wait(fd, POLLOUT);
-            if (r < 0)
-                return r;
-            continue;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Reads exactly len bytes. -EPIPE when the peer closed before the first byte and at_start is
- * set (a clean end between frames), -EBADMSG when it closed in the middle of a frame. */
-static int
-read_exact(int fd, uint8_t *buf, size_t len, bool at_start)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t n;
-        int r = fd_wait(fd, POLLIN);
-
-        if (r < 0)
-            return r;
-        n = recv(fd, buf + got, len - got, 0);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return at_start && got == 0 ? -EPIPE : -EBADMSG;
-        got += (size_t)n;
-    }
-    return 0;
-}
-
+/* One frame is one datagram of a SOCK_SEQPACKET socketpair, so a peer that dies mid-request never
+ * leaves half a frame behind: the next reader of the socket (a restarted worker or CA process)
+ * starts at a frame boundary. */
 static int
 frame_send(int fd, const json_t *msg)
 {
@@ -133,31 +96,55 @@ frame_send(int fd, const json_t *msg)
     buf[2] = (uint8_t)(len >> 8);
     buf[3] = (uint8_t)len;
     memcpy(buf + 4, text, len);
-    return write_all(fd, buf, 4 + len);
+    for (;;) {
+        ssize_t n = send(fd, buf, 4 + len, MSG_NOSIGNAL);
+        int r;
+
+        if (n == (ssize_t)(4 + len))
+            return 0;
+        if (n >= 0)
+            return -EMSGSIZE; /* not a SOCK_SEQPACKET socket */
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        r = fd_wait(fd, POLLOUT);
+        if (r < 0)
+            return r;
+    }
 }
 
+/* Receives one frame. -EPIPE when the peer has closed; -EMSGSIZE or -EBADMSG for a frame that is
+ * too large or malformed (it has been consumed: the socket stays in step). */
 static int
 frame_recv(int fd, json_t **ret_msg)
 {
-    _cleanup_free_ uint8_t *body = NULL;
-    uint8_t head[4];
+    _cleanup_free_ uint8_t *buf = malloc(4 + CA_FRAME_MAX);
     json_t *msg;
+    ssize_t n;
     size_t len;
     int r;
 
-    r = read_exact(fd, head, sizeof(head), true);
-    if (r < 0)
-        return r;
-    len = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
-    if (len == 0 || len > CA_FRAME_MAX)
-        return -EMSGSIZE;
-    body = malloc(len);
-    if (!body)
+    if (!buf)
         return -ENOMEM;
-    r = read_exact(fd, body, len, false);
-    if (r < 0)
-        return r;
-    msg = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL);
+    for (;;) {
+        r = fd_wait(fd, POLLIN);
+        if (r < 0)
+            return r;
+        n = recv(fd, buf, 4 + CA_FRAME_MAX, MSG_TRUNC);
+        if (n >= 0)
+            break;
+        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+    }
+    if (n == 0)
+        return -EPIPE;
+    if (n < 4 || (size_t)n > 4 + CA_FRAME_MAX)
+        return -EMSGSIZE;
+    len = (size_t)buf[0] << 24 | (size_t)buf[1] << 16 | (size_t)buf[2] << 8 | buf[3];
+    if (len == 0 || len != (size_t)n - 4)
+        return -EBADMSG;
+    msg = json_loadb((const char *)buf + 4, len, JSON_REJECT_DUPLICATES, NULL);
     if (!msg)
         return -EBADMSG;
     if (!json_is_object(msg)) {
@@ -475,6 +462,41 @@ handle_issue(struct ca_server *server, const json_t *req, struct ca_error *error
     return 0;
 }
 
+static int
+handle_crl(struct ca_server *server, const json_t *req, struct ca_error *error, json_t **ret_reply)
+{
+    _cleanup_free_ struct ca_revoked *revoked = NULL;
+    _cleanup_free_ char *pem = NULL;
+    json_auto_t *reply = json_object();
+    const char *zone_id = get_str(req, "zone_id");
+    struct zone_ca *ca = NULL;
+    int64_t number = 0;
+    size_t n = 0;
+    int r;
+
+    if (!reply)
+        return -ENOMEM;
+    if (!ca_zone_id_is_valid(zone_id) || !server->list_revoked) {
+        snprintf(error->message, sizeof(error->message), "crl needs a zone_id");
+        return -EINVAL;
+    }
+    r = zone_get(server, zone_id, &ca);
+    if (r < 0) {
+        snprintf(error->message, sizeof(error->message), "zone %s: CA not available", zone_id);
+        return r;
+    }
+    r = server->list_revoked(server->userdata, zone_id, &number, &revoked, &n);
+    if (r < 0)
+        return r;
+    r = ca_make_crl(ca, number, revoked, n, (int64_t)time(NULL), CA_CRL_VALIDITY_DEFAULT, &pem);
+    if (r < 0)
+        return r;
+    if (json_object_set_new(reply, "ok", json_true()) < 0 || (r = set_str(reply, "crl", pem)) < 0)
+        return r < 0 ? r : -ENOMEM;
+    *ret_reply = TAKE_PTR(reply);
+    return 0;
+}
+
 int
 ca_server_handle(struct ca_server *server, int fd)
 {
@@ -485,6 +507,8 @@ ca_server_handle(struct ca_server *server, int fd)
     int r;
 
     r = frame_recv(fd, &req);
+    if (r == -EBADMSG || r == -EMSGSIZE)
+        return 0; /* consumed whole; without an id it cannot be answered */
     if (r < 0)
         return r;
     op = get_str(req, "op");
@@ -492,6 +516,8 @@ ca_server_handle(struct ca_server *server, int fd)
         r = handle_create_zone(server, req, &error, &reply);
     else if (op && strcmp(op, "issue") == 0)
         r = handle_issue(server, req, &error, &reply);
+    else if (op && strcmp(op, "crl") == 0)
+        r = handle_crl(server, req, &error, &reply);
     else {
         snprintf(error.message, sizeof(error.message), "unknown op");
         r = -EINVAL;
@@ -507,6 +533,9 @@ ca_server_handle(struct ca_server *server, int fd)
             set_str(reply, "message", error.message) < 0)
             return -ENOMEM;
     }
+    /* The client matches replies to requests by id (see client_call). */
+    if (json_object_get(req, "id") && json_object_set(reply, "id", json_object_get(req, "id")) < 0)
+        return -ENOMEM;
     return frame_send(fd, reply);
 }
 
@@ -532,9 +561,8 @@ ca_server_serve(struct ca_server *server, const int *fds, size_t n_fds)
             if (pfds[i].fd < 0 || !(pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             if (ca_server_handle(server, pfds[i].fd) < 0) {
-                /* Peer gone or out of step: tell it (the descriptor stays the caller's) and
-                 * stop polling it (poll ignores negative descriptors). */
-                shutdown(pfds[i].fd, SHUT_RDWR);
+                /* Peer gone, or the socket failed: stop polling it (poll ignores negative
+                 * descriptors; the descriptor stays the caller's). */
                 pfds[i].fd = -1;
                 active--;
             }
@@ -546,18 +574,31 @@ ca_server_serve(struct ca_server *server, const int *fds, size_t n_fds)
 /* ---- client ---- */
 
 static int
-client_call(int fd, const json_t *req, struct ca_error *error, json_t **ret_reply)
+client_call(int fd, json_t *req, struct ca_error *error, json_t **ret_reply)
 {
     json_auto_t *reply = NULL;
     const json_t *ok;
+    uint64_t id;
     int r;
 
+    /* A random id: a reply to an earlier request that timed out (or that a previous worker on
+     * this socket sent and died before reading) is told apart and dropped. */
+    if (RAND_bytes((unsigned char *)&id, sizeof(id)) != 1)
+        return -EIO;
+    id >>= 12; /* a JSON integer, exact in a double */
+    if (json_object_set_new(req, "id", json_integer((json_int_t)id)) < 0)
+        return -ENOMEM;
     r = frame_send(fd, req);
     if (r < 0)
         return r;
-    r = frame_recv(fd, &reply);
-    if (r < 0)
-        return r == -EPIPE ? -ECONNRESET : r;
+    for (;;) {
+        r = frame_recv(fd, &reply);
+        if (r < 0)
+            return r == -EPIPE ? -ECONNRESET : r;
+        if ((uint64_t)json_integer_value(json_object_get(reply, "id")) == id)
+            break;
+        json_decref(TAKE_PTR(reply));
+    }
     ok = json_object_get(reply, "ok");
     if (json_is_true(ok)) {
         *ret_reply = TAKE_PTR(reply);
@@ -657,4 +698,21 @@ ca_client_issue(int fd, const char *zone_id, const struct ca_profile *profile, c
     issued->not_after = na;
     *ret_issued = TAKE_PTR(issued);
     return 0;
+}
+
+int
+ca_client_crl(int fd, const char *zone_id, struct ca_error *error, char **ret_pem)
+{
+    json_auto_t *req = json_object();
+    json_auto_t *reply = NULL;
+    int r;
+
+    if (!req)
+        return -ENOMEM;
+    if ((r = set_str(req, "op", "crl")) < 0 || (r = set_str(req, "zone_id", zone_id)) < 0)
+        return r;
+    r = client_call(fd, req, error, &reply);
+    if (r < 0)
+        return r;
+    return dup_member(reply, "crl", ret_pem);
 }

@@ -188,9 +188,120 @@ static const char *const migration_2[] = {
     NULL,
 };
 
+/* Zones and their CAs, join tokens, nodes, certificates, app instances and consumed nonces
+ * (issue 4; docs/nodes.md). Times compared by the manager are BIGINT milliseconds since the
+ * epoch next to their RFC 3339 text, so expiry and "seen recently" are index range scans. */
+static const char *const migration_3[] = {
+    "CREATE TABLE zones ("
+    " zone_id {text} PRIMARY KEY,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " name {text} NOT NULL,"
+    " description {text} NOT NULL DEFAULT '',"
+    " trust_domain {text} NOT NULL UNIQUE,"
+    " key_type {text} NOT NULL,"
+    " root_cert_pem {text} NOT NULL,"
+    " issuing_cert_pem {text} NOT NULL,"
+    " root_key_sealed {text} NOT NULL,"
+    " issuing_key_sealed {text} NOT NULL,"
+    " node_refresh_interval INTEGER NOT NULL,"
+    " node_renewal_threshold INTEGER NOT NULL,"
+    " crl_number BIGINT NOT NULL DEFAULT 0,"
+    " created_at {text} NOT NULL,"
+    " updated_at {text} NOT NULL,"
+    " UNIQUE (acct_id, name))",
+
+    /* Only the SHA-256 of a token is kept. uses_left counts down under the row lock. */
+    "CREATE TABLE join_tokens ("
+    " token_hash {text} PRIMARY KEY,"
+    " zone_id {text} NOT NULL REFERENCES zones(zone_id) ON DELETE CASCADE,"
+    " acct_id {text} NOT NULL,"
+    " uses_left INTEGER NOT NULL,"
+    " uses_total INTEGER NOT NULL,"
+    " expires_ms BIGINT NOT NULL,"
+    " created_by {text} NOT NULL,"
+    " created_at {text} NOT NULL)",
+    "CREATE INDEX join_tokens_by_expiry ON join_tokens(expires_ms)",
+
+    "CREATE TABLE nodes ("
+    " node_id {text} PRIMARY KEY,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " zone_id {text} NOT NULL REFERENCES zones(zone_id) ON DELETE CASCADE,"
+    " name {text} NOT NULL,"
+    " description {text} NOT NULL DEFAULT '',"
+    " ipaddress {text} NOT NULL,"
+    " host_id {text} NOT NULL DEFAULT '',"
+    " attestation_type {text} NOT NULL,"
+    " attestation_key {text},"
+    " tcb_status {text} NOT NULL DEFAULT '',"
+    " agent_version {text} NOT NULL DEFAULT '',"
+    " labels {text} NOT NULL DEFAULT '{}',"
+    " status {text} NOT NULL,"
+    " cert_serial {text} NOT NULL,"
+    " last_seen_ms BIGINT NOT NULL,"
+    " last_seen_at {text} NOT NULL,"
+    " created_at {text} NOT NULL,"
+    " updated_at {text} NOT NULL)",
+    "CREATE INDEX nodes_by_account ON nodes(acct_id, created_at)",
+
+    "CREATE TABLE certificates ("
+    " certificate_id {text} PRIMARY KEY,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " zone_id {text} NOT NULL,"
+    " kind {text} NOT NULL,"
+    " status {text} NOT NULL,"
+    " serial {text} NOT NULL,"
+    " subject {text} NOT NULL,"
+    " dns_names {text} NOT NULL DEFAULT '[]',"
+    " csr {text} NOT NULL,"
+    " certificate {text} NOT NULL,"
+    " valid_from {text} NOT NULL,"
+    " valid_until {text} NOT NULL,"
+    " valid_until_ms BIGINT NOT NULL,"
+    " app_id {text},"
+    " build_id {text},"
+    " node_id {text},"
+    " instance_id {text},"
+    " claims {text} NOT NULL DEFAULT '{}',"
+    " revoked_at {text},"
+    " revoked_ms BIGINT,"
+    " revocation_reason {text},"
+    " created_at {text} NOT NULL,"
+    " UNIQUE (zone_id, serial))",
+    "CREATE INDEX certificates_by_account ON certificates(acct_id, created_at)",
+    "CREATE INDEX certificates_by_node ON certificates(node_id)",
+    "CREATE INDEX certificates_by_instance ON certificates(instance_id)",
+    "CREATE INDEX certificates_revoked ON certificates(zone_id, revoked_ms)",
+
+    /* One instance per (app, node, build): an app re-attesting on a node renews it. */
+    "CREATE TABLE app_instances ("
+    " instance_id {text} PRIMARY KEY,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " app_id {text} NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,"
+    " build_id {text} NOT NULL,"
+    " node_id {text} NOT NULL REFERENCES nodes(node_id) ON DELETE CASCADE,"
+    " certificate_id {text},"
+    " is_debug INTEGER NOT NULL DEFAULT 0,"
+    " attested_at {text} NOT NULL,"
+    " last_seen_ms BIGINT NOT NULL,"
+    " status_updated_at {text} NOT NULL,"
+    " stopped INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE (app_id, node_id, build_id))",
+    "CREATE INDEX app_instances_by_node ON app_instances(node_id)",
+    "CREATE INDEX app_instances_by_build ON app_instances(build_id)",
+
+    /* A nonce is consumed by the issuance it served, in the same transaction; the key makes a
+     * replay fail even on another replica. Rows go once the nonce has expired anyway. */
+    "CREATE TABLE used_nonces ("
+    " nonce_id {text} PRIMARY KEY,"
+    " expires_ms BIGINT NOT NULL)",
+    "CREATE INDEX used_nonces_by_expiry ON used_nonces(expires_ms)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     { 1, migration_1 },
     { 2, migration_2 },
+    { 3, migration_3 },
 };
 
 int

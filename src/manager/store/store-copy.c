@@ -47,6 +47,12 @@ static const struct copy_table_spec copy_tables[] = {
     { "audit_heads", { "chain" } },
     { "events", { "chain", "seq" } },
     { "audit_checkpoints", { "chain", "seq" } },
+    { "zones", { "zone_id" } },
+    { "join_tokens", { "token_hash" } },
+    { "nodes", { "node_id" } },
+    { "certificates", { "certificate_id" } },
+    { "app_instances", { "instance_id" } },
+    { "used_nonces", { "nonce_id" } },
 };
 
 _Static_assert(ELEMENTSOF(copy_tables) <= STORE_COPY_TABLES_MAX, "raise STORE_COPY_TABLES_MAX");
