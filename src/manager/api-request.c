@@ -282,9 +282,10 @@ api_audit(struct api_request *r, const char *action_type, const char *severity,
     return audit_append(r->store, &(struct audit_event){
                                       .chain = *r->acct_id ? r->acct_id : AUDIT_SYSTEM_CHAIN,
                                       .time = r->now,
-                                      .actor_type = "USER",
-                                      .actor_id = r->user_id,
-                                      .actor_name = r->user_email,
+                                      /* Node-authenticated calls act as the node. */
+                                      .actor_type = *r->node_id ? "NODE" : "USER",
+                                      .actor_id = *r->node_id ? r->node_id : r->user_id,
+                                      .actor_name = *r->node_id ? r->node_name : r->user_email,
                                       .action_type = action_type,
                                       .severity = severity,
                                       .message = message,

@@ -69,6 +69,7 @@ struct api_request {
     /* The calling node (AUTH_NODE routes): acct_id above is the node's account. */
     char node_id[37];
     char zone_id[37];
+    char node_name[256];
 
     char remote_ip[64];
     char now[32]; /* RFC 3339, fixed at the start of the request */

@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "api.h"
+#include "api/api-node-auth.h"
 #include "api/routes.h"
 #include "audit.h"
 #include "crypto-util.h"
@@ -180,6 +181,8 @@ authorize(struct api_request *r)
 
     if (rt->auth == AUTH_NONE)
         return 0;
+    if (rt->auth == AUTH_NODE)
+        return api_node_authenticate(r);
     err = authenticate(r);
     if (err < 0 || rt->auth == AUTH_USER)
         return err;
@@ -271,7 +274,8 @@ fail_internal(struct api_request *r, int err)
 static const char *
 write_scope(const struct api_request *r)
 {
-    return r->route->auth == AUTH_ACCOUNT ? r->acct_id : AUDIT_SYSTEM_CHAIN;
+    return r->route->auth == AUTH_ACCOUNT || r->route->auth == AUTH_NODE ? r->acct_id
+                                                                         : AUDIT_SYSTEM_CHAIN;
 }
 
 /* Authorises, runs the handler in a transaction, commits or rolls back. */

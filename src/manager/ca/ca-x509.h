@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -26,6 +27,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(X509_EXTENSION, X509_EXTENSION_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(GENERAL_NAMES, GENERAL_NAMES_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(GENERAL_NAME, GENERAL_NAME_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM, BN_free);
 
 /* The PEM text of cert, newly allocated and NUL-terminated. */
 int ca_x509_to_pem(X509 *cert, char **ret_pem);
