@@ -12,6 +12,7 @@
 #include "store.h"
 
 #define AUTH_FAILURE_WINDOW 300
+#define JOIN_TOKEN_KEEP_EXPIRED 86400
 
 /* Sessions past their expiry and rate-limit rows past their window are never read again. */
 static void
@@ -27,12 +28,20 @@ expire_rows(struct store *store)
     if (r >= 0)
         r = store_exec(store, "DELETE FROM auth_failures WHERE failed_at <= ?",
                        STORE_ARGS(SV_INT(now - AUTH_FAILURE_WINDOW)), NULL);
+    /* An expired join token's row stays a day, so that using it says "expired" rather than
+     * "unknown"; a consumed nonce's row is needed only while the nonce could be presented. */
+    if (r >= 0)
+        r = store_exec(store, "DELETE FROM join_tokens WHERE expires_ms <= ?",
+                       STORE_ARGS(SV_INT((now - JOIN_TOKEN_KEEP_EXPIRED) * 1000)), NULL);
+    if (r >= 0)
+        r = store_exec(store, "DELETE FROM used_nonces WHERE expires_ms <= ?",
+                       STORE_ARGS(SV_INT(now * 1000)), NULL);
     if (r >= 0)
         r = store_commit(store);
     else
         store_rollback(store);
     if (r < 0)
-        log_warning_errno(r, "Expiring sessions failed: %m");
+        log_warning_errno(r, "Expiring sessions, tokens and nonces failed: %m");
 }
 
 static void
