@@ -262,6 +262,13 @@ fail_internal(struct api_request *r, int err)
         evhttp_add_header(evhttp_request_get_output_headers(r->http), "Retry-After", "1");
         return;
     }
+    if (err == -ETIMEDOUT || err == -ECONNRESET) {
+        /* The CA process did not answer: it was restarted mid-request (ca-process.h). */
+        log_warning_errno(err, "CA process unavailable for %s: %m", r->route->name);
+        api_error(r, 503, "INTERNAL_SERVER_ERROR", "the signing service is restarting; retry");
+        evhttp_add_header(evhttp_request_get_output_headers(r->http), "Retry-After", "1");
+        return;
+    }
     log_error_errno(err, "Request %s failed: %m", r->route->name);
     api_error(r, 500, "INTERNAL_SERVER_ERROR", "internal error (see the manager's log)");
 }
