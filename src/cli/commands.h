@@ -20,6 +20,9 @@ extern const struct cli_group cmd_task;
 extern const struct cli_group cmd_registry;
 extern const struct cli_group cmd_audit;
 extern const struct cli_group cmd_attest;
+extern const struct cli_group cmd_cert;
+extern const struct cli_group cmd_zone;
+extern const struct cli_group cmd_node;
 
 /* Finds an app of the selected account by id, or by exact name (GET /v1/apps?name=). *ret_app
  * is the app object (owned). -ENOENT, reported, when there is none. */

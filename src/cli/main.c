@@ -22,6 +22,9 @@ static const struct cli_verb cli_verbs[] = {
     { "registry", "container registry credentials", NULL, &cmd_registry },
     { "audit", "the audit log: list, verify, export", NULL, &cmd_audit },
     { "attest", "evidence tools: verify an evidence file offline", NULL, &cmd_attest },
+    { "cert", "certificates issued to nodes and apps: list, show, revoke", NULL, &cmd_cert },
+    { "zone", "zones: list, show, CA chain, CRL", NULL, &cmd_zone },
+    { "node", "nodes: join tokens, list, show, deactivate", NULL, &cmd_node },
     { "version", "client and server versions", cmd_version },
 };
 

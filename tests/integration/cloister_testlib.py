@@ -38,6 +38,8 @@ BUILD_DIR = Path(os.environ.get("CLOISTER_BUILD_DIR") or (REPO_ROOT / "build"))
 MANAGER_BIN = Path(os.environ.get("CLOISTER_MANAGER_BIN")
                    or (BUILD_DIR / "src" / "manager" / "cloister-manager"))
 CLI_BIN = Path(os.environ.get("CLOISTER_CLI_BIN") or (BUILD_DIR / "src" / "cli" / "cloister"))
+AGENT_BIN = Path(os.environ.get("CLOISTER_AGENT_BIN")
+                 or (BUILD_DIR / "src" / "agent" / "cloister-agent"))
 
 STORE = (os.environ.get("CLOISTER_TEST_STORE") or "sqlite").strip().lower()
 if STORE not in ("sqlite", "postgres"):
@@ -1060,3 +1062,16 @@ def locate_event_row(con, event_id):
 def drop_triggers(con, table):
     """An attacker with access to the store can drop append-only triggers; so do we."""
     return con.drop_triggers(table)
+
+
+# --------------------------------------------------------------------------------------------
+# the node agent
+
+
+def agent_binary():
+    """The cloister-agent of the build under test (CLOISTER_AGENT_BIN overrides); fails clearly
+    when it has not been built."""
+    if not AGENT_BIN.exists():
+        raise AssertionError(f"agent binary not found: {AGENT_BIN} "
+                             "(build it, or set CLOISTER_BUILD_DIR / CLOISTER_AGENT_BIN)")
+    return AGENT_BIN

@@ -26,7 +26,8 @@ import cloister_testlib as lib
 from cloister_testlib import Manager, Team, expect, unique
 
 TABLES = ("settings", "users", "accounts", "sessions", "auth_failures", "memberships", "apps", "builds",
-          "tasks", "task_approvals", "registries", "audit_heads", "events", "audit_checkpoints")
+          "tasks", "task_approvals", "registries", "audit_heads", "events", "audit_checkpoints",
+          "zones", "join_tokens", "nodes", "certificates", "app_instances", "used_nonces")
 
 
 def run_manager(*args, timeout=300):

@@ -239,6 +239,94 @@ def run_select(w, caller):
     return caller.post(f"/v1/accounts/select_account/{w.t.acct_id}"), None
 
 
+# certificates (docs/issuance.md): a node of A enrolled and an app of A issued certificates once,
+# lazily, as test_issuance.py does it (sim evidence made here, signed by the node's key)
+
+def issuance_world(w):
+    if not hasattr(w, "issuing"):
+        from test_issuance import Node, approved_app, join_token, measurement
+        import tempfile
+        from pathlib import Path
+        o = w.t.owner
+        expect(o.patch(f"/v1/accounts/{w.t.acct_id}",
+                       json={"settings": {"allow_simulation": True}}), 200)
+        zone_id = o.list("/v1/zones")["items"][0]["zone_id"]
+        node = Node(w.t.m, join_token(o, zone_id), Path(tempfile.mkdtemp()))
+        app, build, _ = approved_app(w.t)
+        w.issuing = {"node": node, "app": app, "build": build,
+                     "measurement": measurement(build)}
+        w.issuing["first"] = issue_app_certificate(w)
+    return w.issuing
+
+
+def issue_app_certificate(w):
+    i = w.issuing
+    answer = i["node"].issue(i["node"].request(*i["measurement"]))
+    assert answer["task_status"] == "SUCCESS", answer
+    return answer
+
+
+def run_revoke(w, caller):
+    issuance_world(w)
+    cert_id = issue_app_certificate(w)["certificate_id"]
+    resp = caller.post(f"/v1/certificates/{cert_id}/revoke", json={})
+
+    def after(succeeded):
+        got = expect(w.t.owner.get(f"/v1/certificates/{cert_id}"), 200)
+        assert got["status"] == ("REVOKED" if succeeded else "ISSUED"), got
+    return resp, after
+
+
+def instance_certificate_path(w):
+    i = issuance_world(w)
+    return f"/v1/apps/{i['app']['app_id']}/node/{i['node'].node_id}/certificate"
+
+
+def node_only():                         # mTLS with a node certificate; no user gets in
+    return dict.fromkeys(COLUMNS, UNAUTH)
+
+
+# zones and nodes (docs/nodes.md)
+
+def zone_path(suffix=""):
+    return lambda w: f"/v1/zones/{w.t.owner.list('/v1/zones')['items'][0]['zone_id']}{suffix}"
+
+
+def node_path(suffix=""):
+    return lambda w: f"/v1/nodes/{issuance_world(w)['node'].node_id}{suffix}"
+
+
+def fresh_node(w):
+    from test_issuance import Node, join_token
+    import tempfile
+    from pathlib import Path
+    issuance_world(w)
+    zone_id = w.t.owner.list("/v1/zones")["items"][0]["zone_id"]
+    return Node(w.t.m, join_token(w.t.owner, zone_id), Path(tempfile.mkdtemp()))
+
+
+def run_node_patch(w, caller):
+    path = node_path()(w)
+    desc = unique("desc")
+    resp = caller.patch(path, json={"description": desc})
+
+    def after(succeeded):
+        got = expect(w.t.owner.get(path), 200)
+        assert (got["description"] == desc) == succeeded, got
+    return resp, after
+
+
+def run_deactivate(w, caller):
+    node = fresh_node(w)
+    path = f"/v1/nodes/{node.node_id}"
+    resp = caller.post(path + "/deactivate", json={})
+
+    def after(succeeded):
+        got = expect(w.t.owner.get(path), 200)
+        assert (got["status"]["status"] == "DEACTIVATED") == succeeded, got
+    return resp, after
+
+
 ROWS = {
     # system
     "GET /v1/sys/version": (req("GET", "/v1/sys/version"), open_to_all()),
@@ -298,6 +386,38 @@ ROWS = {
     "GET /v1/events/export": (req("GET", "/v1/events/export?format=json"), scoped_read()),
     "GET /v1/events/verify": (req("GET", "/v1/events/verify"), scoped_read()),
     "GET /v1/events?chain=system": (req("GET", "/v1/events?chain=system"), admin_only()),
+    # certificates
+    "GET /v1/certificates": (req("GET", "/v1/certificates"), scoped_read()),
+    "GET /v1/certificates/{id}": (req("GET", lambda w: "/v1/certificates/"
+                                      + issuance_world(w)["first"]["certificate_id"]),
+                                  scoped_entity_read()),
+    "POST /v1/certificates/{id}/revoke": (run_revoke, writer_entity(200)),
+    "GET /v1/apps/{id}/node/{id}/certificate": (req("GET", instance_certificate_path),
+                                                scoped_entity_read()),
+    "GET /v1/builds/deployments/{id}": (req("GET", lambda w: "/v1/builds/deployments/"
+                                            + issuance_world(w)["build"]["build_id"]),
+                                        scoped_entity_read()),
+    "POST /v1/node/certificate/issue": (req("POST", "/v1/node/certificate/issue", {}),
+                                        node_only()),
+    "GET /v1/node/certificate/result/{id}": (req("GET", lambda w: "/v1/node/certificate/result/"
+                                                 + w.task_id), node_only()),
+    # zones and nodes
+    "GET /v1/zones": (req("GET", "/v1/zones"), scoped_read()),
+    "GET /v1/zones/{id}": (req("GET", zone_path()), scoped_entity_read()),
+    "GET /v1/zones/{id}/ca": (req("GET", zone_path("/ca")), scoped_entity_read()),
+    "GET /v1/zones/{id}/crl": (req("GET", zone_path("/crl")), scoped_entity_read()),
+    "GET /v1/zones/{id}/token": (req("GET", zone_path("/token")), writer_entity(200)),
+    "POST /v1/nodes": (req("POST", "/v1/nodes", {}), dict.fromkeys(COLUMNS, UNAUTH)),
+    "GET /v1/nodes": (req("GET", "/v1/nodes"), scoped_read()),
+    "GET /v1/nodes/{id}": (req("GET", node_path()), scoped_entity_read()),
+    "GET /v1/nodes/{id}/certificate": (req("GET", node_path("/certificate")),
+                                       scoped_entity_read()),
+    "PATCH /v1/nodes/{id}": (run_node_patch, writer_entity(200)),
+    "POST /v1/nodes/{id}/deactivate": (run_deactivate, writer_entity(200)),
+    "POST /v1/node/status": (req("POST", "/v1/node/status", {}), node_only()),
+    "POST /v1/node/nonce": (req("POST", "/v1/node/nonce", {}), node_only()),
+    "POST /v1/node/certificate/renew": (req("POST", "/v1/node/certificate/renew", {}),
+                                        node_only()),
 }
 
 # rows whose call ends or changes the caller's session get a fresh log-in per cell

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api-zones.h"
 #include "audit.h"
 #include "bodies.h"
 #include "crypto-util.h"
@@ -149,6 +150,9 @@ accounts_create(struct api_request *r)
     err = store_account_insert(r->store, &a);
     if (err >= 0)
         err = store_member_insert(r->store, acct_id, r->user_id, role_name(ROLE_MANAGER), a.now);
+    /* Every account starts with its default zone and that zone's CA (docs/nodes.md). */
+    if (err >= 0)
+        err = api_zone_create_default(r, acct_id, &a.settings);
     /* The new account's chain starts with its creation. */
     if (err >= 0)
         err = audit_account(r, acct_id, acct_id, "Account created; creator is its MANAGER");

@@ -160,6 +160,30 @@ identify(struct api_request *r, SSL *ssl, X509 *cert, const char *issuing_pem,
     return 0;
 }
 
+/* A deactivated node still calling is worth an audit event; the refusal is committed on its own
+ * (no request transaction is open yet). */
+static int
+refuse_deactivated(struct api_request *r, const char *node_id)
+{
+    int err;
+
+    memcpy(r->node_id, node_id, sizeof(r->node_id));
+    err = store_begin(r->store, STORE_TXN_WRITE);
+    if (err >= 0)
+        err = store_lock_scope(r->store, r->acct_id);
+    if (err >= 0)
+        err = api_audit(r, "NODE_ATTESTATION", "WARNING", "node", node_id,
+                        "Refused a call to %s from deactivated node %s",
+                        evhttp_request_get_uri(r->http), node_id);
+    if (err >= 0)
+        err = store_commit(r->store);
+    else
+        store_rollback(r->store);
+    if (err < 0)
+        return err;
+    return api_error(r, 403, "NODE_NOT_ENROLLED", "node %s is deactivated", node_id);
+}
+
 int
 api_node_authenticate(struct api_request *r)
 {
@@ -190,11 +214,11 @@ api_node_authenticate(struct api_request *r)
         if (err < 0)
             return err;
     }
-    if (strcmp(store_rows_text(rows, 2), NODE_STATUS_DEACTIVATED) == 0)
-        return api_error(r, 403, "NODE_NOT_ENROLLED", "node %s is deactivated", claimed.node_id);
     snprintf(r->acct_id, sizeof(r->acct_id), "%s", store_rows_text(rows, 0));
     snprintf(r->zone_id, sizeof(r->zone_id), "%s", store_rows_text(rows, 1));
     snprintf(r->node_name, sizeof(r->node_name), "%s", store_rows_text(rows, 3));
+    if (strcmp(store_rows_text(rows, 2), NODE_STATUS_DEACTIVATED) == 0)
+        return refuse_deactivated(r, claimed.node_id);
     err = store_certificate_check_current(r->store, r->zone_id, CERT_KIND_NODE, claimed.node_id,
                                           claimed.serial, time_now_unix());
     if (err == -ENOENT)

@@ -14,3 +14,10 @@ extern const struct route api_registries_routes[]; /* api-registries.c */
 extern const struct route api_builds_routes[];     /* api-builds.c */
 extern const struct route api_tasks_routes[];      /* api-tasks.c */
 extern const struct route api_events_routes[];     /* api-events.c */
+extern const struct route api_zones_routes[];      /* api-zones.c: zones, CA, CRL, join tokens */
+extern const struct route api_nodes_routes[];      /* api-nodes.c: enrollment, /v1/nodes */
+extern const struct route api_node_agent_routes[]; /* api-node-agent.c: /v1/node/status... */
+
+/* The issuance pipeline's node routes and the certificates API (docs/issuance.md). */
+extern const struct route api_issue_routes[];        /* api-issue.c: /v1/node/certificate/... */
+extern const struct route api_certificates_routes[]; /* api-certificates.c */

@@ -1,0 +1,758 @@
+/* The issuance pipeline (issue.h, docs/issuance.md). One request runs in one write transaction
+ * under its account's scope lock: the checks read what approvals committed last, and the
+ * certificate, the instance, the consumed nonce and the audit event commit together or not at
+ * all. A denial commits only its audit event.
+ *
+ * What needs no store state but costs CPU (CSR signature, nonce MAC, evidence signature, the
+ * binding) runs before, in the route's prepare step (issue_prepare), so that requests of one
+ * account do not wait for each other's signature checks while holding its lock. */
+#include "issue.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <attest/attest.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca-issue.h"
+#include "ca-process.h"
+#include "crypto-util.h"
+#include "nonce.h"
+#include "policy.h"
+#include "store-apps.h"
+#include "store-builds.h"
+#include "store-certificates.h"
+#include "store-instances.h"
+#include "store-tasks.h"
+#include "tasks.h"
+
+#define ATTESTATION_KEY_MAX 1024 /* base64 of a P-256 SPKI is 124 characters */
+
+/* What the pipeline learns, step by step. */
+struct issue_state {
+    struct api_request *r;
+    const char *csr;
+    const char *nonce;
+    int64_t now_ms;
+    char nonce_id[NONCE_ID_LEN + 1];
+    EVP_PKEY *csr_key;
+    struct attest_claims claims;
+    json_t *node;    /* store_issuance_node_get */
+    json_t *account; /* store_issuance_account_get */
+    json_t *build;   /* store_issuance_build_get, or NULL */
+    json_t *app;     /* the build's app */
+    json_t *names;   /* the certificate's DNS names */
+    /* A refusal found before the transaction (issue_prepare), audited by the handler. */
+    char refusal_check[32];
+    char refusal[POLICY_MESSAGE_MAX];
+};
+
+static void
+issue_state_release(struct issue_state *s)
+{
+    EVP_PKEY_free(s->csr_key);
+    json_decref(s->node);
+    json_decref(s->account);
+    json_decref(s->build);
+    json_decref(s->app);
+    json_decref(s->names);
+}
+
+static const char *
+member_text(const json_t *object, const char *key)
+{
+    return json_string_value(json_object_get(object, key));
+}
+
+/* ---- answers ---- */
+
+static int
+reply_status(struct api_request *r, const char *task_id, const char *task_status,
+             const char *message)
+{
+    json_t *body = json_pack("{s:s, s:s}", "task_id", task_id, "task_status", task_status);
+
+    if (!body || (message && json_object_set_new(body, "message", json_string(message)) < 0)) {
+        json_decref(body);
+        return -ENOMEM;
+    }
+    return api_reply(r, 200, body);
+}
+
+/* DENIED naming the check; the audit event commits with the request (return 0). A denial has
+ * no task: its task_id is fresh and answers NOT_FOUND in result/. */
+static int
+deny(struct issue_state *s, const char *check, const char *message)
+{
+    char id[37];
+    int err;
+
+    err = api_audit(s->r, "CERTIFICATE", "WARNING", "node", s->r->node_id,
+                    "Certificate refused (%s): %s", check, message);
+    if (err >= 0)
+        err = uuid_random(id);
+    if (err < 0)
+        return err;
+    return reply_status(s->r, id, ISSUE_STATUS_DENIED, message);
+}
+
+/* Records a refusal found by a step that runs before the transaction; returns 1 (stop). */
+_printf_(3, 4) static int refuse(struct issue_state *s, const char *check, const char *fmt, ...)
+{
+    va_list ap;
+
+    snprintf(s->refusal_check, sizeof(s->refusal_check), "%s", check);
+    va_start(ap, fmt);
+    vsnprintf(s->refusal, sizeof(s->refusal), fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* FAILED: the request was fine and allowed but could not be served (the CA refused the
+ * profile). Audited like a denial. */
+static int
+fail(struct issue_state *s, const char *message)
+{
+    char id[37];
+    int err;
+
+    err = api_audit(s->r, "CERTIFICATE", "ERROR", "node", s->r->node_id,
+                    "Certificate issuance failed: %s", message);
+    if (err >= 0)
+        err = uuid_random(id);
+    if (err < 0)
+        return err;
+    return reply_status(s->r, id, ISSUE_STATUS_FAILED, message);
+}
+
+static int
+pending(struct issue_state *s, const char *task_id, const char *message)
+{
+    char full[POLICY_MESSAGE_MAX + 64];
+    int err;
+
+    snprintf(full, sizeof(full), "%s (task %s)", message, task_id);
+    err = api_audit(s->r, "CERTIFICATE", "WARNING", "task", task_id,
+                    "Certificate pending approval: %s", full);
+    if (err < 0)
+        return err;
+    return reply_status(s->r, task_id, ISSUE_STATUS_PENDING, full);
+}
+
+/* ---- steps ---- */
+
+/* Step 1 (after the body table): the CSR parses, its signature verifies, its key is accepted. */
+static int
+parse_csr(struct issue_state *s)
+{
+    struct ca_error error = { "" };
+    int err;
+
+    err = ca_csr_parse(s->csr, strlen(s->csr), &error, &s->csr_key);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0)
+        return api_bad_field(s->r, "csr: %s", *error.message ? error.message : "not a valid CSR");
+    return 0;
+}
+
+/* Step 2a (before the transaction): issued by us, not expired. 1 when refused. */
+static int
+check_nonce_fresh(struct issue_state *s)
+{
+    struct policy_result result;
+    int err;
+
+    err = policy_check_nonce(s->r->ctx->keys->nonce_key, s->nonce, s->now_ms, ISSUE_NONCE_TTL_SEC,
+                             s->nonce_id, &result);
+    if (err < 0)
+        return err;
+    if (result.check != POLICY_OK)
+        return refuse(s, policy_check_name(result.check), "%s", result.message);
+    return 0;
+}
+
+/* Step 2b (in the transaction): not used before. 1 when denied. */
+static int
+check_nonce_unused(struct issue_state *s)
+{
+    int err = store_nonce_check_unused(s->r->store, s->nonce_id);
+
+    if (err == -EEXIST)
+        return deny(s, "nonce", "nonce already used (replay): ask for a new one") ?: 1;
+    return err;
+}
+
+static int
+load_facts(struct issue_state *s)
+{
+    int err;
+
+    err = store_issuance_node_get(s->r->store, s->r->acct_id, s->r->node_id, &s->node);
+    if (err >= 0)
+        err = store_issuance_account_get(s->r->store, s->r->acct_id, &s->account);
+    return err;
+}
+
+/* The node's enrolled attestation key (base64 DER SPKI, standard or URL alphabet); NULL when
+ * it has none or it does not decode. */
+static EVP_PKEY *
+node_attestation_key(const json_t *node)
+{
+    const char *text = member_text(node, "attestation_key");
+    unsigned char der[ATTESTATION_KEY_MAX];
+    char b64[ATTESTATION_KEY_MAX + 4];
+    const unsigned char *p = der;
+    size_t len, pad = 0;
+    EVP_PKEY *key;
+    int n;
+
+    if (!text || (len = strlen(text)) == 0 || len > ATTESTATION_KEY_MAX)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        b64[i] = text[i] == '-' ? '+' : text[i] == '_' ? '/' : text[i];
+    while (len % 4)
+        b64[len++] = '=';
+    b64[len] = '\0';
+    for (size_t i = len; i > 0 && b64[i - 1] == '='; i--)
+        pad++;
+    n = EVP_DecodeBlock(der, (const unsigned char *)b64, (int)len);
+    if (n < 0 || (size_t)n < pad)
+        return NULL;
+    n -= (int)pad;
+    key = d2i_PUBKEY(NULL, &p, n);
+    if (key && p != der + n) {
+        EVP_PKEY_free(key);
+        return NULL;
+    }
+    return key;
+}
+
+/* Step 3: the evidence verifies against the node's key. 1 when denied. */
+static int
+verify_evidence(struct issue_state *s)
+{
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *node_key = node_attestation_key(s->node);
+    struct attest_evidence *evidence = NULL;
+    enum attest_step step = ATTEST_STEP_NONE;
+    struct attest_trust trust = { .sim_key = node_key };
+    int err;
+
+    err = attest_evidence_from_json(json_object_get(s->r->body, "evidence"), &evidence, &step);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0)
+        return refuse(s, "evidence", "evidence refused at step '%s'", attest_step_name(step));
+    if (evidence->type == ATTEST_PLATFORM_SIM && !node_key) {
+        attest_evidence_free(evidence);
+        return refuse(s, "evidence",
+                      "evidence refused at step 'trust': the node has no sim attestation key "
+                      "enrolled");
+    }
+    err = attest_evidence_verify(evidence, &trust, &s->claims, &step);
+    attest_evidence_free(evidence);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0)
+        return refuse(s, "evidence", "evidence verification failed at step '%s'",
+                      attest_step_name(step));
+    return 0;
+}
+
+/* Step 4: report_data = binding(nonce as received, CSR key, manifest digest or zero). */
+static int
+check_binding(struct issue_state *s)
+{
+    const char *digest_hex = member_text(s->r->body, "manifest_digest");
+    uint8_t digest[ATTEST_MANIFEST_DIGEST_SIZE];
+    const uint8_t *manifest = NULL;
+    enum attest_step step;
+    int err;
+
+    if (attest_platform_binds_manifest(s->claims.platform)) {
+        if (!digest_hex || hex_decode(digest_hex, digest, sizeof(digest)) < 0)
+            return refuse(s, "report_data", "manifest_digest is required for %s evidence",
+                          attest_platform_name(s->claims.platform));
+        manifest = digest;
+    }
+    err = attest_claims_check_binding(&s->claims, (const uint8_t *)s->nonce, strlen(s->nonce),
+                                      s->csr_key, manifest, &step);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0)
+        return refuse(s, "report_data", "report_data does not bind the CSR key and nonce");
+    return 0;
+}
+
+/* The build with the measurement and its app (locked: an approval cannot change it under us). */
+static int
+load_build(struct issue_state *s)
+{
+    char mrenclave[2 * ATTEST_MEASUREMENT_SIZE + 1];
+    int err;
+
+    hex_encode(s->claims.mrenclave, ATTEST_MEASUREMENT_SIZE, mrenclave);
+    err = store_issuance_build_get(s->r->store, s->r->acct_id, mrenclave, &s->build);
+    if (err == -ENOENT)
+        return 0;
+    if (err >= 0)
+        err = store_app_get(s->r->store, s->r->acct_id, member_text(s->build, "app_id"), true,
+                            &s->app);
+    if (err >= 0)
+        err = policy_dns_names(s->app, &s->names);
+    return err;
+}
+
+/* Tasks are requested by the caller: for a node, say which (task_create takes the user's). */
+static void
+requester_is_node(struct api_request *r)
+{
+    snprintf(r->user_name, sizeof(r->user_name), "node %s", r->node_name);
+}
+
+/* The build's INPROGRESS BUILD_WHITELIST task, raised if there is none. */
+static int
+build_task(struct issue_state *s, char task_id[37])
+{
+    const char *build_id = member_text(s->build, "build_id");
+    json_auto_t *tasks = NULL;
+    json_t *task;
+    size_t i;
+    int err;
+
+    err = store_task_list_pending(s->r->store, s->r->acct_id, build_id, &tasks);
+    if (err < 0)
+        return err;
+    json_array_foreach(tasks, i, task)
+        if (strcmp(member_text(task, "task_type") ?: "", TASK_BUILD_WHITELIST) == 0) {
+            snprintf(task_id, 37, "%s", member_text(task, "task_id"));
+            return 0;
+        }
+    requester_is_node(s->r);
+    err = task_create(s->r, TASK_BUILD_WHITELIST, build_id, member_text(s->app, "name"), NULL, NULL,
+                      task_id);
+    if (err >= 0)
+        err = store_build_set_pending_task(s->r->store, s->r->acct_id, build_id, task_id);
+    return err;
+}
+
+/* The app's INPROGRESS domain task, or a new one asking for missing. */
+static int
+domain_task(struct issue_state *s, json_t *missing, char task_id[37])
+{
+    const char *app_id = member_text(s->app, "app_id");
+    const char *pending_id = member_text(s->app, "pending_task_id");
+    json_auto_t *task = NULL;
+    int err;
+
+    if (pending_id) {
+        err = store_task_get(s->r->store, s->r->acct_id, pending_id, &task);
+        if (err < 0 && err != -ENOENT)
+            return err;
+        if (err >= 0 &&
+            strcmp(json_string_value(json_object_get(json_object_get(task, "status"), "status"))
+                       ?: "",
+                   TASK_STATUS_INPROGRESS) == 0) {
+            snprintf(task_id, 37, "%s", pending_id);
+            return 0;
+        }
+    }
+    requester_is_node(s->r);
+    err = task_create(s->r, TASK_DOMAIN_WHITELIST, app_id, member_text(s->app, "name"), missing,
+                      NULL, task_id);
+    if (err >= 0)
+        err = store_app_set_pending_task(s->r->store, s->r->acct_id, app_id, task_id);
+    return err;
+}
+
+/* Step 5: SPEC 6.3. 1 when the request was denied or is pending. */
+static int
+apply_policy(struct issue_state *s)
+{
+    _cleanup_(policy_result_release) struct policy_result result = { 0 };
+    struct policy_build build = { 0 };
+    char task_id[37];
+    int err;
+
+    if (s->build)
+        build = (struct policy_build){
+            .build_id = member_text(s->build, "build_id"),
+            .status = member_text(s->build, "status"),
+            .platform = member_text(s->build, "platform"),
+            .debug = json_is_true(json_object_get(s->build, "debug")),
+        };
+    err = policy_decide(
+        &(struct policy_input){
+            .claims = &s->claims,
+            .node_status = member_text(s->node, "status"),
+            .allow_simulation = json_is_true(json_object_get(s->account, "allow_simulation")),
+            .allow_debug = false,
+            .build = s->build ? &build : NULL,
+            .dns_names = s->names,
+            .whitelisted_domains = json_object_get(s->app, "whitelisted_domains"),
+        },
+        &result);
+    if (err < 0)
+        return err;
+    switch (result.check) {
+    case POLICY_OK:
+        return 0;
+    case POLICY_BUILD_PENDING:
+        err = build_task(s, task_id);
+        break;
+    case POLICY_DOMAINS_PENDING:
+        err = domain_task(s, result.missing_domains, task_id);
+        break;
+    default:
+        return deny(s, policy_check_name(result.check), result.message) ?: 1;
+    }
+    if (err < 0)
+        return err;
+    return pending(s, task_id, result.message) ?: 1;
+}
+
+/* ---- signing and recording ---- */
+
+struct issued_record {
+    char certificate_id[37];
+    char instance_id[37];
+};
+
+static int
+claims_json_text(const struct issue_state *s, const struct ca_claims *c, char **ret_text)
+{
+    json_auto_t *claims =
+        json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:b}", "measurement", c->measurement,
+                  "signer", c->signer, "isvprodid", (json_int_t)c->isvprodid, "isvsvn",
+                  (json_int_t)c->isvsvn, "platform", c->platform, "tcb_status", c->tcb_status,
+                  "node_id", c->node_id, "debug", s->claims.debug);
+    char *text;
+
+    if (!claims)
+        return -ENOMEM;
+    text = json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return -ENOMEM;
+    *ret_text = text;
+    return 0;
+}
+
+static int
+record(struct issue_state *s, const struct ca_claims *claims, const struct ca_issued *issued,
+       struct issued_record *out)
+{
+    _cleanup_free_ char *names_text = json_dumps(s->names, JSON_COMPACT);
+    _cleanup_free_ char *claims_text = NULL;
+    const char *build_id = member_text(s->build, "build_id");
+    const char *app_id = member_text(s->build, "app_id");
+    int err;
+
+    if (!names_text)
+        return -ENOMEM;
+    err = claims_json_text(s, claims, &claims_text);
+    if (err >= 0)
+        err = store_instance_upsert(s->r->store,
+                                    &(struct instance_new){
+                                        .acct_id = s->r->acct_id,
+                                        .app_id = app_id,
+                                        .build_id = build_id,
+                                        .node_id = s->r->node_id,
+                                        .is_debug = s->claims.debug,
+                                        .now = api_now(s->r),
+                                        .now_ms = s->now_ms,
+                                    },
+                                    out->instance_id);
+    if (err >= 0)
+        err = uuid_random(out->certificate_id);
+    if (err >= 0)
+        err = store_certificate_insert(
+            s->r->store, &(struct certificate_new){
+                             .certificate_id = out->certificate_id,
+                             .acct_id = s->r->acct_id,
+                             .zone_id = s->r->zone_id,
+                             .kind = CERT_KIND_APP,
+                             .serial_hex = issued->serial_hex,
+                             .subject = json_string_value(json_array_get(s->names, 0)),
+                             .dns_names = names_text,
+                             .csr_pem = s->csr,
+                             .cert_pem = issued->cert_pem,
+                             .not_before = issued->not_before,
+                             .not_after = issued->not_after,
+                             .app_id = app_id,
+                             .build_id = build_id,
+                             .node_id = s->r->node_id,
+                             .instance_id = out->instance_id,
+                             .claims = claims_text,
+                             .now = api_now(s->r),
+                         });
+    if (err >= 0)
+        err = store_instance_set_certificate(s->r->store, s->r->acct_id, out->instance_id,
+                                             out->certificate_id);
+    return err;
+}
+
+static int
+reply_issued(struct issue_state *s, const struct ca_issued *issued, const struct issued_record *rec)
+{
+    int64_t threshold = json_integer_value(json_object_get(s->account, "renewal_threshold"));
+    int64_t renew = issued->not_before + (issued->not_after - issued->not_before) * threshold / 100;
+    char valid_until[32], renew_after[32];
+    json_t *body;
+
+    time_format_rfc3339(issued->not_after * 1000, valid_until);
+    time_format_rfc3339(renew * 1000, renew_after);
+    body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "task_id", rec->certificate_id,
+                     "task_status", ISSUE_STATUS_SUCCESS, "certificate", issued->cert_pem, "chain",
+                     issued->chain_pem, "certificate_id", rec->certificate_id, "instance_id",
+                     rec->instance_id, "valid_until", valid_until, "renew_after", renew_after);
+    if (!body)
+        return -ENOMEM;
+    return api_reply(s->r, 200, body);
+}
+
+/* Steps 6 to 9. */
+static int
+sign_and_record(struct issue_state *s)
+{
+    _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
+    const char *names[CA_DNS_NAMES_MAX];
+    char measurement[2 * ATTEST_MEASUREMENT_SIZE + 1], signer[2 * ATTEST_MEASUREMENT_SIZE + 1];
+    struct ca_error error = { "" };
+    struct issued_record rec;
+    struct ca_claims claims;
+    size_t n = json_array_size(s->names);
+    int err;
+
+    if (n > CA_DNS_NAMES_MAX)
+        return fail(s, "the app's certificate names more DNS names than a certificate may carry");
+    for (size_t i = 0; i < n; i++)
+        names[i] = json_string_value(json_array_get(s->names, i));
+
+    err = store_nonce_consume(s->r->store, s->nonce_id,
+                              s->now_ms + (ISSUE_NONCE_TTL_SEC * 1000) + NONCE_CLOCK_SKEW_MS,
+                              s->now_ms);
+    if (err == -EEXIST) {
+        /* A replay won the race on another account's lock; the failed insert may have ended
+         * the transaction (PostgreSQL), so answer without an audit event and roll back. */
+        reply_status(s->r, "", ISSUE_STATUS_DENIED, "nonce already used (replay)");
+        return -ECANCELED;
+    }
+    if (err < 0)
+        return err;
+
+    hex_encode(s->claims.mrenclave, ATTEST_MEASUREMENT_SIZE, measurement);
+    hex_encode(s->claims.mrsigner, ATTEST_MEASUREMENT_SIZE, signer);
+    claims = (struct ca_claims){
+        .measurement = measurement,
+        .signer = signer,
+        .isvprodid = s->claims.isvprodid,
+        .isvsvn = s->claims.isvsvn,
+        .platform = attest_platform_name(s->claims.platform),
+        .tcb_status = attest_tcb_status_name(s->claims.tcb_status),
+        .node_id = s->r->node_id,
+    };
+    err = ca_client_issue(s->r->ctx->ca_fd, s->r->zone_id,
+                          &(struct ca_profile){
+                              .kind = CA_PROFILE_APP,
+                              .trust_domain = member_text(s->node, "trust_domain"),
+                              .app_name = member_text(s->app, "name"),
+                              .dns_names = names,
+                              .n_dns_names = n,
+                              .claims = &claims,
+                              .validity_seconds = json_integer_value(
+                                  json_object_get(s->account, "certificate_validity")),
+                          },
+                          s->csr, strlen(s->csr), &error, &issued);
+    if (err == -EINVAL || err == -ERANGE || err == -E2BIG || err == -EOPNOTSUPP)
+        return fail(s, *error.message ? error.message : "the CA refused the certificate profile");
+    if (err < 0)
+        return err;
+
+    err = record(s, &claims, issued, &rec);
+    if (err >= 0)
+        err = api_audit(s->r, "CERTIFICATE", "INFO", "certificate", rec.certificate_id,
+                        "Issued certificate %s for app '%s' (build %s, measurement %s) on node "
+                        "%s, instance %s",
+                        issued->serial_hex, member_text(s->app, "name"),
+                        member_text(s->build, "build_id"), measurement, s->r->node_id,
+                        rec.instance_id);
+    if (err < 0)
+        return err;
+    return reply_issued(s, issued, &rec);
+}
+
+/* ---- before the transaction: the cryptography ---- */
+
+/* The claims as issue_certificate needs them again, in r->prepared. */
+static int
+prepared_claims(const struct issue_state *s, json_t **ret)
+{
+    json_t *claims = NULL, *prepared;
+    int err;
+
+    err = attest_claims_to_json(&s->claims, &claims);
+    if (err < 0)
+        return err;
+    prepared = json_pack("{s:s, s:o}", "nonce_id", s->nonce_id, "claims", claims);
+    if (!prepared)
+        return -ENOMEM;
+    *ret = prepared;
+    return 0;
+}
+
+static int
+tcb_status_from_name(const char *name, enum attest_tcb_status *ret)
+{
+    for (int i = ATTEST_TCB_UP_TO_DATE; i <= ATTEST_TCB_SIMULATED_INSECURE; i++) {
+        const char *known = attest_tcb_status_name((enum attest_tcb_status)i);
+        if (name && known && strcmp(name, known) == 0) {
+            *ret = (enum attest_tcb_status)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* The inverse of prepared_claims, for the fields the decision and the certificate use. */
+static int
+claims_from_prepared(struct issue_state *s, const json_t *prepared)
+{
+    const json_t *c = json_object_get(prepared, "claims");
+    const char *nonce_id = member_text(prepared, "nonce_id");
+    struct attest_claims claims = { 0 };
+    int err;
+
+    if (!c || !nonce_id || strlen(nonce_id) != NONCE_ID_LEN)
+        return -EINVAL;
+    err = attest_platform_from_name(member_text(c, "platform"), &claims.platform);
+    if (err >= 0)
+        err = tcb_status_from_name(member_text(c, "tcb_status"), &claims.tcb_status);
+    if (err >= 0)
+        err = hex_decode(member_text(c, "mrenclave") ?: "", claims.mrenclave,
+                         sizeof(claims.mrenclave));
+    if (err >= 0)
+        err =
+            hex_decode(member_text(c, "mrsigner") ?: "", claims.mrsigner, sizeof(claims.mrsigner));
+    if (err < 0)
+        return -EINVAL;
+    claims.isvprodid = (uint16_t)json_integer_value(json_object_get(c, "isvprodid"));
+    claims.isvsvn = (uint16_t)json_integer_value(json_object_get(c, "isvsvn"));
+    claims.debug = json_is_true(json_object_get(c, "debug"));
+    s->claims = claims;
+    memcpy(s->nonce_id, nonce_id, NONCE_ID_LEN + 1);
+    return 0;
+}
+
+int
+issue_prepare(struct api_request *r)
+{
+    _cleanup_(issue_state_release) struct issue_state s = {
+        .r = r,
+        .csr = member_text(r->body, "csr"),
+        .nonce = member_text(r->body, "nonce"),
+    };
+    int err;
+
+    err = time_parse_rfc3339(api_now(r), &s.now_ms);
+    if (err >= 0)
+        err = parse_csr(&s);
+    if (err >= 0)
+        err = check_nonce_fresh(&s);
+    if (err == 0)
+        err = store_issuance_node_get(r->store, r->acct_id, r->node_id, &s.node);
+    if (err == 0)
+        err = verify_evidence(&s);
+    if (err == 0)
+        err = check_binding(&s);
+    if (err < 0)
+        return err;
+    if (err > 0)
+        r->prepared =
+            json_pack("{s:s, s:s}", "refusal_check", s.refusal_check, "refusal", s.refusal);
+    else
+        err = prepared_claims(&s, &r->prepared);
+    if (err < 0)
+        return err;
+    return r->prepared ? 0 : -ENOMEM;
+}
+
+/* ---- in the transaction: the store ---- */
+
+int
+issue_certificate(struct api_request *r)
+{
+    _cleanup_(issue_state_release) struct issue_state s = {
+        .r = r,
+        .csr = member_text(r->body, "csr"),
+        .nonce = member_text(r->body, "nonce"),
+    };
+    const char *refusal = member_text(r->prepared, "refusal");
+    int err;
+
+    if (refusal)
+        return deny(&s, member_text(r->prepared, "refusal_check") ?: "evidence", refusal);
+    err = time_parse_rfc3339(api_now(r), &s.now_ms);
+    if (err >= 0)
+        err = claims_from_prepared(&s, r->prepared);
+    if (err >= 0)
+        err = check_nonce_unused(&s);
+    if (err == 0)
+        err = load_facts(&s);
+    if (err == 0)
+        err = load_build(&s);
+    if (err == 0)
+        err = apply_policy(&s);
+    if (err == 0)
+        err = sign_and_record(&s);
+    return err > 0 ? 0 : err;
+}
+
+/* An approval task's status as the agent API names it. */
+static const char *
+task_status_of(const char *status)
+{
+    if (strcmp(status, TASK_STATUS_INPROGRESS) == 0)
+        return ISSUE_STATUS_PENDING;
+    if (strcmp(status, TASK_STATUS_SUCCESS) == 0)
+        return ISSUE_STATUS_SUCCESS;
+    if (strcmp(status, TASK_STATUS_DENIED) == 0)
+        return ISSUE_STATUS_DENIED;
+    return ISSUE_STATUS_FAILED;
+}
+
+int
+issue_result(struct api_request *r, const char *task_id)
+{
+    json_auto_t *task = NULL;
+    const char *type, *status, *reason;
+    char message[POLICY_MESSAGE_MAX];
+    int err;
+
+    err = store_task_get(r->store, r->acct_id, task_id, &task);
+    if (err == -ENOENT) {
+        err = store_cert_record_of_node(r->store, r->acct_id, r->node_id, task_id);
+        if (err == 0)
+            return reply_status(r, task_id, ISSUE_STATUS_SUCCESS, "certificate issued");
+    }
+    if (err == -ENOENT)
+        return api_not_found(r, "task");
+    if (err < 0)
+        return err;
+    type = member_text(task, "task_type") ?: "";
+    if (strcmp(type, TASK_BUILD_WHITELIST) != 0 && strcmp(type, TASK_DOMAIN_WHITELIST) != 0)
+        return api_not_found(r, "task");
+    status = json_string_value(json_object_get(json_object_get(task, "status"), "status")) ?: "";
+    reason = json_string_value(json_object_get(json_object_get(task, "status"), "reason"));
+    if (strcmp(status, TASK_STATUS_SUCCESS) == 0)
+        snprintf(message, sizeof(message), "%s approved: send the request again with a new nonce",
+                 type);
+    else if (strcmp(status, TASK_STATUS_INPROGRESS) == 0)
+        snprintf(message, sizeof(message), "%s waiting for approval", type);
+    else
+        snprintf(message, sizeof(message), "%s %s%s%s", type, status, reason ? ": " : "",
+                 reason ? reason : "");
+    return reply_status(r, task_id, task_status_of(status), message);
+}
