@@ -62,6 +62,21 @@ serve(SSL_CTX *ctx, int fd, const char *greeting)
     SSL_free(ssl);
 }
 
+static int
+parse_port(const char *text)
+{
+    char *end;
+    long port;
+
+    errno = 0;
+    port = strtol(text, &end, 10);
+    if (errno || end == text || *end || port < 1 || port > 65535) {
+        fprintf(stderr, "tiny-https: bad port '%s'\n", text);
+        exit(2);
+    }
+    return (int)port;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -83,7 +98,7 @@ main(int argc, char **argv)
         return 1;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    lfd = listen_on(atoi(argv[3]));
+    lfd = listen_on(parse_port(argv[3]));
     fprintf(stderr, "tiny-https: serving on 127.0.0.1:%s as uid %d\n", argv[3], (int)getuid());
     while (!stopping) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
