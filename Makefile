@@ -33,6 +33,7 @@ demo: build
 bench: build
 	bench/api/run $(BUILD)
 	bench/store/run $(BUILD)
+	bench/issue/run $(BUILD)
 
 format:
 	git ls-files -co --exclude-standard -- '*.c' '*.h' | xargs clang-format -i

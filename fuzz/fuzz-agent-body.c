@@ -1,0 +1,88 @@
+/* Fuzz target for the agent API's request bodies (src/agent/agent-body.c): every input is tried
+ * as a /v1/sim/quote body, a /v1/heartbeat body, a /v1/certificate/issue body and a task id.
+ * Checks that nothing crashes, that refusals always come with a message, and that an accepted
+ * quote signs into a report that verifies and says exactly what was asked. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include <attest/attest.h>
+
+#include "agent-body.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static EVP_PKEY *sim_key;
+
+static void
+check_message(int r, const char err[AGENT_ERROR_MAX])
+{
+    if (!memchr(err, '\0', AGENT_ERROR_MAX))
+        __builtin_trap();
+    if (r == -EINVAL && err[0] == '\0')
+        __builtin_trap();
+    if (r != 0 && r != -EINVAL && r != -ENOMEM)
+        __builtin_trap();
+}
+
+static void
+check_quote(const struct agent_quote_request *q)
+{
+    struct attest_claims claims;
+    enum attest_step step;
+    unsigned char raw[ATTEST_SIM_SIZE_MAX + 3];
+    char *json = NULL;
+    json_t *root;
+    const char *b64;
+    size_t len;
+    int n;
+
+    if (agent_quote_make(q, sim_key, &json) < 0)
+        __builtin_trap();
+    root = json_loads(json, 0, NULL);
+    b64 = json_string_value(json_object_get(json_object_get(root, "evidence"), "data"));
+    if (!b64 || (len = strlen(b64)) < 4 || len > 4 * (ATTEST_SIM_SIZE_MAX / 3 + 1))
+        __builtin_trap();
+    n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+    n -= (b64[len - 1] == '=') + (b64[len - 2] == '=');
+    if (n <= 0 || attest_sim_verify(raw, (size_t)n, sim_key, &claims, &step) < 0 ||
+        claims.debug != q->debug || claims.isvprodid != q->isvprodid ||
+        claims.isvsvn != q->isvsvn || memcmp(claims.mrenclave, q->mrenclave, 32) != 0 ||
+        memcmp(claims.mrsigner, q->mrsigner, 32) != 0 ||
+        memcmp(claims.report_data, q->report_data, 64) != 0)
+        __builtin_trap();
+    json_decref(root);
+    free(json);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct agent_quote_request q;
+    char err[AGENT_ERROR_MAX], id[AGENT_INSTANCE_ID_MAX + 1];
+    char *text;
+    int r;
+
+    if (!sim_key && !(sim_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")))
+        __builtin_trap();
+    r = agent_body_parse_quote((const char *)data, size, &q, err);
+    check_message(r, err);
+    if (r == 0)
+        check_quote(&q);
+    r = agent_body_parse_heartbeat((const char *)data, size, id, err);
+    check_message(r, err);
+    if (r == 0 && strlen(id) != AGENT_INSTANCE_ID_MAX)
+        __builtin_trap();
+    check_message(agent_body_check_issue((const char *)data, size, err), err);
+    /* The same bytes as a path segment. */
+    text = strndup((const char *)data, size < 256 ? size : 256);
+    if (text) {
+        (void)agent_task_id_valid(text);
+        free(text);
+    }
+    return 0;
+}
