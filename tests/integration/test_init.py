@@ -49,6 +49,14 @@ def binaries():
             raise AssertionError(f"{p} not built (meson/ninja into <repo>/build)")
 
 
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def is_static(path):
     out = subprocess.run(["file", "-L", str(path)], capture_output=True, text=True).stdout
     return "statically linked" in out
@@ -599,10 +607,10 @@ def test_end_to_end_over_the_unix_socket(node_api, team, tmp_path):
     a.start()
     proc = None
     try:
+        port = lib.free_port()
         rootfs = Rootfs(tmp_path, app_config(f"{unique('svc')}.example.com", key_type="RSA",
                                              user="1000:1000",
-                                             cmd=["/tls/cert.pem", "/tls/key.pem",
-                                                  str(lib.free_port())]))
+                                             cmd=["/tls/cert.pem", "/tls/key.pem", str(port)]))
         register_app(team, rootfs)
         log_path = tmp_path / "init.log"
         proc = start_init(rootfs, f"unix:{a.unix_path}", log_path)
@@ -613,6 +621,9 @@ def test_end_to_end_over_the_unix_socket(node_api, team, tmp_path):
         assert key.startswith("-----BEGIN PRIVATE KEY-----")
         cert = x509.load_pem_x509_certificate((rootfs.root / "tls" / "cert.pem").read_bytes())
         assert cert.public_key().key_size == 2048
+        # SIGTERM only once the application serves: before it has installed its handler, the
+        # signal would end it with status 143 (init forwards it either way).
+        wait_until(lambda: port_open(port), 30, what="the application to listen")
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, log_path.read_text()
         check_sanitizers(log_path.read_text())
