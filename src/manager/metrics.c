@@ -5,7 +5,22 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include <attest/claims.h>
+
 #include "api.h"
+
+_Static_assert(ATTEST_PLATFORM_SNP + 1 == METRICS_PLATFORMS, "a platform without a metric row");
+
+static const char *const attestation_results[METRICS_ATTESTATION_RESULTS] = {
+    "success",
+    "pending_whitelist",
+    "denied",
+    "failed",
+};
+static const char *const certificate_kinds[METRICS_CERTIFICATE_KINDS] = { "app", "node" };
+static const char *const enrollment_results[METRICS_ENROLLMENT_RESULTS] = {
+    "success", "token_refused", "attestation_refused", "invalid", "error",
+};
 
 static const double latency_bounds_s[METRICS_LATENCY_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
@@ -44,6 +59,30 @@ metrics_count_request(struct metrics *m, size_t route_index, int status, uint64_
             atomic_fetch_add(&m->latency[route_index][b], 1);
 }
 
+void
+metrics_count_attestation(struct metrics *m, int platform, enum metrics_attestation result)
+{
+    if (!m || result < 0 || result >= METRICS_ATTESTATION_RESULTS)
+        return;
+    if (platform < 0 || platform >= METRICS_PLATFORMS)
+        platform = 0;
+    atomic_fetch_add(&m->attestations[platform][result], 1);
+}
+
+void
+metrics_count_certificate(struct metrics *m, enum metrics_certificate kind)
+{
+    if (m && kind >= 0 && kind < METRICS_CERTIFICATE_KINDS)
+        atomic_fetch_add(&m->certificates_issued[kind], 1);
+}
+
+void
+metrics_count_enrollment(struct metrics *m, enum metrics_enrollment result)
+{
+    if (m && result >= 0 && result < METRICS_ENROLLMENT_RESULTS)
+        atomic_fetch_add(&m->node_enrollments[result], 1);
+}
+
 static void
 render_route(FILE *out, const struct metrics *m, size_t i, const char *name)
 {
@@ -69,9 +108,60 @@ render_route(FILE *out, const struct metrics *m, size_t i, const char *name)
             (unsigned long long)total);
 }
 
+/* Every known platform and result, zeros included, so that rates start from the first scrape;
+ * evidence of no known platform only once there was some. */
+static void
+render_attestations(FILE *out, const struct metrics *m)
+{
+    fputs("# HELP cloister_attestations_total Certificate requests of nodes by evidence platform "
+          "and answer.\n"
+          "# TYPE cloister_attestations_total counter\n",
+          out);
+    for (int p = 0; p < METRICS_PLATFORMS; p++) {
+        const char *platform = p ? attest_platform_name((enum attest_platform)p) : NULL;
+        uint64_t n[METRICS_ATTESTATION_RESULTS], any = 0;
+
+        for (size_t r = 0; r < METRICS_ATTESTATION_RESULTS; r++)
+            any |= n[r] = atomic_load(&m->attestations[p][r]);
+        if (!platform && !any)
+            continue;
+        for (size_t r = 0; r < METRICS_ATTESTATION_RESULTS; r++)
+            fprintf(out, "cloister_attestations_total{platform=\"%s\",result=\"%s\"} %llu\n",
+                    platform ? platform : "unknown", attestation_results[r],
+                    (unsigned long long)n[r]);
+    }
+}
+
+static void
+render_events(FILE *out, const struct metrics *m, const struct metrics_nodes *nodes)
+{
+    render_attestations(out, m);
+    fputs("# HELP cloister_certificates_issued_total Certificates signed and recorded, by kind.\n"
+          "# TYPE cloister_certificates_issued_total counter\n",
+          out);
+    for (size_t k = 0; k < METRICS_CERTIFICATE_KINDS; k++)
+        fprintf(out, "cloister_certificates_issued_total{kind=\"%s\"} %llu\n", certificate_kinds[k],
+                (unsigned long long)atomic_load(&m->certificates_issued[k]));
+    fputs("# HELP cloister_node_enrollments_total Node enrollments by outcome.\n"
+          "# TYPE cloister_node_enrollments_total counter\n",
+          out);
+    for (size_t r = 0; r < METRICS_ENROLLMENT_RESULTS; r++)
+        fprintf(out, "cloister_node_enrollments_total{result=\"%s\"} %llu\n", enrollment_results[r],
+                (unsigned long long)atomic_load(&m->node_enrollments[r]));
+    if (!nodes)
+        return;
+    fprintf(out,
+            "# HELP cloister_nodes Enrolled nodes of every account by status.\n"
+            "# TYPE cloister_nodes gauge\n"
+            "cloister_nodes{status=\"RUNNING\"} %lld\n"
+            "cloister_nodes{status=\"STOPPED\"} %lld\n"
+            "cloister_nodes{status=\"DEACTIVATED\"} %lld\n",
+            (long long)nodes->running, (long long)nodes->stopped, (long long)nodes->deactivated);
+}
+
 int
 metrics_render(const struct metrics *m, const struct route *const *routes, size_t n_routes,
-               char **ret_text)
+               const struct metrics_nodes *nodes, char **ret_text)
 {
     char *text = NULL;
     size_t size = 0;
@@ -101,6 +191,7 @@ metrics_render(const struct metrics *m, const struct route *const *routes, size_
             (unsigned long long)atomic_load(&m->auth_attempts[1]),
             (unsigned long long)atomic_load(&m->child_restarts),
             (unsigned long long)atomic_load(&m->store_errors));
+    render_events(out, m, nodes);
     if (fclose(out) != 0) {
         free(text);
         return -ENOMEM;

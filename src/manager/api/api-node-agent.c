@@ -9,6 +9,7 @@
 
 #include "api-nodes.h"
 #include "crypto-util.h"
+#include "metrics.h"
 #include "nonce.h"
 #include "routes.h"
 #include "store-nodes.h"
@@ -149,6 +150,7 @@ node_renew(struct api_request *r)
                        issued->serial_hex, "valid_until", valid_until);
     if (!answer)
         return -ENOMEM;
+    metrics_count_certificate(r->ctx->metrics, METRICS_CERTIFICATE_NODE);
     return api_reply(r, 200, answer);
 }
 

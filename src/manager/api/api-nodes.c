@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "ca-process.h"
 #include "crypto-util.h"
+#include "metrics.h"
 #include "routes.h"
 #include "store-accounts.h"
 #include "store-certificates.h"
@@ -352,7 +353,7 @@ enroll_reply(struct api_request *r, const struct zone_info *zone, const char *no
 }
 
 static int
-nodes_enroll(struct api_request *r)
+nodes_enroll_run(struct api_request *r)
 {
     _cleanup_(zone_info_release) struct zone_info zone = { .trust_domain = NULL };
     _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
@@ -411,6 +412,27 @@ nodes_enroll(struct api_request *r)
     if (err < 0)
         return err;
     return enroll_reply(r, &zone, node_id, certificate_id, issued);
+}
+
+/* Counts the outcome of an enrollment by its answer. */
+static int
+nodes_enroll(struct api_request *r)
+{
+    int err = nodes_enroll_run(r);
+    enum metrics_enrollment result = METRICS_ENROLLMENT_ERROR;
+
+    if (err >= 0 && r->status == 201)
+        result = METRICS_ENROLLMENT_SUCCESS;
+    else if (r->status == 401)
+        result = METRICS_ENROLLMENT_TOKEN_REFUSED;
+    else if (r->status == 403)
+        result = METRICS_ENROLLMENT_ATTESTATION_REFUSED;
+    else if (r->status == 400)
+        result = METRICS_ENROLLMENT_INVALID;
+    metrics_count_enrollment(r->ctx->metrics, result);
+    if (result == METRICS_ENROLLMENT_SUCCESS)
+        metrics_count_certificate(r->ctx->metrics, METRICS_CERTIFICATE_NODE);
+    return err;
 }
 
 /* ---- the account's view ---- */

@@ -5,6 +5,7 @@
 #include "metrics.h"
 #include "router.h"
 #include "routes.h"
+#include "store-nodes.h"
 #include "store.h"
 
 static bool
@@ -59,6 +60,8 @@ static int
 sys_metrics(struct api_request *r)
 {
     const struct route *const *all;
+    struct node_counts counts;
+    struct metrics_nodes nodes;
     size_t n;
     char *text;
     int err = check_probe_access(r);
@@ -66,7 +69,15 @@ sys_metrics(struct api_request *r)
     if (err < 0)
         return err;
     all = router_routes(&n);
-    err = metrics_render(r->ctx->metrics, all, n, &text);
+    /* One aggregate query; without the store the counters are still worth a scrape. */
+    err = store_node_count_by_status(r->store, time_now_unix_ms(), &counts);
+    if (err >= 0)
+        nodes = (struct metrics_nodes){
+            .running = counts.running,
+            .stopped = counts.stopped,
+            .deactivated = counts.deactivated,
+        };
+    err = metrics_render(r->ctx->metrics, all, n, err >= 0 ? &nodes : NULL, &text);
     if (err < 0)
         return err;
     api_reply(r, 200, NULL);

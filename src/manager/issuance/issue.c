@@ -17,9 +17,11 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "body.h"
 #include "ca-issue.h"
 #include "ca-process.h"
 #include "crypto-util.h"
+#include "metrics.h"
 #include "nonce.h"
 #include "policy.h"
 #include "store-apps.h"
@@ -31,9 +33,100 @@
 
 #define ATTESTATION_KEY_MAX 1024 /* base64 of a P-256 SPKI is 124 characters */
 
+/* ---- the body ---- */
+
+/* PEM text: printable lines (the default check refuses the line breaks PEM needs). */
+static const char *
+check_pem_text(const char *value)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\n' && *p != '\r') || *p == 0x7f)
+            return "must be PEM text";
+    return NULL;
+}
+
+static const struct field_spec evidence_fields[] = {
+    { .name = "type",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = ATTEST_EVIDENCE_TYPE_MAX,
+      .check_string = check_no_control },
+    { .name = "data",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = ATTEST_EVIDENCE_JSON_MAX },
+    { .name = NULL },
+};
+
+static const struct field_spec issue_fields[] = {
+    { .name = "csr",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = CA_CSR_MAX,
+      .check_string = check_pem_text },
+    { .name = "evidence", .type = FIELD_OBJECT, .required = true, .fields = evidence_fields },
+    { .name = "nonce",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = NONCE_TEXT_MAX - 1,
+      .check_string = check_no_control },
+    { .name = "manifest_digest",
+      .type = FIELD_STRING,
+      .min = 64,
+      .max = 64,
+      .check_string = check_hex64 },
+    { .name = NULL },
+};
+
+static const char *
+member_text(const json_t *object, const char *key)
+{
+    return json_string_value(json_object_get(object, key));
+}
+
+int
+issue_body_parse(const json_t *body, struct issue_body *ret, char *error, size_t error_size)
+{
+    struct issue_body b = { .platform = 0 };
+    char why[BODY_ERROR_MAX] = "";
+    enum attest_platform platform;
+    const char *digest;
+    int r = -EINVAL;
+
+    if (!json_is_object(body))
+        snprintf(why, sizeof(why), "body: must be a JSON object");
+    else
+        r = body_check(body, issue_fields, BODY_CREATE, why);
+    if (r < 0 && r != -EINVAL)
+        return r;
+    if (r < 0) {
+        if (!*why)
+            snprintf(why, sizeof(why), "body: not a certificate request");
+        if (error_size > 0)
+            snprintf(error, error_size, "%s", why);
+        return -EINVAL;
+    }
+    b.csr = member_text(body, "csr");
+    b.nonce = member_text(body, "nonce");
+    b.evidence = json_object_get(body, "evidence");
+    if (attest_platform_from_name(member_text(b.evidence, "type"), &platform) >= 0)
+        b.platform = (int)platform;
+    /* 64 hex digits (either case) by the table, so this decodes. */
+    digest = member_text(body, "manifest_digest");
+    b.has_manifest_digest =
+        digest && hex_decode(digest, b.manifest_digest, sizeof(b.manifest_digest)) >= 0;
+    *ret = b;
+    return 0;
+}
+
 /* What the pipeline learns, step by step. */
 struct issue_state {
     struct api_request *r;
+    const struct issue_body *body; /* the request's, as issue_body_parse read it */
     const char *csr;
     const char *nonce;
     int64_t now_ms;
@@ -59,12 +152,6 @@ issue_state_release(struct issue_state *s)
     json_decref(s->build);
     json_decref(s->app);
     json_decref(s->names);
-}
-
-static const char *
-member_text(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(object, key));
 }
 
 /* ---- answers ---- */
@@ -241,7 +328,7 @@ verify_evidence(struct issue_state *s)
     struct attest_trust trust = { .sim_key = node_key };
     int err;
 
-    err = attest_evidence_from_json(json_object_get(s->r->body, "evidence"), &evidence, &step);
+    err = attest_evidence_from_json(s->body->evidence, &evidence, &step);
     if (err == -ENOMEM)
         return err;
     if (err < 0)
@@ -266,17 +353,15 @@ verify_evidence(struct issue_state *s)
 static int
 check_binding(struct issue_state *s)
 {
-    const char *digest_hex = member_text(s->r->body, "manifest_digest");
-    uint8_t digest[ATTEST_MANIFEST_DIGEST_SIZE];
     const uint8_t *manifest = NULL;
     enum attest_step step;
     int err;
 
     if (attest_platform_binds_manifest(s->claims.platform)) {
-        if (!digest_hex || hex_decode(digest_hex, digest, sizeof(digest)) < 0)
+        if (!s->body->has_manifest_digest)
             return refuse(s, "report_data", "manifest_digest is required for %s evidence",
                           attest_platform_name(s->claims.platform));
-        manifest = digest;
+        manifest = s->body->manifest_digest;
     }
     err = attest_claims_check_binding(&s->claims, (const uint8_t *)s->nonce, strlen(s->nonce),
                                       s->csr_key, manifest, &step);
@@ -647,12 +732,13 @@ claims_from_prepared(struct issue_state *s, const json_t *prepared)
 }
 
 int
-issue_prepare(struct api_request *r)
+issue_prepare(struct api_request *r, const struct issue_body *body)
 {
     _cleanup_(issue_state_release) struct issue_state s = {
         .r = r,
-        .csr = member_text(r->body, "csr"),
-        .nonce = member_text(r->body, "nonce"),
+        .body = body,
+        .csr = body->csr,
+        .nonce = body->nonce,
     };
     int err;
 
@@ -681,13 +767,34 @@ issue_prepare(struct api_request *r)
 
 /* ---- in the transaction: the store ---- */
 
-int
-issue_certificate(struct api_request *r)
+/* The metric of an answer by its task_status; none for an answer that is not one (an error). */
+static void
+count_answer(struct api_request *r, int platform)
+{
+    static const char *const statuses[METRICS_ATTESTATION_RESULTS] = {
+        [METRICS_ATTESTATION_SUCCESS] = ISSUE_STATUS_SUCCESS,
+        [METRICS_ATTESTATION_PENDING_WHITELIST] = ISSUE_STATUS_PENDING,
+        [METRICS_ATTESTATION_DENIED] = ISSUE_STATUS_DENIED,
+        [METRICS_ATTESTATION_FAILED] = ISSUE_STATUS_FAILED,
+    };
+    const char *status = r->status == 200 ? member_text(r->response, "task_status") : NULL;
+
+    for (int i = 0; status && i < METRICS_ATTESTATION_RESULTS; i++)
+        if (strcmp(status, statuses[i]) == 0) {
+            metrics_count_attestation(r->ctx->metrics, platform, (enum metrics_attestation)i);
+            if (i == METRICS_ATTESTATION_SUCCESS)
+                metrics_count_certificate(r->ctx->metrics, METRICS_CERTIFICATE_APP);
+        }
+}
+
+static int
+issue_decide(struct api_request *r, const struct issue_body *body)
 {
     _cleanup_(issue_state_release) struct issue_state s = {
         .r = r,
-        .csr = member_text(r->body, "csr"),
-        .nonce = member_text(r->body, "nonce"),
+        .body = body,
+        .csr = body->csr,
+        .nonce = body->nonce,
     };
     const char *refusal = member_text(r->prepared, "refusal");
     int err;
@@ -708,6 +815,25 @@ issue_certificate(struct api_request *r)
     if (err == 0)
         err = sign_and_record(&s);
     return err > 0 ? 0 : err;
+}
+
+int
+issue_certificate(struct api_request *r)
+{
+    struct issue_body body;
+    char error[BODY_ERROR_MAX];
+    int err;
+
+    /* Checked by the prepare step already: read again for what the transaction needs. */
+    err = issue_body_parse(r->body, &body, error, sizeof(error));
+    if (err < 0)
+        return err;
+    err = issue_decide(r, &body);
+    /* A DENIED answer to a replay that lost the race is rolled back (-ECANCELED) but still
+     * sent, so it counts too; a commit that fails after this is counted all the same. */
+    if (err >= 0 || err == -ECANCELED)
+        count_answer(r, body.platform);
+    return err;
 }
 
 /* An approval task's status as the agent API names it. */

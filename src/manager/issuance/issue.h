@@ -8,6 +8,13 @@
  * leaves an audit event naming the check, committed with the request. */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <attest/binding.h>
+#include <jansson.h>
+
 #include "api.h"
 
 /* Task statuses of the agent API (SPEC 5). */
@@ -20,8 +27,25 @@
 /* How long a nonce is good for (nonce.h). */
 #define ISSUE_NONCE_TTL_SEC 300
 
+/* A POST /v1/node/certificate/issue body {csr, evidence{type, data}, nonce, manifest_digest?}
+ * once its shape is checked. Strings and evidence are borrowed from the body. */
+struct issue_body {
+    const char *csr;        /* PEM text, at most CA_CSR_MAX bytes */
+    const char *nonce;      /* printable, shorter than NONCE_TEXT_MAX */
+    const json_t *evidence; /* the envelope, for attest_evidence_from_json */
+    int platform;           /* the enum attest_platform evidence.type names, 0 for none known */
+    bool has_manifest_digest;
+    uint8_t manifest_digest[ATTEST_MANIFEST_DIGEST_SIZE];
+};
+
+/* Checks body against the issue body table and reads it into *ret: no store, no keys, no
+ * cryptography (what the strings say is checked by issue_prepare). -EINVAL with "path: reason"
+ * in error (NUL-terminated, cut to error_size) when it does not fit; *ret is written only on
+ * success. */
+int issue_body_parse(const json_t *body, struct issue_body *ret, char *error, size_t error_size);
+
 /* POST /v1/node/certificate/issue for the calling node (r->node_id, r->acct_id, r->zone_id),
- * in two parts. r->body has been checked against the issue body table (api-issue.c).
+ * in two parts, for r->body as issue_body_parse read it into body.
  *
  * issue_prepare, before the transaction (the route's prepare step): the CSR (400 when it does
  * not parse or verify), the nonce's MAC and age, the evidence against the node's key and the
@@ -29,8 +53,9 @@
  *
  * issue_certificate, in the write transaction: audits a refusal, else the nonce's single use,
  * the policy, signing and recording. Prepares the reply and returns 0 (commit), or a negative
- * errno (rollback). */
-int issue_prepare(struct api_request *r);
+ * errno (rollback). Counts the attestation (and the certificate) in the metrics (metrics.h) by
+ * the task_status it answers. */
+int issue_prepare(struct api_request *r, const struct issue_body *body);
 int issue_certificate(struct api_request *r);
 
 /* GET /v1/node/certificate/result/{task_id}: the state of the approval task a PENDING_WHITELIST

@@ -17,10 +17,6 @@
     " n.cert_serial, n.created_at, n.updated_at"
 #define NODE_FROM " FROM nodes n JOIN zones z ON z.zone_id = n.zone_id"
 
-/* "seen within NODE_MISSED_CHECKINS refresh intervals" in SQL (milliseconds). */
-#define SEEN_WINDOW_SQL "3000 * z.node_refresh_interval"
-_Static_assert(NODE_MISSED_CHECKINS == 3, "SEEN_WINDOW_SQL spells NODE_MISSED_CHECKINS out");
-
 #define NODE_SQL_MAX 2048
 
 int
@@ -139,6 +135,29 @@ store_node_list(struct store *store, const char *acct_id, const char *zone_id, c
                                      " - " SEEN_WINDOW_SQL,
                                      stopped ? now_ms : NULL }),
                       p, ret_page);
+}
+
+int
+store_node_count_by_status(struct store *store, int64_t now_ms, struct node_counts *ret)
+{
+    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
+    int r;
+
+    /* The SUMs are NULL over no rows. */
+    r = store_query_row(store,
+                        "SELECT COUNT(*),"
+                        " COALESCE(SUM(CASE WHEN n.status = 'DEACTIVATED' THEN 1 ELSE 0 END), 0),"
+                        " COALESCE(SUM(CASE WHEN n.status <> 'DEACTIVATED' AND n.last_seen_ms >="
+                        " CAST(? AS BIGINT) - " SEEN_WINDOW_SQL " THEN 1 ELSE 0 END), 0)" NODE_FROM,
+                        STORE_ARGS(SV_INT(now_ms)), &rows);
+    if (r < 0)
+        return r;
+    *ret = (struct node_counts){
+        .deactivated = store_rows_int(rows, 1),
+        .running = store_rows_int(rows, 2),
+    };
+    ret->stopped = store_rows_int(rows, 0) - ret->deactivated - ret->running;
+    return 0;
 }
 
 int

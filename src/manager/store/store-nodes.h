@@ -27,6 +27,10 @@
 #define NODE_STATUS_STOPPED "STOPPED"
 /* A node (or instance) is RUNNING while it was seen within this many refresh intervals. */
 #define NODE_MISSED_CHECKINS 3
+/* "seen within NODE_MISSED_CHECKINS refresh intervals" in SQL, in milliseconds, for queries
+ * that name the zone z: RUNNING is "last_seen_ms >= now_ms - " SEEN_WINDOW_SQL. */
+#define SEEN_WINDOW_SQL "3000 * z.node_refresh_interval"
+_Static_assert(NODE_MISSED_CHECKINS == 3, "SEEN_WINDOW_SQL spells NODE_MISSED_CHECKINS out");
 #define NODE_INSTANCES_MAX 1000 /* instances listed in one check-in */
 
 /* A new node row; strings are borrowed; NULL where optional. */
@@ -64,6 +68,14 @@ extern const struct list_sort store_node_sorts[];
  * description, ipaddress and host_id. */
 int store_node_list(struct store *store, const char *acct_id, const char *zone_id,
                     const char *status, const struct list_params *p, struct list_page *ret_page);
+
+/* The nodes of every account by wire status at now_ms: one query. */
+struct node_counts {
+    int64_t running;
+    int64_t stopped;
+    int64_t deactivated;
+};
+int store_node_count_by_status(struct store *store, int64_t now_ms, struct node_counts *ret);
 
 /* Rewrites name, description and labels (JSON object text) and updated_at. */
 int store_node_update(struct store *store, const char *acct_id, const char *node_id,
