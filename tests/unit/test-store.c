@@ -299,6 +299,8 @@ TEST(concurrent_migrations_apply_once)
             int r = store_open(t.url, &store);
             if (r >= 0)
                 r = store_migrate(store);
+            if (r < 0)
+                fprintf(stderr, "  migrating child failed: %s\n", strerror(-r));
             store_close(store);
             _exit(r < 0 ? 1 : 0);
         }

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "store.h"
@@ -83,6 +84,25 @@ sqlite_close(struct store *store)
     free(s);
 }
 
+/* Switching a new database file to WAL needs its write lock. Connections opening the same new
+ * file at once (replicas or tests starting together) can each hold a read lock and want that
+ * lock: SQLite then answers SQLITE_BUSY at once, without the busy handler, since waiting could
+ * deadlock. Retry for as long as the busy timeout would have waited. */
+static int
+set_journal_mode(struct sqlite_store *s)
+{
+    const struct timespec pause = { 0, 10 * 1000 * 1000 };
+    int r;
+
+    for (int waited_ms = 0;; waited_ms += 10) {
+        r = sqlite_exec_plain(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                                 "PRAGMA foreign_keys=ON;");
+        if (r != -EBUSY || waited_ms >= SQLITE_BUSY_TIMEOUT_MS)
+            return r;
+        nanosleep(&pause, NULL);
+    }
+}
+
 static int
 sqlite_open(const char *path, struct store **ret_store)
 {
@@ -102,8 +122,7 @@ sqlite_open(const char *path, struct store **ret_store)
         return r < 0 ? r : -ENOTCONN;
     }
     sqlite3_busy_timeout(s->db, SQLITE_BUSY_TIMEOUT_MS);
-    r = sqlite_exec_plain(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                             "PRAGMA foreign_keys=ON;");
+    r = set_journal_mode(s);
     if (r < 0) {
         sqlite_close(&s->base);
         return r;
