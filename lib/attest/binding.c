@@ -9,20 +9,16 @@
 
 #include "attest-util.h"
 
-int
-attest_report_data_compute(const uint8_t *nonce, size_t nonce_size, EVP_PKEY *csr_key,
-                           const uint8_t *manifest_digest,
-                           uint8_t ret_report_data[ATTEST_REPORT_DATA_SIZE])
+/* report_data from the SHA-256 of the CSR key's DER SubjectPublicKeyInfo. */
+static int
+report_data_from_key_digest(const uint8_t *nonce, size_t nonce_size,
+                            const uint8_t key_digest[SHA256_SIZE], const uint8_t *manifest_digest,
+                            uint8_t ret_report_data[ATTEST_REPORT_DATA_SIZE])
 {
-    uint8_t key_digest[SHA256_SIZE], report_data[ATTEST_REPORT_DATA_SIZE] = { 0 };
+    uint8_t report_data[ATTEST_REPORT_DATA_SIZE] = { 0 };
     int r;
 
-    if (!nonce || nonce_size == 0 || nonce_size > ATTEST_NONCE_MAX || !csr_key || !ret_report_data)
-        return -EINVAL;
-    r = attest_spki_sha256(csr_key, key_digest);
-    if (r < 0)
-        return r;
-    r = attest_sha256(nonce, nonce_size, key_digest, sizeof(key_digest), report_data);
+    r = attest_sha256(nonce, nonce_size, key_digest, SHA256_SIZE, report_data);
     if (r < 0)
         return r;
     if (manifest_digest)
@@ -32,20 +28,67 @@ attest_report_data_compute(const uint8_t *nonce, size_t nonce_size, EVP_PKEY *cs
 }
 
 int
+attest_report_data_compute(const uint8_t *nonce, size_t nonce_size, EVP_PKEY *csr_key,
+                           const uint8_t *manifest_digest,
+                           uint8_t ret_report_data[ATTEST_REPORT_DATA_SIZE])
+{
+    uint8_t key_digest[SHA256_SIZE];
+    int r;
+
+    if (!nonce || nonce_size == 0 || nonce_size > ATTEST_NONCE_MAX || !csr_key || !ret_report_data)
+        return -EINVAL;
+    r = attest_spki_sha256(csr_key, key_digest);
+    if (r < 0)
+        return r;
+    return report_data_from_key_digest(nonce, nonce_size, key_digest, manifest_digest,
+                                       ret_report_data);
+}
+
+/* The CSR's SubjectPublicKeyInfo as the request holds it (the same DER i2d_PUBKEY of its key
+ * gives), without OpenSSL 3's key encoder, which costs more than a signature check. */
+static int
+csr_spki_sha256(X509_REQ *csr, uint8_t ret_digest[SHA256_SIZE])
+{
+    unsigned char *der = NULL;
+    int n, r;
+
+    n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &der);
+    if (n <= 0)
+        return -EINVAL;
+    r = attest_sha256(der, (size_t)n, NULL, 0, ret_digest);
+    OPENSSL_free(der);
+    return r;
+}
+
+static int
+report_data_compute_csr(const uint8_t *nonce, size_t nonce_size, X509_REQ *csr,
+                        const uint8_t *manifest_digest,
+                        uint8_t ret_report_data[ATTEST_REPORT_DATA_SIZE])
+{
+    uint8_t key_digest[SHA256_SIZE];
+    int r;
+
+    if (!nonce || nonce_size == 0 || nonce_size > ATTEST_NONCE_MAX || !csr || !ret_report_data)
+        return -EINVAL;
+    r = csr_spki_sha256(csr, key_digest);
+    if (r < 0)
+        return r;
+    return report_data_from_key_digest(nonce, nonce_size, key_digest, manifest_digest,
+                                       ret_report_data);
+}
+
+int
 attest_report_data_compute_csr(const uint8_t *nonce, size_t nonce_size, X509_REQ *csr,
                                const uint8_t *manifest_digest,
                                uint8_t ret_report_data[ATTEST_REPORT_DATA_SIZE])
 {
-    if (!csr)
-        return -EINVAL;
-    return attest_report_data_compute(nonce, nonce_size, X509_REQ_get0_pubkey(csr), manifest_digest,
-                                      ret_report_data);
+    return report_data_compute_csr(nonce, nonce_size, csr, manifest_digest, ret_report_data);
 }
 
-int
-attest_claims_check_binding(const struct attest_claims *claims, const uint8_t *nonce,
-                            size_t nonce_size, EVP_PKEY *csr_key, const uint8_t *manifest_digest,
-                            enum attest_step *failed_step)
+static int
+check_binding(const struct attest_claims *claims, const uint8_t *nonce, size_t nonce_size,
+              EVP_PKEY *csr_key, X509_REQ *csr, const uint8_t *manifest_digest,
+              enum attest_step *failed_step)
 {
     uint8_t expected[ATTEST_REPORT_DATA_SIZE];
     int r;
@@ -57,13 +100,24 @@ attest_claims_check_binding(const struct attest_claims *claims, const uint8_t *n
      * was compared when it was not. */
     if (attest_platform_binds_manifest(claims->platform) != (manifest_digest != NULL))
         return -EINVAL;
-    r = attest_report_data_compute(nonce, nonce_size, csr_key, manifest_digest, expected);
+    if (csr)
+        r = report_data_compute_csr(nonce, nonce_size, csr, manifest_digest, expected);
+    else
+        r = attest_report_data_compute(nonce, nonce_size, csr_key, manifest_digest, expected);
     if (r < 0)
         return r;
     if (CRYPTO_memcmp(expected, claims->report_data, ATTEST_REPORT_DATA_SIZE) != 0)
         return -EBADMSG;
     attest_fail(failed_step, ATTEST_STEP_NONE);
     return 0;
+}
+
+int
+attest_claims_check_binding(const struct attest_claims *claims, const uint8_t *nonce,
+                            size_t nonce_size, EVP_PKEY *csr_key, const uint8_t *manifest_digest,
+                            enum attest_step *failed_step)
+{
+    return check_binding(claims, nonce, nonce_size, csr_key, NULL, manifest_digest, failed_step);
 }
 
 int
@@ -75,6 +129,5 @@ attest_claims_check_binding_csr(const struct attest_claims *claims, const uint8_
         attest_fail(failed_step, ATTEST_STEP_REPORT_DATA);
         return -EINVAL;
     }
-    return attest_claims_check_binding(claims, nonce, nonce_size, X509_REQ_get0_pubkey(csr),
-                                       manifest_digest, failed_step);
+    return check_binding(claims, nonce, nonce_size, NULL, csr, manifest_digest, failed_step);
 }

@@ -304,8 +304,23 @@ out_dir(void)
     return getenv("CLOISTER_CA_TEST_OUT");
 }
 
+/* How issue_app hands the CA the key: a CSR as PEM or DER, or the SPKI of a checked CSR. */
+enum csr_form { CSR_DER, CSR_PEM, CSR_SPKI };
+
+/* The DER SubjectPublicKeyInfo of key. */
+static size_t
+spki_of(EVP_PKEY *key, unsigned char **ret_der)
+{
+    int n;
+
+    *ret_der = NULL;
+    n = i2d_PUBKEY(key, ret_der);
+    CHECK(n > 0);
+    return (size_t)n;
+}
+
 static void
-issue_app(struct zone_ca *ca, const struct ca_zone_sealed *s, EVP_PKEY *key, bool pem,
+issue_app(struct zone_ca *ca, const struct ca_zone_sealed *s, EVP_PKEY *key, enum csr_form form,
           const char *file)
 {
     _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
@@ -329,9 +344,22 @@ issue_app(struct zone_ca *ca, const struct ca_zone_sealed *s, EVP_PKEY *key, boo
     char buf[512];
     const BIGNUM *serial_bn;
 
-    if (pem) {
+    if (form == CSR_PEM) {
         csr_pem = der_to_pem_csr(der, der_len);
         CHECK_EQ_INT(ca_issue_leaf(ca, &profile, csr_pem, strlen(csr_pem), &error, &issued), 0);
+    } else if (form == CSR_SPKI) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        uint8_t *spki = NULL;
+        size_t spki_len;
+        unsigned char *expected = NULL;
+        size_t expected_len = spki_of(key, &expected);
+
+        CHECK_EQ_INT(ca_csr_parse_req(der, der_len, &error, &req), 0);
+        CHECK_EQ_INT(ca_req_spki_der(req, &spki, &spki_len), 0);
+        CHECK(spki_len == expected_len && memcmp(spki, expected, spki_len) == 0);
+        CHECK_EQ_INT(ca_issue_leaf_spki(ca, &profile, spki, spki_len, &error, &issued), 0);
+        OPENSSL_free(spki);
+        OPENSSL_free(expected);
     } else {
         CHECK_EQ_INT(ca_issue_leaf(ca, &profile, der, der_len, &error, &issued), 0);
     }
@@ -405,9 +433,12 @@ TEST(issue_app_certificates_ec_and_rsa)
     CHECK(ec256 && ec384 && rsa);
     CHECK_EQ_INT(ca_zone_create(seal_key, zone_id, "default", CA_KEY_P384, &s), 0);
     ca = load_zone(s);
-    issue_app(ca, s, ec256, true, "leaf-ec.pem");
-    issue_app(ca, s, ec384, false, "leaf-ec384.pem");
-    issue_app(ca, s, rsa, true, "leaf-rsa.pem");
+    issue_app(ca, s, ec256, CSR_PEM, "leaf-ec.pem");
+    issue_app(ca, s, ec384, CSR_DER, "leaf-ec384.pem");
+    issue_app(ca, s, rsa, CSR_PEM, "leaf-rsa.pem");
+    issue_app(ca, s, ec256, CSR_SPKI, "leaf-ec-spki.pem");
+    issue_app(ca, s, ec384, CSR_SPKI, "leaf-ec384-spki.pem");
+    issue_app(ca, s, rsa, CSR_SPKI, "leaf-rsa-spki.pem");
     if (out_dir()) {
         write_file(out_dir(), "root.pem", s->root_cert_pem);
         write_file(out_dir(), "issuing.pem", s->issuing_cert_pem);
@@ -577,6 +608,36 @@ TEST(refused_csrs_and_profiles)
         ca_issue_leaf(ca, &profile, "-----BEGIN CERTIFICATE REQUEST-----\n", 36, &error, &issued),
         -EBADMSG);
     CHECK_EQ_INT(ca_issue_leaf(ca, &profile, der, CA_CSR_MAX + 1, &error, &issued), -E2BIG);
+
+    /* The SPKI path refuses the same keys, and what is not one DER SubjectPublicKeyInfo. */
+    {
+        _cleanup_free_ unsigned char *spki = NULL;
+        unsigned char *k;
+        size_t n;
+
+        n = spki_of(rsa1024, &k);
+        CHECK_EQ_INT(ca_issue_leaf_spki(ca, &profile, k, n, &error, &issued), -EOPNOTSUPP);
+        OPENSSL_free(k);
+        n = spki_of(ed, &k);
+        CHECK_EQ_INT(ca_issue_leaf_spki(ca, &profile, k, n, &error, &issued), -EOPNOTSUPP);
+        OPENSSL_free(k);
+        n = spki_of(k1, &k);
+        CHECK_EQ_INT(ca_issue_leaf_spki(ca, &profile, k, n, &error, &issued), -EOPNOTSUPP);
+        OPENSSL_free(k);
+        n = spki_of(ec, &k);
+        spki = malloc(n + 1);
+        CHECK(spki);
+        memcpy(spki, k, n);
+        OPENSSL_free(k);
+        spki[n] = 0;
+        CHECK_EQ_INT(ca_issue_leaf_spki(ca, &profile, spki, n + 1, &error, &issued), -EBADMSG);
+        CHECK_EQ_INT(ca_issue_leaf_spki(ca, &profile, spki, n - 1, &error, &issued), -EBADMSG);
+        spki[n - 65] = 0x05; /* the point's form byte */
+        CHECK_EQ_INT(ca_issue_leaf_spki(ca, &profile, spki, n, &error, &issued), -EBADMSG);
+        CHECK_EQ_INT(ca_issue_leaf_spki(ca, &profile, "garbage", 7, &error, &issued), -EBADMSG);
+        CHECK_EQ_INT(ca_issue_leaf_spki(ca, &profile, spki, 0, &error, &issued), -EBADMSG);
+        CHECK(!issued);
+    }
 
     p = profile;
     p.dns_names = bad_dns;

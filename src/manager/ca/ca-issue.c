@@ -129,10 +129,10 @@ key_check(EVP_PKEY *key, struct ca_error *error)
 }
 
 int
-ca_csr_parse(const void *csr, size_t csr_len, struct ca_error *error, EVP_PKEY **ret_key)
+ca_csr_parse_req(const void *csr, size_t csr_len, struct ca_error *error, X509_REQ **ret_req)
 {
     _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
-    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+    EVP_PKEY *key;
     int r;
 
     if (!csr || csr_len == 0) {
@@ -149,7 +149,8 @@ ca_csr_parse(const void *csr, size_t csr_len, struct ca_error *error, EVP_PKEY *
         error_set(error, "CSR is not a PEM or DER PKCS#10 request");
         return r;
     }
-    key = X509_REQ_get_pubkey(req);
+    /* Decoded once, by d2i_X509_REQ: get0 borrows the request's key. */
+    key = X509_REQ_get0_pubkey(req);
     if (!key) {
         ERR_clear_error();
         error_set(error, "CSR public key does not parse");
@@ -163,7 +164,127 @@ ca_csr_parse(const void *csr, size_t csr_len, struct ca_error *error, EVP_PKEY *
         error_set(error, "CSR signature does not verify");
         return -EBADMSG;
     }
-    *ret_key = TAKE_PTR(key);
+    *ret_req = TAKE_PTR(req);
+    return 0;
+}
+
+int
+ca_csr_parse(const void *csr, size_t csr_len, struct ca_error *error, EVP_PKEY **ret_key)
+{
+    _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+    EVP_PKEY *key;
+    int r;
+
+    r = ca_csr_parse_req(csr, csr_len, error, &req);
+    if (r < 0)
+        return r;
+    key = X509_REQ_get0_pubkey(req);
+    if (EVP_PKEY_up_ref(key) != 1)
+        return -ENOMEM;
+    *ret_key = key;
+    return 0;
+}
+
+int
+ca_req_spki_der(X509_REQ *req, uint8_t **ret_der, size_t *ret_len)
+{
+    unsigned char *der = NULL;
+    int n;
+
+    /* The SubjectPublicKeyInfo as the request holds it: plain ASN.1, no key encoder. */
+    n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &der);
+    if (n <= 0) {
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    *ret_der = der;
+    *ret_len = (size_t)n;
+    return 0;
+}
+
+/* The EC point length of an uncompressed (0x04) or compressed (0x02, 0x03) point on a curve whose
+ * field elements are field_len bytes. */
+static bool
+ec_point_length_ok(const unsigned char *pk, int pk_len, int field_len)
+{
+    if (pk_len == 1 + 2 * field_len)
+        return pk[0] == 0x04;
+    if (pk_len == 1 + field_len)
+        return pk[0] == 0x02 || pk[0] == 0x03;
+    return false;
+}
+
+/* Sets the certificate's SubjectPublicKeyInfo to spki (DER), a key a worker took from a CSR whose
+ * signature it verified (docs/ca.md, "What the CA process checks"). An EC P-256 or P-384 key is
+ * copied field by field, without decoding it into an EVP_PKEY: OpenSSL 3.0 sets up its decoder
+ * machinery for every key it decodes, which cost more than the signature. Any other key is
+ * decoded and checked as a CSR's would be. *ret_rsa tells the key usage apart. */
+static int
+cert_set_spki(X509 *cert, const void *spki, size_t spki_len, struct ca_error *error, bool *ret_rsa)
+{
+    _cleanup_(X509_ALGOR_freep) X509_ALGOR *alg = NULL;
+    _cleanup_(ASN1_BIT_STRING_freep) ASN1_BIT_STRING *bits = NULL;
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+    const unsigned char *p = spki, *end = p + spki_len, *pk;
+    const ASN1_OBJECT *alg_oid;
+    const void *param;
+    unsigned char *pk_copy;
+    long body_len;
+    int tag, class, param_type, pk_len, field_len, r;
+
+    if (!spki || spki_len == 0 || spki_len > CA_CSR_MAX) {
+        error_set(error, "public key is empty or too long");
+        return -EBADMSG;
+    }
+    /* SEQUENCE { AlgorithmIdentifier, BIT STRING }, nothing after. */
+    if ((ASN1_get_object(&p, &body_len, &tag, &class, (long)spki_len) & 0x80) ||
+        tag != V_ASN1_SEQUENCE || class != V_ASN1_UNIVERSAL || p + body_len != end ||
+        !(alg = d2i_X509_ALGOR(NULL, &p, end - p)) ||
+        !(bits = d2i_ASN1_BIT_STRING(NULL, &p, end - p)) || p != end) {
+        ERR_clear_error();
+        error_set(error, "public key is not a DER SubjectPublicKeyInfo");
+        return -EBADMSG;
+    }
+    X509_ALGOR_get0(&alg_oid, &param_type, &param, alg);
+    if (OBJ_obj2nid(alg_oid) == NID_X9_62_id_ecPublicKey && param_type == V_ASN1_OBJECT) {
+        int curve = OBJ_obj2nid(param);
+
+        field_len = curve == NID_X9_62_prime256v1 ? 32 : curve == NID_secp384r1 ? 48 : 0;
+        pk = ASN1_STRING_get0_data(bits);
+        pk_len = ASN1_STRING_length(bits);
+        if (field_len == 0) {
+            error_set(error, "EC key on this curve not accepted (P-256 or P-384)");
+            return -EOPNOTSUPP;
+        }
+        if ((bits->flags & 0x07) != 0 || !ec_point_length_ok(pk, pk_len, field_len)) {
+            error_set(error, "EC public key is not a point encoding");
+            return -EBADMSG;
+        }
+        pk_copy = OPENSSL_memdup(pk, (size_t)pk_len);
+        if (!pk_copy)
+            return -ENOMEM;
+        if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert),
+                                   OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+                                   OBJ_nid2obj(curve), pk_copy, pk_len) != 1) {
+            OPENSSL_free(pk_copy);
+            return -ENOMEM;
+        }
+        *ret_rsa = false;
+        return 0;
+    }
+    p = spki;
+    key = d2i_PUBKEY(NULL, &p, (long)spki_len);
+    if (!key || p != end) {
+        ERR_clear_error();
+        error_set(error, "public key does not parse");
+        return -EBADMSG;
+    }
+    r = key_check(key, error);
+    if (r < 0)
+        return r;
+    if (X509_set_pubkey(cert, key) != 1)
+        return -EIO;
+    *ret_rsa = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
     return 0;
 }
 
@@ -388,25 +509,17 @@ subject_set(X509 *cert, const struct ca_profile *profile, bool *ret_empty)
     return 0;
 }
 
-int
-ca_issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, const void *csr,
-              size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued)
+/* The certificate for one of key or spki (DER), under profile. */
+static int
+issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, EVP_PKEY *key,
+           const void *spki, size_t spki_len, struct ca_error *error, struct ca_issued **ret_issued)
 {
     _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
-    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
     _cleanup_(X509_freep) X509 *cert = NULL;
     int64_t now = time_now_unix(), ca_not_after;
-    bool empty_subject = false;
+    bool empty_subject = false, rsa;
     int r;
 
-    if (!ca || !ca->issuing || !ca->issuing_key || !profile)
-        return -EINVAL;
-    r = profile_check(profile, error);
-    if (r < 0)
-        return r;
-    r = ca_csr_parse(csr, csr_len, error, &key);
-    if (r < 0)
-        return r;
     r = ca_x509_not_after(ca->issuing, &ca_not_after);
     if (r < 0)
         return r;
@@ -422,9 +535,17 @@ ca_issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, const 
     issued->not_before = now - CA_BACKDATE_SECONDS;
     issued->not_after = now + profile->validity_seconds;
     if (X509_set_version(cert, X509_VERSION_3) != 1 ||
-        X509_set_issuer_name(cert, X509_get_subject_name(ca->issuing)) != 1 ||
-        X509_set_pubkey(cert, key) != 1)
+        X509_set_issuer_name(cert, X509_get_subject_name(ca->issuing)) != 1)
         return -EIO;
+    if (key) {
+        if (X509_set_pubkey(cert, key) != 1)
+            return -EIO;
+        rsa = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
+    } else {
+        r = cert_set_spki(cert, spki, spki_len, error, &rsa);
+        if (r < 0)
+            return r;
+    }
     r = ca_x509_set_random_serial(cert, issued->serial_hex);
     if (r < 0)
         return r;
@@ -439,8 +560,7 @@ ca_issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, const 
     if (r < 0)
         return r;
     r = ca_x509_add_ext(cert, ca->issuing, NID_key_usage,
-                        EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA
-                            ? "critical,digitalSignature,keyEncipherment"
+                        rsa ? "critical,digitalSignature,keyEncipherment"
                             : "critical,digitalSignature");
     if (r < 0)
         return r;
@@ -475,4 +595,36 @@ ca_issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, const 
         return -ENOMEM;
     *ret_issued = TAKE_PTR(issued);
     return 0;
+}
+
+int
+ca_issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, const void *csr,
+              size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued)
+{
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+    int r;
+
+    if (!ca || !ca->issuing || !ca->issuing_key || !profile)
+        return -EINVAL;
+    r = profile_check(profile, error);
+    if (r < 0)
+        return r;
+    r = ca_csr_parse(csr, csr_len, error, &key);
+    if (r < 0)
+        return r;
+    return issue_leaf(ca, profile, key, NULL, 0, error, ret_issued);
+}
+
+int
+ca_issue_leaf_spki(const struct zone_ca *ca, const struct ca_profile *profile, const void *spki,
+                   size_t spki_len, struct ca_error *error, struct ca_issued **ret_issued)
+{
+    int r;
+
+    if (!ca || !ca->issuing || !ca->issuing_key || !profile)
+        return -EINVAL;
+    r = profile_check(profile, error);
+    if (r < 0)
+        return r;
+    return issue_leaf(ca, profile, NULL, spki, spki_len, error, ret_issued);
 }

@@ -83,6 +83,18 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct ca_issued, ca_issued_free);
  * P-384); the caller owns *ret_key (the CSR's public key). */
 int ca_csr_parse(const void *csr, size_t csr_len, struct ca_error *error, EVP_PKEY **ret_key);
 
+/* The same checks; returns the request itself (its key: X509_REQ_get0_pubkey). */
+int ca_csr_parse_req(const void *csr, size_t csr_len, struct ca_error *error, X509_REQ **ret_req);
+
+/* req's SubjectPublicKeyInfo as DER; the caller frees *ret_der with OPENSSL_free. */
+int ca_req_spki_der(X509_REQ *req, uint8_t **ret_der, size_t *ret_len);
+
 /* Issues a certificate for the key of csr under profile, signed by ca's issuing key. */
 int ca_issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, const void *csr,
                   size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued);
+
+/* Issues a certificate for spki (DER SubjectPublicKeyInfo), a key the caller took from a CSR it
+ * checked with ca_csr_parse_req: the CA process's path for workers (docs/ca.md). EC P-256 and
+ * P-384 keys are copied without being decoded; others are decoded and checked as in a CSR. */
+int ca_issue_leaf_spki(const struct zone_ca *ca, const struct ca_profile *profile, const void *spki,
+                       size_t spki_len, struct ca_error *error, struct ca_issued **ret_issued);

@@ -413,6 +413,7 @@ handle_issue(struct ca_server *server, const json_t *req, struct ca_error *error
     json_auto_t *reply = json_object();
     const char *names[CA_DNS_NAMES_MAX];
     const char *zone_id = get_str(req, "zone_id"), *csr_hex = get_str(req, "csr_hex");
+    const char *spki_hex = get_str(req, "spki_hex");
     const json_t *jprofile = json_object_get(req, "profile");
     struct ca_profile profile;
     struct ca_claims claims = { 0 };
@@ -422,22 +423,25 @@ handle_issue(struct ca_server *server, const json_t *req, struct ca_error *error
 
     if (!reply)
         return -ENOMEM;
-    if (!ca_zone_id_is_valid(zone_id) || !json_is_object(jprofile) || !csr_hex) {
+    /* One of csr_hex (a CSR, checked here) and spki_hex (the key of a CSR the worker checked). */
+    if (!ca_zone_id_is_valid(zone_id) || !json_is_object(jprofile) || !csr_hex == !spki_hex) {
         snprintf(error->message, sizeof(error->message),
-                 "issue needs a zone_id, a profile and a csr_hex");
+                 "issue needs a zone_id, a profile and one of csr_hex and spki_hex");
         return -EINVAL;
     }
-    hex_len = strlen(csr_hex);
+    hex_len = strlen(csr_hex ?: spki_hex);
     if (hex_len == 0 || hex_len % 2 != 0 || hex_len / 2 > CA_CSR_MAX) {
-        snprintf(error->message, sizeof(error->message), "csr_hex is empty, odd or too long");
+        snprintf(error->message, sizeof(error->message), "%s is empty, odd or too long",
+                 csr_hex ? "csr_hex" : "spki_hex");
         return -EINVAL;
     }
     csr = malloc(hex_len / 2);
     if (!csr)
         return -ENOMEM;
-    r = hex_decode(csr_hex, csr, hex_len / 2);
+    r = hex_decode(csr_hex ?: spki_hex, csr, hex_len / 2);
     if (r < 0) {
-        snprintf(error->message, sizeof(error->message), "csr_hex is not hex");
+        snprintf(error->message, sizeof(error->message), "%s is not hex",
+                 csr_hex ? "csr_hex" : "spki_hex");
         return r;
     }
     r = profile_from_json(jprofile, &profile, &claims, names, error);
@@ -448,7 +452,10 @@ handle_issue(struct ca_server *server, const json_t *req, struct ca_error *error
         snprintf(error->message, sizeof(error->message), "zone %s: CA not available", zone_id);
         return r;
     }
-    r = ca_issue_leaf(ca, &profile, csr, hex_len / 2, error, &issued);
+    if (csr_hex)
+        r = ca_issue_leaf(ca, &profile, csr, hex_len / 2, error, &issued);
+    else
+        r = ca_issue_leaf_spki(ca, &profile, csr, hex_len / 2, error, &issued);
     if (r < 0)
         return r;
     if (json_object_set_new(reply, "ok", json_true()) < 0 ||
@@ -653,9 +660,9 @@ ca_client_create_zone(int fd, const char *zone_id, const char *name, enum ca_key
     return 0;
 }
 
-int
-ca_client_issue(int fd, const char *zone_id, const struct ca_profile *profile, const void *csr,
-                size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued)
+static int
+client_issue(int fd, const char *zone_id, const struct ca_profile *profile, const char *field,
+             const void *csr, size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued)
 {
     _cleanup_(ca_issued_freep) struct ca_issued *issued = calloc(1, sizeof(*issued));
     _cleanup_free_ char *csr_hex = NULL;
@@ -680,7 +687,7 @@ ca_client_issue(int fd, const char *zone_id, const struct ca_profile *profile, c
     if (json_object_set_new(req, "profile", jprofile) < 0)
         return -ENOMEM;
     if ((r = set_str(req, "op", "issue")) < 0 || (r = set_str(req, "zone_id", zone_id)) < 0 ||
-        (r = set_str(req, "csr_hex", csr_hex)) < 0)
+        (r = set_str(req, field, csr_hex)) < 0)
         return r;
     r = client_call(fd, req, error, &reply);
     if (r < 0)
@@ -698,6 +705,21 @@ ca_client_issue(int fd, const char *zone_id, const struct ca_profile *profile, c
     issued->not_after = na;
     *ret_issued = TAKE_PTR(issued);
     return 0;
+}
+
+int
+ca_client_issue(int fd, const char *zone_id, const struct ca_profile *profile, const void *csr,
+                size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued)
+{
+    return client_issue(fd, zone_id, profile, "csr_hex", csr, csr_len, error, ret_issued);
+}
+
+int
+ca_client_issue_spki(int fd, const char *zone_id, const struct ca_profile *profile,
+                     const void *spki, size_t spki_len, struct ca_error *error,
+                     struct ca_issued **ret_issued)
+{
+    return client_issue(fd, zone_id, profile, "spki_hex", spki, spki_len, error, ret_issued);
 }
 
 int

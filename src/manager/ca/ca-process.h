@@ -3,7 +3,7 @@
  *
  *   frame    = length (4 bytes, big-endian, 1..CA_FRAME_MAX) ‖ JSON object of that length
  *   requests = {"op":"create_zone","zone_id":…,"name":…,"key_type":"P-384"|"P-256","id":…}
- *              {"op":"issue","zone_id":…,"profile":{…},"csr_hex":…,"id":…}
+ *              {"op":"issue","zone_id":…,"profile":{…},"csr_hex"|"spki_hex":…,"id":…}
  *              {"op":"crl","zone_id":…,"id":…}
  *   replies  = {"ok":true,…,"id":…} or {"ok":false,"errno":<positive errno>,"message":…,"id":…}
  *
@@ -70,3 +70,8 @@ int ca_client_create_zone(int fd, const char *zone_id, const char *name, enum ca
 int ca_client_crl(int fd, const char *zone_id, struct ca_error *error, char **ret_pem);
 int ca_client_issue(int fd, const char *zone_id, const struct ca_profile *profile, const void *csr,
                     size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued);
+/* The same for the DER SubjectPublicKeyInfo of a CSR the caller checked (ca_csr_parse_req): the
+ * CA process does not parse or verify the CSR again (docs/ca.md). */
+int ca_client_issue_spki(int fd, const char *zone_id, const struct ca_profile *profile,
+                         const void *spki, size_t spki_len, struct ca_error *error,
+                         struct ca_issued **ret_issued);

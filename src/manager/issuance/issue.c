@@ -131,7 +131,7 @@ struct issue_state {
     const char *nonce;
     int64_t now_ms;
     char nonce_id[NONCE_ID_LEN + 1];
-    EVP_PKEY *csr_key;
+    X509_REQ *csr_req; /* parsed and verified once, in the prepare step */
     struct attest_claims claims;
     json_t *node;    /* store_issuance_node_get */
     json_t *account; /* store_issuance_account_get */
@@ -146,7 +146,7 @@ struct issue_state {
 static void
 issue_state_release(struct issue_state *s)
 {
-    EVP_PKEY_free(s->csr_key);
+    X509_REQ_free(s->csr_req);
     json_decref(s->node);
     json_decref(s->account);
     json_decref(s->build);
@@ -238,7 +238,7 @@ parse_csr(struct issue_state *s)
     struct ca_error error = { "" };
     int err;
 
-    err = ca_csr_parse(s->csr, strlen(s->csr), &error, &s->csr_key);
+    err = ca_csr_parse_req(s->csr, strlen(s->csr), &error, &s->csr_req);
     if (err == -ENOMEM)
         return err;
     if (err < 0)
@@ -287,9 +287,8 @@ load_facts(struct issue_state *s)
 /* The node's enrolled attestation key (base64 DER SPKI, standard or URL alphabet); NULL when
  * it has none or it does not decode. */
 static EVP_PKEY *
-node_attestation_key(const json_t *node)
+attestation_key_decode(const char *text)
 {
-    const char *text = member_text(node, "attestation_key");
     unsigned char der[ATTESTATION_KEY_MAX];
     char b64[ATTESTATION_KEY_MAX + 4];
     const unsigned char *p = der;
@@ -315,6 +314,56 @@ node_attestation_key(const json_t *node)
         EVP_PKEY_free(key);
         return NULL;
     }
+    return key;
+}
+
+/* Decoded attestation keys, by their text, in this worker process: OpenSSL 3.0 sets up its
+ * decoder machinery for every key it decodes, which costs more than the evidence's signature
+ * check. A key's text determines the key, so an entry never goes stale; a node whose key
+ * changes just has a new text. Bounded; the least recently used entry makes room. */
+#define ATTESTATION_KEY_CACHE_SIZE 64
+
+static struct {
+    char *text;
+    EVP_PKEY *key;
+    uint64_t used;
+} attestation_key_cache[ATTESTATION_KEY_CACHE_SIZE];
+static uint64_t attestation_key_clock;
+
+/* A reference to the node's key (the caller frees it), or NULL. */
+static EVP_PKEY *
+node_attestation_key(const json_t *node)
+{
+    const char *text = member_text(node, "attestation_key");
+    size_t victim = 0;
+    EVP_PKEY *key;
+    char *copy;
+
+    if (!text)
+        return NULL;
+    for (size_t i = 0; i < ATTESTATION_KEY_CACHE_SIZE; i++) {
+        if (attestation_key_cache[i].text && strcmp(attestation_key_cache[i].text, text) == 0) {
+            if (EVP_PKEY_up_ref(attestation_key_cache[i].key) != 1)
+                return NULL;
+            attestation_key_cache[i].used = ++attestation_key_clock;
+            return attestation_key_cache[i].key;
+        }
+        if (attestation_key_cache[i].used < attestation_key_cache[victim].used)
+            victim = i;
+    }
+    key = attestation_key_decode(text);
+    if (!key)
+        return NULL;
+    copy = strdup(text);
+    if (!copy || EVP_PKEY_up_ref(key) != 1) {
+        free(copy);
+        return key; /* not cached, still right */
+    }
+    free(attestation_key_cache[victim].text);
+    EVP_PKEY_free(attestation_key_cache[victim].key);
+    attestation_key_cache[victim].text = copy;
+    attestation_key_cache[victim].key = key;
+    attestation_key_cache[victim].used = ++attestation_key_clock;
     return key;
 }
 
@@ -363,8 +412,8 @@ check_binding(struct issue_state *s)
                           attest_platform_name(s->claims.platform));
         manifest = s->body->manifest_digest;
     }
-    err = attest_claims_check_binding(&s->claims, (const uint8_t *)s->nonce, strlen(s->nonce),
-                                      s->csr_key, manifest, &step);
+    err = attest_claims_check_binding_csr(&s->claims, (const uint8_t *)s->nonce, strlen(s->nonce),
+                                          s->csr_req, manifest, &step);
     if (err == -ENOMEM)
         return err;
     if (err < 0)
@@ -606,9 +655,11 @@ sign_and_record(struct issue_state *s)
     const char *names[CA_DNS_NAMES_MAX];
     char measurement[2 * ATTEST_MEASUREMENT_SIZE + 1], signer[2 * ATTEST_MEASUREMENT_SIZE + 1];
     struct ca_error error = { "" };
+    _cleanup_free_ uint8_t *spki = NULL;
+    const char *spki_hex = member_text(s->r->prepared, "spki_hex");
     struct issued_record rec;
     struct ca_claims claims;
-    size_t n = json_array_size(s->names);
+    size_t n = json_array_size(s->names), spki_len;
     int err;
 
     if (n > CA_DNS_NAMES_MAX)
@@ -639,18 +690,29 @@ sign_and_record(struct issue_state *s)
         .tcb_status = attest_tcb_status_name(s->claims.tcb_status),
         .node_id = s->r->node_id,
     };
-    err = ca_client_issue(s->r->ctx->ca_fd, s->r->zone_id,
-                          &(struct ca_profile){
-                              .kind = CA_PROFILE_APP,
-                              .trust_domain = member_text(s->node, "trust_domain"),
-                              .app_name = member_text(s->app, "name"),
-                              .dns_names = names,
-                              .n_dns_names = n,
-                              .claims = &claims,
-                              .validity_seconds = json_integer_value(
-                                  json_object_get(s->account, "certificate_validity")),
-                          },
-                          s->csr, strlen(s->csr), &error, &issued);
+    /* The CSR's key, which the prepare step took from the CSR it verified: the CA process does
+     * not parse the CSR again (docs/ca.md). */
+    spki_len = spki_hex ? strlen(spki_hex) / 2 : 0;
+    if (spki_len == 0 || spki_len > CA_CSR_MAX)
+        return -EINVAL;
+    spki = malloc(spki_len);
+    if (!spki)
+        return -ENOMEM;
+    err = hex_decode(spki_hex, spki, spki_len);
+    if (err < 0)
+        return -EINVAL;
+    err = ca_client_issue_spki(s->r->ctx->ca_fd, s->r->zone_id,
+                               &(struct ca_profile){
+                                   .kind = CA_PROFILE_APP,
+                                   .trust_domain = member_text(s->node, "trust_domain"),
+                                   .app_name = member_text(s->app, "name"),
+                                   .dns_names = names,
+                                   .n_dns_names = n,
+                                   .claims = &claims,
+                                   .validity_seconds = json_integer_value(
+                                       json_object_get(s->account, "certificate_validity")),
+                               },
+                               spki, spki_len, &error, &issued);
     if (err == -EINVAL || err == -ERANGE || err == -E2BIG || err == -EOPNOTSUPP)
         return fail(s, *error.message ? error.message : "the CA refused the certificate profile");
     if (err < 0)
@@ -671,17 +733,31 @@ sign_and_record(struct issue_state *s)
 
 /* ---- before the transaction: the cryptography ---- */
 
-/* The claims as issue_certificate needs them again, in r->prepared. */
+/* The claims and the CSR's key (DER SubjectPublicKeyInfo) as issue_certificate needs them
+ * again, in r->prepared. */
 static int
 prepared_claims(const struct issue_state *s, json_t **ret)
 {
+    _cleanup_free_ char *spki_hex = NULL;
     json_t *claims = NULL, *prepared;
+    uint8_t *spki = NULL;
+    size_t spki_len;
     int err;
 
+    err = ca_req_spki_der(s->csr_req, &spki, &spki_len);
+    if (err < 0)
+        return err;
+    spki_hex = malloc(2 * spki_len + 1);
+    if (spki_hex)
+        hex_encode(spki, spki_len, spki_hex);
+    OPENSSL_free(spki);
+    if (!spki_hex)
+        return -ENOMEM;
     err = attest_claims_to_json(&s->claims, &claims);
     if (err < 0)
         return err;
-    prepared = json_pack("{s:s, s:o}", "nonce_id", s->nonce_id, "claims", claims);
+    prepared = json_pack("{s:s, s:o, s:s}", "nonce_id", s->nonce_id, "claims", claims, "spki_hex",
+                         spki_hex);
     if (!prepared)
         return -ENOMEM;
     *ret = prepared;
