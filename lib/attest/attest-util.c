@@ -6,10 +6,13 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "attest-util.h"
 #include "cleanup.h"
+
+#define EC_SPKI_DER_MAX 120 /* P-384: 23 bytes of prefix, 97 of point */
 
 static const char base64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -138,14 +141,68 @@ attest_sha256(const uint8_t *a, size_t a_size, const uint8_t *b, size_t b_size,
     return 0;
 }
 
+/* The DER SubjectPublicKeyInfo of a P-256 or P-384 key with a named curve and an uncompressed
+ * point: a fixed prefix, then the point. i2d_PUBKEY gives the same bytes through OpenSSL 3.0's
+ * encoder machinery, which costs more than the signature the digest goes with (the sim key id
+ * of every quote, the CSR key of every binding). 0 for any other key: the caller encodes it. */
+static size_t
+ec_spki_der(EVP_PKEY *key, uint8_t out[EC_SPKI_DER_MAX])
+{
+    static const uint8_t p256[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                    0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                    0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00 };
+    static const uint8_t p384[] = { 0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86,
+                                    0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+                                    0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00 };
+    const uint8_t *prefix;
+    size_t prefix_size, point_size, n = 0;
+    char text[32];
+
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, text, sizeof(text), &n) !=
+            1 ||
+        strcmp(text, OSSL_PKEY_EC_ENCODING_GROUP) != 0 ||
+        /* The encoded point param is uncompressed whatever the key encodes: ask how it does. */
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, text,
+                                       sizeof(text), &n) != 1 ||
+        strcmp(text, OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) != 0 ||
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, text, sizeof(text), &n) !=
+            1)
+        return 0;
+    if (strcmp(text, "prime256v1") == 0) {
+        prefix = p256;
+        prefix_size = sizeof(p256);
+        point_size = 65;
+    } else if (strcmp(text, "secp384r1") == 0) {
+        prefix = p384;
+        prefix_size = sizeof(p384);
+        point_size = 97;
+    } else {
+        return 0;
+    }
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, out + prefix_size,
+                                        EC_SPKI_DER_MAX - prefix_size, &n) != 1 ||
+        n != point_size || out[prefix_size] != 0x04)
+        return 0;
+    memcpy(out, prefix, prefix_size);
+    return prefix_size + point_size;
+}
+
 int
 attest_spki_sha256(EVP_PKEY *key, uint8_t ret_digest[SHA256_SIZE])
 {
+    uint8_t ec[EC_SPKI_DER_MAX];
     unsigned char *der = NULL;
+    size_t ec_size;
     int n, r;
 
     if (!key)
         return -EINVAL;
+    ERR_set_mark();
+    ec_size = ec_spki_der(key, ec);
+    ERR_pop_to_mark();
+    if (ec_size > 0)
+        return attest_sha256(ec, ec_size, NULL, 0, ret_digest);
     n = i2d_PUBKEY(key, &der);
     if (n <= 0)
         return -EINVAL;

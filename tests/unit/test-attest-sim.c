@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -433,6 +434,41 @@ expect_envelope(const char *text, int error, enum attest_step step)
     attest_evidence_free(evidence);
 }
 
+/* The key digest of report_data is SHA-256 of what i2d_PUBKEY gives, whichever way libattest
+ * builds it (EC P-256 and P-384 keys with uncompressed points take a shortcut). */
+TEST(key_digest_matches_i2d_pubkey)
+{
+    static const uint8_t nonce[] = "nonce";
+    EVP_PKEY *keys[5] = {
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "prime256v1"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp384r1"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "prime256v1"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
+    };
+
+    /* A key that encodes its point compressed. */
+    CHECK(keys[3]);
+    CHECK(EVP_PKEY_set_utf8_string_param(keys[3], OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                         OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED) == 1);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        uint8_t key_digest[32], expected[64] = { 0 }, got[64];
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned int n = 0;
+
+        CHECK(keys[i] && ctx);
+        spki_sha256(keys[i], key_digest);
+        CHECK(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
+        CHECK(EVP_DigestUpdate(ctx, nonce, sizeof(nonce) - 1) == 1);
+        CHECK(EVP_DigestUpdate(ctx, key_digest, 32) == 1);
+        CHECK(EVP_DigestFinal_ex(ctx, expected, &n) == 1);
+        EVP_MD_CTX_free(ctx);
+        CHECK_EQ_INT(attest_report_data_compute(nonce, sizeof(nonce) - 1, keys[i], NULL, got), 0);
+        CHECK(memcmp(got, expected, 64) == 0);
+        EVP_PKEY_free(keys[i]);
+    }
+}
+
 TEST(envelope_round_trip_and_refusals)
 {
     EVP_PKEY *key = key_new("P-256");
@@ -690,6 +726,6 @@ TEST(python_made_vector_verifies)
 TEST_MAIN(TEST_CASE(sign_parse_verify_round_trip), TEST_CASE(debug_bit_is_reported),
           TEST_CASE(structure_failures_name_parse_or_version),
           TEST_CASE(key_and_signature_failures), TEST_CASE(report_data_binding),
-          TEST_CASE(envelope_round_trip_and_refusals), TEST_CASE(names),
-          TEST_CASE(concurrent_verification_with_one_key),
+          TEST_CASE(key_digest_matches_i2d_pubkey), TEST_CASE(envelope_round_trip_and_refusals),
+          TEST_CASE(names), TEST_CASE(concurrent_verification_with_one_key),
           TEST_CASE(openssl_cli_verifies_the_signature), TEST_CASE(python_made_vector_verifies))
