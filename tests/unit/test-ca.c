@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -731,6 +732,91 @@ start_ca_process(const struct ca_zone_sealed *stored, int client[2])
     return pid;
 }
 
+/* ca_csr_check gives the key and the DER SPKI of a verified CSR, whether it reads it on its own
+ * (EC P-256 and P-384, uncompressed points) or through d2i_X509_REQ (anything else), and refuses
+ * what ca_csr_parse refuses. */
+static void
+csr_check_one(EVP_PKEY *key, bool pem)
+{
+    _cleanup_free_ unsigned char *der = NULL;
+    _cleanup_free_ char *text = NULL;
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *got = NULL;
+    struct ca_error error = { "" };
+    unsigned char *expected = NULL;
+    uint8_t *spki = NULL;
+    size_t len = make_csr(key, EVP_sha256(), &der), spki_len = 0, expected_len;
+
+    if (pem) {
+        text = der_to_pem_csr(der, len);
+        CHECK_EQ_INT(ca_csr_check(text, strlen(text), &error, &got, &spki, &spki_len), 0);
+    } else {
+        CHECK_EQ_INT(ca_csr_check(der, len, &error, &got, &spki, &spki_len), 0);
+    }
+    CHECK_EQ_INT(EVP_PKEY_eq(got, key), 1);
+    expected_len = spki_of(key, &expected);
+    CHECK(spki_len == expected_len && memcmp(spki, expected, spki_len) == 0);
+    OPENSSL_free(spki);
+    OPENSSL_free(expected);
+}
+
+TEST(csr_check_fast_and_general)
+{
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *ec256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "prime256v1");
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *ec384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp384r1");
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *packed = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "prime256v1");
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *k1 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+    _cleanup_free_ unsigned char *der = NULL;
+    _cleanup_free_ unsigned char *longer = NULL;
+    struct ca_error error = { "" };
+    EVP_PKEY *got = NULL;
+    uint8_t *spki = NULL;
+    size_t len, spki_len, point;
+
+    CHECK(ec256 && ec384 && packed && rsa && k1);
+    CHECK(EVP_PKEY_set_utf8_string_param(packed, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                         OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED) == 1);
+    csr_check_one(ec256, false);
+    csr_check_one(ec256, true);
+    csr_check_one(ec384, false);
+    csr_check_one(packed, true);
+    csr_check_one(rsa, false);
+
+    CHECK_EQ_INT(ca_csr_check(NULL, 0, &error, &got, &spki, &spki_len), -EBADMSG);
+    CHECK_EQ_INT(ca_csr_check("garbage", 7, &error, &got, &spki, &spki_len), -EBADMSG);
+    len = make_csr(k1, EVP_sha256(), &der);
+    CHECK_EQ_INT(ca_csr_check(der, len, &error, &got, &spki, &spki_len), -EOPNOTSUPP);
+    free(der);
+    len = make_csr(ec256, EVP_sha256(), &der);
+    /* A flipped bit in the signature (the last byte). */
+    der[len - 1] ^= 0x01;
+    CHECK_EQ_INT(ca_csr_check(der, len, &error, &got, &spki, &spki_len), -EBADMSG);
+    CHECK_EQ_STR(error.message, "CSR signature does not verify");
+    der[len - 1] ^= 0x01;
+    /* The point's last byte: off the curve, or another key the signature does not match. */
+    point = 0;
+    for (size_t i = 0; i + 3 < len; i++)
+        if (der[i] == 0x03 && der[i + 1] == 0x42 && der[i + 2] == 0x00 && der[i + 3] == 0x04) {
+            point = i + 4;
+            break;
+        }
+    CHECK(point > 0);
+    der[point + 63] ^= 0x01;
+    CHECK_EQ_INT(ca_csr_check(der, len, &error, &got, &spki, &spki_len), -EBADMSG);
+    der[point + 63] ^= 0x01;
+    /* A trailing byte; a truncated request. */
+    longer = malloc(len + 1);
+    CHECK(longer);
+    memcpy(longer, der, len);
+    longer[len] = 0;
+    CHECK_EQ_INT(ca_csr_check(longer, len + 1, &error, &got, &spki, &spki_len), -EBADMSG);
+    CHECK_EQ_INT(ca_csr_check(der, len - 1, &error, &got, &spki, &spki_len), -EBADMSG);
+    CHECK(!got && !spki);
+    CHECK_EQ_INT(ca_csr_check(der, len, &error, &got, &spki, &spki_len), 0);
+    EVP_PKEY_free(got);
+    OPENSSL_free(spki);
+}
+
 TEST(ca_process_signs_over_a_socketpair)
 {
     _cleanup_(ca_zone_sealed_freep) struct ca_zone_sealed *stored = NULL;
@@ -825,4 +911,4 @@ TEST_MAIN(TEST_CASE(zone_ca_p384_profile), TEST_CASE(zone_ca_p256_and_long_names
           TEST_CASE(sealed_keys_open_only_for_their_zone_and_role),
           TEST_CASE(issue_app_certificates_ec_and_rsa), TEST_CASE(issue_node_certificate),
           TEST_CASE(long_first_name_leaves_subject_empty), TEST_CASE(refused_csrs_and_profiles),
-          TEST_CASE(ca_process_signs_over_a_socketpair))
+          TEST_CASE(csr_check_fast_and_general), TEST_CASE(ca_process_signs_over_a_socketpair))

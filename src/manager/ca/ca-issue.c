@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/asn1t.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
@@ -165,6 +167,208 @@ ca_csr_parse_req(const void *csr, size_t csr_len, struct ca_error *error, X509_R
         return -EBADMSG;
     }
     *ret_req = TAKE_PTR(req);
+    return 0;
+}
+
+/* A PKCS#10 request as X509_REQ's ASN.1 template reads it, except that the public key stays
+ * an algorithm and a BIT STRING. d2i_X509_REQ decodes the key into an EVP_PKEY with OpenSSL 3.0's
+ * decoder machinery, which costs more than verifying the request's signature; ca_csr_check
+ * builds the key of an EC P-256 or P-384 request from its point instead. */
+typedef struct {
+    X509_ALGOR *algor;
+    ASN1_BIT_STRING *public_key;
+} CSR_SPKI;
+
+typedef struct {
+    ASN1_ENCODING enc; /* the bytes as received, which the signature covers */
+    ASN1_INTEGER *version;
+    X509_NAME *subject;
+    CSR_SPKI *spki;
+    STACK_OF(X509_ATTRIBUTE) * attributes;
+} CSR_INFO;
+
+typedef struct {
+    CSR_INFO *info;
+    X509_ALGOR *sig_alg;
+    ASN1_BIT_STRING *signature;
+} CSR_RAW;
+
+ASN1_SEQUENCE(CSR_SPKI) = {
+    ASN1_SIMPLE(CSR_SPKI, algor, X509_ALGOR),
+    ASN1_SIMPLE(CSR_SPKI, public_key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CSR_SPKI)
+
+ASN1_SEQUENCE_enc(CSR_INFO, enc, NULL) = {
+    ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
+    ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
+    ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
+    ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
+} static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
+
+ASN1_SEQUENCE(CSR_RAW) = {
+    ASN1_SIMPLE(CSR_RAW, info, CSR_INFO),
+    ASN1_SIMPLE(CSR_RAW, sig_alg, X509_ALGOR),
+    ASN1_SIMPLE(CSR_RAW, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CSR_RAW)
+
+static void
+csr_raw_freep(CSR_RAW **raw)
+{
+    ASN1_item_free((ASN1_VALUE *)*raw, ASN1_ITEM_rptr(CSR_RAW));
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX, EVP_PKEY_CTX_free);
+
+/* The curve of an EC key given as algorithm and point, when it is P-256 or P-384 and the point
+ * is uncompressed; NULL otherwise (the key takes the general path). */
+static const char *
+fast_ec_group(const X509_ALGOR *algor, const ASN1_BIT_STRING *point)
+{
+    const ASN1_OBJECT *oid;
+    const void *param;
+    int param_type, curve, len = ASN1_STRING_length(point);
+    const unsigned char *p = ASN1_STRING_get0_data(point);
+
+    X509_ALGOR_get0(&oid, &param_type, &param, algor);
+    if (OBJ_obj2nid(oid) != NID_X9_62_id_ecPublicKey || param_type != V_ASN1_OBJECT ||
+        (point->flags & 0x07) != 0 || len < 1 || p[0] != 0x04)
+        return NULL;
+    curve = OBJ_obj2nid(param);
+    if (curve == NID_X9_62_prime256v1 && len == 65)
+        return "prime256v1";
+    if (curve == NID_secp384r1 && len == 97)
+        return "secp384r1";
+    return NULL;
+}
+
+/* The EC key of group with this uncompressed point; the key manager checks the point is on the
+ * curve. */
+static EVP_PKEY *
+ec_key_from_point(const char *group, const ASN1_BIT_STRING *point)
+{
+    _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                          (void *)ASN1_STRING_get0_data(point),
+                                          (size_t)ASN1_STRING_length(point)),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_PKEY *key = NULL;
+
+    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        return NULL;
+    return key;
+}
+
+/* csr as DER: PEM text is converted, DER is copied. */
+static int
+csr_der(const void *csr, size_t csr_len, unsigned char **ret_der, long *ret_len)
+{
+    const unsigned char *p = csr;
+    size_t i = 0;
+
+    while (i < csr_len && isspace(p[i]))
+        i++;
+    if (csr_len - i >= 10 && memcmp(p + i, "-----BEGIN", 10) == 0) {
+        _cleanup_(BIO_free_allp) BIO *bio = BIO_new_mem_buf(csr, (int)csr_len);
+
+        if (!bio ||
+            PEM_bytes_read_bio(ret_der, ret_len, NULL, PEM_STRING_X509_REQ, bio, NULL, NULL) != 1)
+            return -EBADMSG;
+        return 0;
+    }
+    *ret_der = OPENSSL_memdup(csr, csr_len);
+    if (!*ret_der)
+        return -ENOMEM;
+    *ret_len = (long)csr_len;
+    return 0;
+}
+
+/* The fast path of ca_csr_check: 1 when csr is an EC P-256 or P-384 request with an uncompressed
+ * point whose key and signature were checked (or refused: r < 0), 0 when it is something else
+ * for the general path. */
+static int
+csr_check_fast(const void *csr, size_t csr_len, struct ca_error *error, EVP_PKEY **ret_key,
+               uint8_t **ret_spki, size_t *ret_spki_len)
+{
+    _cleanup_(csr_raw_freep) CSR_RAW *raw = NULL;
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+    unsigned char *der = NULL, *spki = NULL;
+    const unsigned char *p;
+    const char *group;
+    long der_len = 0;
+    int n, r;
+
+    r = csr_der(csr, csr_len, &der, &der_len);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        return 0;
+    p = der;
+    raw = (CSR_RAW *)ASN1_item_d2i(NULL, &p, der_len, ASN1_ITEM_rptr(CSR_RAW));
+    r = raw && p == der + der_len;
+    OPENSSL_free(der);
+    if (!r || !(group = fast_ec_group(raw->info->spki->algor, raw->info->spki->public_key))) {
+        ERR_clear_error();
+        return 0;
+    }
+    key = ec_key_from_point(group, raw->info->spki->public_key);
+    if (!key) {
+        ERR_clear_error();
+        error_set(error, "CSR public key does not parse");
+        return -EBADMSG;
+    }
+    if (ASN1_item_verify(ASN1_ITEM_rptr(CSR_INFO), raw->sig_alg, raw->signature, raw->info, key) !=
+        1) {
+        ERR_clear_error();
+        error_set(error, "CSR signature does not verify");
+        return -EBADMSG;
+    }
+    n = ASN1_item_i2d((ASN1_VALUE *)raw->info->spki, &spki, ASN1_ITEM_rptr(CSR_SPKI));
+    if (n <= 0) {
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    *ret_key = TAKE_PTR(key);
+    *ret_spki = spki;
+    *ret_spki_len = (size_t)n;
+    return 1;
+}
+
+int
+ca_csr_check(const void *csr, size_t csr_len, struct ca_error *error, EVP_PKEY **ret_key,
+             uint8_t **ret_spki, size_t *ret_spki_len)
+{
+    _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+    EVP_PKEY *key;
+    int r;
+
+    if (!csr || csr_len == 0) {
+        error_set(error, "CSR is empty");
+        return -EBADMSG;
+    }
+    if (csr_len > CA_CSR_MAX) {
+        error_set(error, "CSR is larger than %u bytes", CA_CSR_MAX);
+        return -E2BIG;
+    }
+    r = csr_check_fast(csr, csr_len, error, ret_key, ret_spki, ret_spki_len);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    r = ca_csr_parse_req(csr, csr_len, error, &req);
+    if (r < 0)
+        return r;
+    r = ca_req_spki_der(req, ret_spki, ret_spki_len);
+    if (r < 0)
+        return r;
+    key = X509_REQ_get0_pubkey(req);
+    if (EVP_PKEY_up_ref(key) != 1) {
+        OPENSSL_free(*ret_spki);
+        *ret_spki = NULL;
+        return -ENOMEM;
+    }
+    *ret_key = key;
     return 0;
 }
 

@@ -86,6 +86,12 @@ int ca_csr_parse(const void *csr, size_t csr_len, struct ca_error *error, EVP_PK
 /* The same checks; returns the request itself (its key: X509_REQ_get0_pubkey). */
 int ca_csr_parse_req(const void *csr, size_t csr_len, struct ca_error *error, X509_REQ **ret_req);
 
+/* The checks of ca_csr_parse, returning the key and its DER SubjectPublicKeyInfo (the caller
+ * frees *ret_spki with OPENSSL_free). An EC P-256 or P-384 request with an uncompressed point is
+ * read without decoding its key through OpenSSL's decoders (the key is built from its point). */
+int ca_csr_check(const void *csr, size_t csr_len, struct ca_error *error, EVP_PKEY **ret_key,
+                 uint8_t **ret_spki, size_t *ret_spki_len);
+
 /* req's SubjectPublicKeyInfo as DER; the caller frees *ret_der with OPENSSL_free. */
 int ca_req_spki_der(X509_REQ *req, uint8_t **ret_der, size_t *ret_len);
 

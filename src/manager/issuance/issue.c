@@ -131,7 +131,9 @@ struct issue_state {
     const char *nonce;
     int64_t now_ms;
     char nonce_id[NONCE_ID_LEN + 1];
-    X509_REQ *csr_req; /* parsed and verified once, in the prepare step */
+    EVP_PKEY *csr_key; /* the CSR, parsed and verified once, in the prepare step: its key */
+    uint8_t *csr_spki; /* and its DER SubjectPublicKeyInfo, for the CA process */
+    size_t csr_spki_len;
     struct attest_claims claims;
     json_t *node;    /* store_issuance_node_get */
     json_t *account; /* store_issuance_account_get */
@@ -146,7 +148,8 @@ struct issue_state {
 static void
 issue_state_release(struct issue_state *s)
 {
-    X509_REQ_free(s->csr_req);
+    EVP_PKEY_free(s->csr_key);
+    OPENSSL_free(s->csr_spki);
     json_decref(s->node);
     json_decref(s->account);
     json_decref(s->build);
@@ -238,7 +241,7 @@ parse_csr(struct issue_state *s)
     struct ca_error error = { "" };
     int err;
 
-    err = ca_csr_parse_req(s->csr, strlen(s->csr), &error, &s->csr_req);
+    err = ca_csr_check(s->csr, strlen(s->csr), &error, &s->csr_key, &s->csr_spki, &s->csr_spki_len);
     if (err == -ENOMEM)
         return err;
     if (err < 0)
@@ -412,8 +415,8 @@ check_binding(struct issue_state *s)
                           attest_platform_name(s->claims.platform));
         manifest = s->body->manifest_digest;
     }
-    err = attest_claims_check_binding_csr(&s->claims, (const uint8_t *)s->nonce, strlen(s->nonce),
-                                          s->csr_req, manifest, &step);
+    err = attest_claims_check_binding(&s->claims, (const uint8_t *)s->nonce, strlen(s->nonce),
+                                      s->csr_key, manifest, &step);
     if (err == -ENOMEM)
         return err;
     if (err < 0)
@@ -738,21 +741,13 @@ sign_and_record(struct issue_state *s)
 static int
 prepared_claims(const struct issue_state *s, json_t **ret)
 {
-    _cleanup_free_ char *spki_hex = NULL;
+    _cleanup_free_ char *spki_hex = malloc(2 * s->csr_spki_len + 1);
     json_t *claims = NULL, *prepared;
-    uint8_t *spki = NULL;
-    size_t spki_len;
     int err;
 
-    err = ca_req_spki_der(s->csr_req, &spki, &spki_len);
-    if (err < 0)
-        return err;
-    spki_hex = malloc(2 * spki_len + 1);
-    if (spki_hex)
-        hex_encode(spki, spki_len, spki_hex);
-    OPENSSL_free(spki);
     if (!spki_hex)
         return -ENOMEM;
+    hex_encode(s->csr_spki, s->csr_spki_len, spki_hex);
     err = attest_claims_to_json(&s->claims, &claims);
     if (err < 0)
         return err;
