@@ -352,6 +352,15 @@ check_no_control(const char *value)
     return NULL;
 }
 
+const char *
+check_pem_text(const char *value)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\n' && *p != '\r') || *p >= 0x7f)
+            return "must be PEM text";
+    return NULL;
+}
+
 static bool
 is_label(const char *s, size_t len)
 {

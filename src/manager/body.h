@@ -69,6 +69,8 @@ const char *check_abs_path(const char *value);   /* absolute, no ".." component 
 const char *check_image_ref(const char *value);  /* no whitespace or control characters */
 const char *check_hex64(const char *value);      /* exactly 64 hex digits */
 const char *check_no_control(const char *value); /* printable text */
+/* PEM text: printable ASCII lines (check_no_control refuses the line breaks PEM needs). */
+const char *check_pem_text(const char *value);
 const char *check_power_of_two(int64_t value);
 
 /* UTF-8 as JSON strings need it (jansson's rules: no overlong forms, surrogates, or code points

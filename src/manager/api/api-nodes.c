@@ -42,15 +42,6 @@ check_ipaddress(const char *value)
     return "must be an IPv4 or IPv6 address";
 }
 
-const char *
-check_pem_text(const char *value)
-{
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-        if ((*p < 0x20 && *p != '\n' && *p != '\r') || *p >= 0x7f)
-            return "must be PEM text";
-    return NULL;
-}
-
 static const struct field_spec attestation_request_fields[] = {
     { .name = "csr",
       .type = FIELD_STRING,

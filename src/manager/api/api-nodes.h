@@ -10,9 +10,6 @@
  * of that (docs/nodes.md). */
 #define NODE_CERT_VALIDITY (30LL * 86400)
 
-/* field_spec check of PEM text: printable ASCII and line breaks. */
-const char *check_pem_text(const char *value);
-
 /* Checks that the PEM CSR of field (a JSON path, for the 400) parses, is self-signed and holds
  * an EC P-256 or P-384 key: else prepares a 400 naming field and returns -ECANCELED. */
 int api_node_check_csr(struct api_request *r, const char *field, const char *csr_pem);

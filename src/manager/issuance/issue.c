@@ -35,16 +35,6 @@
 
 /* ---- the body ---- */
 
-/* PEM text: printable lines (the default check refuses the line breaks PEM needs). */
-static const char *
-check_pem_text(const char *value)
-{
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-        if ((*p < 0x20 && *p != '\n' && *p != '\r') || *p == 0x7f)
-            return "must be PEM text";
-    return NULL;
-}
-
 static const struct field_spec evidence_fields[] = {
     { .name = "type",
       .type = FIELD_STRING,
