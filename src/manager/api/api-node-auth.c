@@ -28,8 +28,7 @@
 #include "ca-x509.h"
 #include "crypto-util.h"
 #include "store-certificates.h"
-
-#define NODE_STATUS_DEACTIVATED "DEACTIVATED"
+#include "store-nodes.h"
 
 /* What step 2 established for a connection. */
 struct node_identity {
