@@ -1,11 +1,8 @@
 /* cloister audit: the hash-chained audit log of the selected account (or the system chain). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "args.h"
 #include "client.h"
@@ -258,43 +255,6 @@ static const struct cli_cmd export_cmd = {
 };
 
 static int
-audit_stream(struct cli *cli, const char *path, int fd)
-{
-    struct client *c;
-    int r = cli_client(cli, true, &c);
-
-    if (r < 0)
-        return r;
-    return client_send(c, &(struct client_request){ .method = "GET", .path = path, .sink_fd = fd },
-                       NULL);
-}
-
-/* Streams into a temporary file next to file, renamed over it when complete. */
-static int
-audit_export_file(struct cli *cli, const char *path, const char *file)
-{
-    _cleanup_free_ char *tmp = NULL;
-    _cleanup_close_ int fd = -1;
-    int r;
-
-    if (asprintf(&tmp, "%s.XXXXXX", file) < 0) {
-        tmp = NULL;
-        return cli_oom();
-    }
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return cli_usage_error(NULL, "-o: cannot create a file next to '%s': %m", file);
-    r = audit_stream(cli, path, fd);
-    if (r >= 0 && (fsync(fd) < 0 || rename(tmp, file) < 0)) {
-        r = -errno;
-        cli_error("cannot write %s: %m", file);
-    }
-    if (r < 0)
-        unlink(tmp);
-    return r;
-}
-
-static int
 audit_export(struct cli *cli, int argc, char **argv)
 {
     struct audit_opts o = {};
@@ -310,11 +270,9 @@ audit_export(struct cli *cli, int argc, char **argv)
                                        {},
                                    }) < 0)
         return cli_oom();
-    if (!o.output || strcmp(o.output, "-") == 0) {
-        fflush(stdout);
-        return audit_stream(cli, path.buf, STDOUT_FILENO);
-    }
-    return audit_export_file(cli, path.buf, o.output);
+    /* The audit log is the account's private record: the file is made readable by its owner
+     * only (as mkostemp made it before). */
+    return resource_download(cli, path.buf, o.output, 0600);
 }
 
 static const struct cli_verb audit_verbs[] = {

@@ -1,11 +1,8 @@
 /* cloister zone: the selected account's zones, their CA chain and CRL (docs/nodes.md). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "client.h"
 #include "commands.h"
@@ -91,52 +88,6 @@ zone_show(struct cli *cli, int argc, char **argv)
     return resource_verb_show(cli, &show_cmd, &zone_resource, argc, argv);
 }
 
-/* GET path with the body written to fd as it comes. */
-static int
-zone_fetch(struct cli *cli, const char *path, int fd)
-{
-    struct client *c;
-    int r = cli_client(cli, true, &c);
-
-    if (r < 0)
-        return r;
-    return client_send(c, &(struct client_request){ .method = "GET", .path = path, .sink_fd = fd },
-                       NULL);
-}
-
-/* Writes path's body to file (a temporary file renamed into place when complete), or to stdout
- * when file is NULL or "-". */
-static int
-zone_download(struct cli *cli, const char *path, const char *file)
-{
-    _cleanup_free_ char *tmp = NULL;
-    _cleanup_close_ int fd = -1;
-    int r;
-
-    if (!file || strcmp(file, "-") == 0) {
-        fflush(stdout);
-        return zone_fetch(cli, path, STDOUT_FILENO);
-    }
-    if (asprintf(&tmp, "%s.XXXXXX", file) < 0) {
-        tmp = NULL;
-        return cli_oom();
-    }
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return cli_usage_error(NULL, "-o: cannot create a file next to '%s': %m", file);
-    /* Certificates and CRLs are public: readable like any certificate file. */
-    r = fchmod(fd, 0644) < 0 ? -errno : 0;
-    if (r >= 0)
-        r = zone_fetch(cli, path, fd);
-    if (r >= 0 && (fsync(fd) < 0 || rename(tmp, file) < 0)) {
-        r = -errno;
-        cli_error("cannot write %s: %m", file);
-    }
-    if (r < 0)
-        unlink(tmp);
-    return r;
-}
-
 static int
 zone_path(const char *id, const char *suffix, const char *query_key, const char *query_value,
           struct strbuf *path)
@@ -181,7 +132,7 @@ zone_ca(struct cli *cli, int argc, char **argv)
     if (r != 0)
         return r;
     r = zone_path(argv[0], "/ca", NULL, NULL, &path);
-    return r < 0 ? r : zone_download(cli, path.buf, o.output);
+    return r < 0 ? r : resource_download(cli, path.buf, o.output, 0644) /* public */;
 }
 
 static const struct option crl_options[] = {
@@ -221,7 +172,7 @@ zone_crl(struct cli *cli, int argc, char **argv)
     if (r != 0)
         return r;
     r = zone_path(argv[0], "/crl", "format", o.der ? "der" : "pem", &path);
-    return r < 0 ? r : zone_download(cli, path.buf, o.output);
+    return r < 0 ? r : resource_download(cli, path.buf, o.output, 0644) /* public */;
 }
 
 static const struct cli_verb zone_verbs[] = {

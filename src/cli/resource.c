@@ -1,5 +1,13 @@
 #include "resource.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "client.h"
 #include "strbuf.h"
 
@@ -93,4 +101,46 @@ resource_verb_delete(struct cli *cli, const struct cli_cmd *cmd, const struct re
     int r = cli_parse(cli, cmd, argc, argv, NULL, NULL, &argc, &argv);
 
     return r != 0 ? r : resource_delete(cli, res, argv[0]);
+}
+
+static int
+download_to(struct cli *cli, const char *path, int fd)
+{
+    struct client *c;
+    int r = cli_client(cli, true, &c);
+
+    if (r < 0)
+        return r;
+    return client_send(c, &(struct client_request){ .method = "GET", .path = path, .sink_fd = fd },
+                       NULL);
+}
+
+int
+resource_download(struct cli *cli, const char *path, const char *file, mode_t mode)
+{
+    _cleanup_free_ char *tmp = NULL;
+    _cleanup_close_ int fd = -1;
+    int r;
+
+    if (!file || strcmp(file, "-") == 0) {
+        fflush(stdout);
+        return download_to(cli, path, STDOUT_FILENO);
+    }
+    if (asprintf(&tmp, "%s.XXXXXX", file) < 0) {
+        tmp = NULL;
+        return cli_oom();
+    }
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return cli_usage_error(NULL, "-o: cannot create a file next to '%s': %m", file);
+    r = fchmod(fd, mode) < 0 ? -errno : 0;
+    if (r >= 0)
+        r = download_to(cli, path, fd);
+    if (r >= 0 && (fsync(fd) < 0 || rename(tmp, file) < 0)) {
+        r = -errno;
+        cli_error("cannot write %s: %m", file);
+    }
+    if (r < 0)
+        unlink(tmp);
+    return r;
 }

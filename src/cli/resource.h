@@ -3,6 +3,8 @@
  * --json, or its id with -q), change one with PATCH, delete one. */
 #pragma once
 
+#include <sys/types.h>
+
 #include <jansson.h>
 
 #include "cli.h"
@@ -40,3 +42,8 @@ int resource_verb_show(struct cli *cli, const struct cli_cmd *cmd, const struct 
                        int argc, char **argv);
 int resource_verb_delete(struct cli *cli, const struct cli_cmd *cmd, const struct resource *res,
                          int argc, char **argv);
+
+/* GET path with its body streamed to file: to stdout when file is NULL or "-", else into a
+ * temporary file next to it (mode, e.g. 0600 for private data), fsynced and renamed over file
+ * once complete, so a cut download never leaves a short file behind. */
+int resource_download(struct cli *cli, const char *path, const char *file, mode_t mode);
