@@ -1,7 +1,9 @@
 /* Fuzz target for the agent API's request bodies (src/agent/agent-body.c): every input is tried
  * as a /v1/sim/quote body, a /v1/heartbeat body, a /v1/certificate/issue body and a task id.
  * Checks that nothing crashes, that refusals always come with a message, and that an accepted
- * quote signs into a report that verifies and says exactly what was asked. */
+ * quote signs into a report that verifies and says exactly what was asked. The same bytes are
+ * also the manager's answer to POST /v1/node/nonce for the nonce pool (agent-nonces.c): every
+ * nonce it pools must come back out as the JSON of GET /v1/challenge, unchanged. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <attest/attest.h>
 
 #include "agent-body.h"
+#include "agent-nonces.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -59,6 +62,33 @@ check_quote(const struct agent_quote_request *q)
     free(json);
 }
 
+static void
+check_nonce_answer(const uint8_t *data, size_t size)
+{
+    static struct agent_nonces pool;
+    struct agent_nonce n;
+    char text[AGENT_CHALLENGE_JSON_MAX];
+    json_t *o;
+    int added;
+
+    memset(&pool, 0, sizeof(pool));
+    added = agent_nonces_add_answer(&pool, (const char *)data, size, 0);
+    if (added != -EBADMSG && (added < 0 || added > (int)AGENT_NONCES_MAX))
+        __builtin_trap();
+    if ((added < 0 ? 0u : (unsigned)added) != pool.count)
+        __builtin_trap();
+    while (agent_nonces_take(&pool, 0, &n) == 0) {
+        if (agent_nonce_format(&n, text) != strlen(text))
+            __builtin_trap();
+        o = json_loads(text, 0, NULL);
+        if (!o || json_object_size(o) != 2 ||
+            strcmp(json_string_value(json_object_get(o, "nonce")), n.nonce) != 0 ||
+            strcmp(json_string_value(json_object_get(o, "expires_at")), n.expires_at) != 0)
+            __builtin_trap();
+        json_decref(o);
+    }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -78,6 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r == 0 && strlen(id) != AGENT_INSTANCE_ID_MAX)
         __builtin_trap();
     check_message(agent_body_check_issue((const char *)data, size, err), err);
+    check_nonce_answer(data, size);
     /* The same bytes as a path segment. */
     text = strndup((const char *)data, size < 256 ? size : 256);
     if (text) {

@@ -9,10 +9,24 @@
  *   attest_agent_issue(agent, csr_pem, evidence, nonce, NULL, &task, NULL);
  *   while (task->status == ATTEST_TASK_INPROGRESS) attest_agent_result(agent, task->task_id, ...);
  *
- * Transport: plain HTTP/1.1, one connection per call, blocking with a timeout (default 30 s).
- * The agent's address is "http://IPV4:PORT", "http://[IPV6]:PORT" or "unix:/path"; numeric only
- * (no name resolution). Thread-safe: an agent object holds only its address and timeout and may
- * be shared by threads.
+ * Transport: plain HTTP/1.1, blocking with a timeout per call (default 30 s). The agent's address
+ * is "http://IPV4:PORT", "http://[IPV6]:PORT" or "unix:/path"; numeric only (no name resolution).
+ * An agent object keeps one keep-alive connection open between calls (a socket descriptor, with
+ * SOCK_CLOEXEC, closed by attest_agent_free), so challenge, quote and issue cost one connection,
+ * not three. It is dropped after any error, an incomplete or unusual reply, or the agent's
+ * "Connection: close"; one the agent closed while idle is replaced before use. A call that fails
+ * on a reused connection before any byte of the answer arrived is sent once more on a new one
+ * (the agent may have closed the idle connection as the request left); no call is retried after
+ * an answer began, after a timeout, or on a fresh connection. For issue this is safe against
+ * duplicates: the manager consumes the nonce, so in the one case where the first request was
+ * processed although the connection ended without a byte of answer (the agent crashed, or gave
+ * up on the request), the second is DENIED as a replay (docs/init.md).
+ *
+ * Thread-safe, no globals: an agent object may be shared by threads. A call takes the kept
+ * connection under a mutex; a call made while another thread holds it does not wait but uses a
+ * one-off connection of its own. A process made by fork() never uses the parent's connection
+ * (it makes its own). attest_agent_free must not race calls on the same object. SIGPIPE is never
+ * raised (MSG_NOSIGNAL).
  *
  * Errors: negative errno. Transport: -ECONNREFUSED, -ENOENT (no such Unix socket), -ETIMEDOUT,
  * ...; -EREMOTEIO when the agent answered with a non-2xx status (its {code, message} are in the

@@ -1,5 +1,6 @@
 /* libattest: the node agent client (see include/attest/agent.h). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,11 @@
 
 struct attest_agent {
     struct agent_http_address *address;
-    int timeout_ms;
+    int timeout_ms; /* read and written atomically: set_timeout may race a call */
+    /* The kept keep-alive connection. A thread that finds it taken does not wait (a call can take
+     * the whole timeout) but makes a one-off connection instead. */
+    pthread_mutex_t conn_lock;
+    struct agent_http_conn conn;
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct attest_agent_task, attest_agent_task_free)
@@ -41,6 +46,13 @@ attest_agent_new(const char *base_url, struct attest_agent **ret_agent)
         free(agent);
         return r;
     }
+    r = pthread_mutex_init(&agent->conn_lock, NULL);
+    if (r != 0) {
+        agent_http_address_free(agent->address);
+        free(agent);
+        return -r;
+    }
+    agent->conn = (struct agent_http_conn)AGENT_HTTP_CONN_INIT;
     agent->timeout_ms = TIMEOUT_DEFAULT_MS;
     *ret_agent = agent;
     return 0;
@@ -50,6 +62,8 @@ struct attest_agent *
 attest_agent_free(struct attest_agent *agent)
 {
     if (agent) {
+        agent_http_conn_close(&agent->conn);
+        pthread_mutex_destroy(&agent->conn_lock);
         agent_http_address_free(agent->address);
         free(agent);
     }
@@ -61,7 +75,7 @@ attest_agent_set_timeout(struct attest_agent *agent, int timeout_ms)
 {
     if (!agent || timeout_ms <= 0)
         return -EINVAL;
-    agent->timeout_ms = timeout_ms;
+    __atomic_store_n(&agent->timeout_ms, timeout_ms, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -106,6 +120,24 @@ error_set(struct attest_agent_error *error, int http_status, const char *code, c
     snprintf(error->message, sizeof(error->message), "%s", message ? message : "");
 }
 
+/* One request on the kept connection, or on a one-off connection if another thread has it. */
+static int
+request(struct attest_agent *agent, const char *method, const char *path, const char *body,
+        struct agent_http_response *ret)
+{
+    int timeout_ms = __atomic_load_n(&agent->timeout_ms, __ATOMIC_RELAXED);
+    size_t size = body ? strlen(body) : 0;
+    int r;
+
+    if (pthread_mutex_trylock(&agent->conn_lock) != 0)
+        return agent_http_request(agent->address, method, path, body, size, timeout_ms,
+                                  ATTEST_AGENT_REPLY_MAX, ret);
+    r = agent_http_request_keep(agent->address, &agent->conn, method, path, body, size, timeout_ms,
+                                ATTEST_AGENT_REPLY_MAX, ret);
+    pthread_mutex_unlock(&agent->conn_lock);
+    return r;
+}
+
 /* One call; a 2xx reply must be a JSON object (*ret), anything else is -EREMOTEIO. */
 static int
 call(struct attest_agent *agent, const char *method, const char *path, json_t *body, json_t **ret,
@@ -122,8 +154,7 @@ call(struct attest_agent *agent, const char *method, const char *path, json_t *b
         if (!text)
             return -ENOMEM;
     }
-    r = agent_http_request(agent->address, method, path, text, text ? strlen(text) : 0,
-                           agent->timeout_ms, ATTEST_AGENT_REPLY_MAX, &resp);
+    r = request(agent, method, path, text, &resp);
     if (r < 0) {
         error_set(error, 0, NULL, NULL);
         return r;

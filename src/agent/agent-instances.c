@@ -1,16 +1,13 @@
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent.h"
+#include "crypto-util.h"
 
 int64_t
 agent_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec;
+    return time_monotonic_ms() / 1000;
 }
 
 int

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "agent.h"
+#include "crypto-util.h"
 #include "log.h"
 
 static void
@@ -119,6 +120,22 @@ handle_version(struct agent *a, struct evhttp_request *req)
                   "platform", "sim", "zone_id", a->state->zone_id);
 
     reply_json(req, 200, "OK", body);
+}
+
+/* From the nonce pool when it has a young enough nonce; otherwise the manager's single nonce,
+ * as without a pool (a 502 when it cannot be reached). Either way the pool refills when low. */
+static void
+handle_challenge(struct agent *a, struct evhttp_request *req)
+{
+    char text[AGENT_CHALLENGE_JSON_MAX];
+    struct agent_nonce n;
+
+    if (agent_nonces_take(&a->nonces, time_monotonic_ms(), &n) == 0)
+        reply_text(req, 200, "OK", text, agent_nonce_format(&n, text));
+    else
+        forward(a, req, EVHTTP_REQ_POST, "/v1/node/nonce", "{}", 2);
+    /* After the forward: an app waiting for a nonce goes to the manager before the refill. */
+    agent_nonces_refill(a);
 }
 
 static void
@@ -248,7 +265,7 @@ on_request(struct evhttp_request *req, void *arg)
             handle_version(a, req);
     } else if (strcmp(path, "/v1/challenge") == 0) {
         if (method_is(req, EVHTTP_REQ_GET))
-            forward(a, req, EVHTTP_REQ_POST, "/v1/node/nonce", "{}", 2);
+            handle_challenge(a, req);
     } else if (strcmp(path, "/v1/certificate/issue") == 0) {
         if (method_is(req, EVHTTP_REQ_POST))
             handle_issue(a, req);

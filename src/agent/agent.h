@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "agent-body.h"
+#include "agent-nonces.h"
 #include "agent-state.h"
 #include "agent-upstream.h"
 
@@ -68,6 +69,8 @@ struct agent {
     char saved_ca_path[4096]; /* state-dir/manager-ca.pem when used for --ca-file */
     int exit_code;
     bool stopping; /* SIGTERM/SIGINT received: no more calls to the manager */
+    /* Nonces prefetched for GET /v1/challenge (agent-nonces.h). */
+    struct agent_nonces nonces;
 };
 
 /* agent-tls.c: a client SSL_CTX trusting ca_file (or the system store when NULL), with the
@@ -87,6 +90,9 @@ int agent_enroll_start(struct agent *a);
  * check-ins. */
 int agent_enrolled(struct agent *a);
 void agent_checkin_stop(struct agent *a);
+
+/* agent-nonces.c: starts one refill of the nonce pool when it runs low (agent-nonces.h). */
+void agent_nonces_refill(struct agent *a);
 
 /* agent-instances.c */
 int agent_instance_touch(struct agent *a, const char *id, int64_t now);

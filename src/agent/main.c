@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "event-loop.h"
 #include "log.h"
 
 static void
@@ -233,7 +234,7 @@ run(struct agent *a)
     r = load_state(a, hostname);
     if (r < 0)
         return r;
-    a->base = event_base_new();
+    a->base = event_loop_new();
     if (!a->base)
         return log_error_errno(-ENOMEM, "Cannot create the event loop");
     a->dns = evdns_base_new(a->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);

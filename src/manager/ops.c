@@ -378,11 +378,12 @@ print_summary(const char *what, const struct store_copy_report *report)
     fflush(stdout);
 }
 
-/* Removes an SQLite file and the files SQLite keeps beside it. */
+/* Removes an SQLite file and the files SQLite and the store keep beside it (the store's writer
+ * queue, store-sqlite.c). */
 static void
 remove_sqlite_files(const char *path)
 {
-    static const char *const suffixes[] = { "", "-journal", "-wal", "-shm" };
+    static const char *const suffixes[] = { "", "-journal", "-wal", "-shm", "-writers" };
     char p[OPS_URL_MAX];
 
     for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {

@@ -295,7 +295,8 @@ run_route(struct api_request *r)
     int err;
 
     err = authorize(r);
-    if (err >= 0 && r->route->write)
+    /* Write routes, and the one read route that takes a body (POST /v1/node/nonce). */
+    if (err >= 0 && (r->route->write || r->route->method == EVHTTP_REQ_POST))
         err = parse_body(r);
     if (err >= 0 && r->route->prepare)
         err = r->route->prepare(r);

@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "event-loop.h"
 #include "log.h"
 #include "router.h"
 #include "store.h"
@@ -101,7 +102,7 @@ worker_run(struct manager_context *ctx, int listen_fd)
     if (r < 0)
         return log_error_errno(r, "Worker cannot open the store: %m"), EXIT_FAILURE;
     r = tls_server_ctx_new(ctx->config->tls_cert, ctx->config->tls_key, &w.ssl_ctx);
-    w.base = r >= 0 ? event_base_new() : NULL;
+    w.base = r >= 0 ? event_loop_new() : NULL;
     if (w.base)
         r = worker_setup_http(&w, ctx, listen_fd);
     if (!w.base || r < 0) {

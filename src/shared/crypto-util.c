@@ -286,6 +286,15 @@ time_now_unix_ms(void)
 }
 
 int64_t
+time_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
 time_now_unix(void)
 {
     return time_now_unix_ms() / 1000;

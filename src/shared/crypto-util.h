@@ -52,5 +52,7 @@ void time_now_rfc3339(char out[32]);
 void time_format_rfc3339(int64_t unix_ms, char out[32]);
 int64_t time_now_unix(void);
 int64_t time_now_unix_ms(void);
+/* Milliseconds on the monotonic clock (for intervals; never goes back). */
+int64_t time_monotonic_ms(void);
 /* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" into milliseconds since the epoch. */
 int time_parse_rfc3339(const char *text, int64_t *ret_unix_ms);

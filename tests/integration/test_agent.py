@@ -17,6 +17,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -24,6 +25,7 @@ import struct
 import subprocess
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,7 @@ from cloister_testlib import expect, free_port, unique, wait_until
 
 AGENT_START_TIMEOUT = 30
 SIM_BODY = 192
+NONCE_POOL = 64  # AGENT_NONCES_MAX: the nonces an agent prefetches (src/agent/agent-nonces.h)
 
 
 # --------------------------------------------------------------------------------------------
@@ -676,14 +679,16 @@ def test_many_concurrent_requests(enrolled):
 
 def test_slow_manager_blocks_nothing_else(node_api, enrolled):
     """The manager stops answering (SIGSTOP): requests waiting for it do not hold up the agent's
-    local answers, and complete once it answers again."""
+    local answers, and complete once it answers again. (Task results: a challenge may be
+    answered from the agent's nonce pool without waiting for the manager at all.)"""
     a = enrolled
     expect(a.get("/v1/challenge"), 200)
+    result = "/v1/certificate/result/00000000-0000-4000-8000-000000000000"
     pgid = node_api.proc.pid
     os.killpg(pgid, signal.SIGSTOP)
     try:
         with concurrent.futures.ThreadPoolExecutor(20) as pool:
-            waiting = [pool.submit(a.get, "/v1/challenge", timeout=60) for _ in range(20)]
+            waiting = [pool.submit(a.post, result, timeout=60) for _ in range(20)]
             time.sleep(0.5)
             assert not any(f.done() for f in waiting)
             t0 = time.monotonic()
@@ -695,8 +700,9 @@ def test_slow_manager_blocks_nothing_else(node_api, enrolled):
             results = [f.result() for f in waiting]
     finally:
         os.killpg(pgid, signal.SIGCONT)
-    # Within the agent's 15 s timeout: every one answered by the manager.
-    assert all(r.status_code == 200 for r in results), [lib.describe(r) for r in results]
+    # Within the agent's 15 s timeout: every one answered by the manager (an unknown task).
+    assert all(r.status_code in (200, 404) and r.json().get("code") != "MANAGER_UNREACHABLE"
+               for r in results), [lib.describe(r) for r in results]
 
 
 def test_manager_down_then_back(node_api, manager_factory, agents):
@@ -718,7 +724,12 @@ def test_manager_down_then_back(node_api, manager_factory, agents):
                .get("last_seen_at") != seen, 15, what="a check-in after the heartbeat")
     assert "refused the check-in" not in a.log_text()
     m.stop()
-    expect(a.get("/v1/challenge"), 502, "MANAGER_UNREACHABLE")
+    # Challenges come from the agent's nonce pool while it lasts, then 502.
+    for _ in range(NONCE_POOL + 1):
+        r = a.get("/v1/challenge")
+        if r.status_code != 200:
+            break
+    expect(r, 502, "MANAGER_UNREACHABLE")
     expect(a.post("/v1/certificate/issue", json={"csr": "c", "evidence": {}, "nonce": "n"}), 502,
            "MANAGER_UNREACHABLE")
     expect(a.get("/v1/sys/version"), 200)
@@ -731,6 +742,87 @@ def test_manager_down_then_back(node_api, manager_factory, agents):
                what="forwarding to resume")
     wait_until(lambda: a.log_text().count("reachable: check-in accepted") >= 2, 45,
                what="check-ins to resume")
+
+
+def nonce_calls(m):
+    """POST /v1/node/nonce calls the manager answered with 2xx, from its /metrics."""
+    r = lib.Client(m).get("/metrics")
+    assert r.status_code == 200, lib.describe(r)
+    found = re.search(r'^cloister_http_requests_total\{route="node_nonce",code="2xx"\} (\d+)$',
+                      r.text, re.M)
+    return int(found.group(1)) if found else 0
+
+
+def issue_with_nonce(a, app, mrenclave, mrsigner, nonce):
+    """One issuance through the agent for a new key, bound to nonce (SPEC 6.2)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    binding = hashlib.sha256(nonce.encode("ascii") + hashlib.sha256(spki).digest()).digest()
+    req = quote_body(report_data=(binding + bytes(32)).hex(), mrenclave=mrenclave,
+                     mrsigner=mrsigner, isvprodid=app["isvprodid"], isvsvn=app["isvsvn"])
+    evidence = expect(a.post("/v1/sim/quote", json=req), 200)["evidence"]
+    return expect(a.post("/v1/certificate/issue",
+                         json={"csr": make_csr(key), "evidence": evidence, "nonce": nonce}), 200)
+
+
+def test_challenges_come_from_the_nonce_pool(manager_factory, agents):
+    """GET /v1/challenge answers from the agent's nonce pool (docs/agent.md): 200 challenges in a
+    row cost the manager a handful of POST /v1/node/nonce calls (its /metrics), with 200 distinct
+    nonces of at least 4 minutes to live. A fresh agent's first challenge fills the pool: with the
+    manager stopped, exactly NONCE_POOL more challenges are answered, all distinct, then 502; once
+    the manager is back, those pooled nonces are good for one issuance each, and not two."""
+    m = manager_factory(name="agent-pool")
+    owner = account_client(m)
+    zone_id, token = zone_token(owner)
+    a = agents(m.url, token, ca=m.ca, name=unique("node"), extra=["--debug"])
+    a.start()
+    # An app and build approved through the agent's issuance (which raises the tasks).
+    app = owner.create_app()
+    mrenclave, mrsigner = lib.rand_hex64(), lib.rand_hex64()
+    owner.create_build(app["app_id"], mrenclave=mrenclave, mrsigner=mrsigner)
+    for _ in range(10):
+        nonce = expect(a.get("/v1/challenge"), 200)["nonce"]
+        ans = issue_with_nonce(a, app, mrenclave, mrsigner, nonce)
+        if ans["task_status"] == "SUCCESS":
+            break
+        assert ans["task_status"] == "PENDING_WHITELIST", ans
+        owner.approve(ans["task_id"])
+    else:
+        raise AssertionError(f"no certificate after 10 attempts: {ans}")
+
+    before = nonce_calls(m)
+    seen = set()
+    for _ in range(200):
+        ch = expect(a.get("/v1/challenge"), 200)
+        assert set(ch) == {"nonce", "expires_at"}, ch
+        assert lib.TIME_RE.match(ch["expires_at"]), ch
+        expires = datetime.fromisoformat(ch["expires_at"].replace("Z", "+00:00")).timestamp()
+        assert expires - time.time() >= 235, f"{ch} has less than 4 minutes to live"
+        seen.add(ch["nonce"])
+    calls = nonce_calls(m) - before
+    assert len(seen) == 200
+    assert 1 <= calls <= 12, f"{calls} POST /v1/node/nonce for 200 challenges"
+
+    # A new agent process starts with an empty pool: the first challenge goes to the manager
+    # and starts a refill of NONCE_POOL; both calls done, the manager goes away.
+    assert a.stop() == 0
+    a.start(with_token=False)
+    before = nonce_calls(m)
+    seen.add(expect(a.get("/v1/challenge"), 200)["nonce"])
+    wait_until(lambda: nonce_calls(m) - before >= 2, 30, what="the pool's refill")
+    time.sleep(1)  # for the agent to read the answer
+    assert nonce_calls(m) - before == 2
+    m.stop()
+    pooled = [expect(a.get("/v1/challenge"), 200)["nonce"] for _ in range(NONCE_POOL)]
+    expect(a.get("/v1/challenge"), 502, "MANAGER_UNREACHABLE")
+    assert len(set(pooled)) == NONCE_POOL and not set(pooled) & seen
+    m.start()
+    for nonce in (pooled[0], pooled[NONCE_POOL // 2], pooled[-1]):
+        ans = issue_with_nonce(a, app, mrenclave, mrsigner, nonce)
+        assert ans["task_status"] == "SUCCESS", ans
+    ans = issue_with_nonce(a, app, mrenclave, mrsigner, pooled[-1])
+    assert ans["task_status"] == "DENIED" and "nonce already used" in ans["message"], ans
 
 
 CLOCK_SHIM = r"""

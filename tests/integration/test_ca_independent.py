@@ -173,3 +173,40 @@ def test_node_certificate(certs):
     assert list(ext(leaf, x509.ExtendedKeyUsage.oid).value) == [ExtendedKeyUsageOID.CLIENT_AUTH]
     with pytest.raises(x509.ExtensionNotFound):
         ext(leaf, CLAIMS_OID)
+
+
+LEAF_EXTENSIONS = [  # (OID, critical) in the order ca-issue.c adds them (docs/ca.md)
+    (x509.BasicConstraints.oid, True),
+    (x509.KeyUsage.oid, True),
+    (x509.ExtendedKeyUsage.oid, False),
+    (x509.SubjectKeyIdentifier.oid, False),
+    (x509.AuthorityKeyIdentifier.oid, False),
+    (x509.SubjectAlternativeName.oid, False),
+]
+
+
+@pytest.mark.parametrize("name", ["leaf-ec", "leaf-ec384", "leaf-rsa", "leaf-ec-spki",
+                                  "leaf-ec384-spki", "leaf-rsa-spki", "node"])
+def test_leaf_extensions_in_order(certs, name):
+    """Every extension of every leaf, whether the CA read a CSR or only its key: order,
+    criticality, and the key ids, read with cryptography."""
+    leaf = certs[name]
+    issuing = certs["node-issuing" if name == "node" else "issuing"]
+    expected = LEAF_EXTENSIONS + ([] if name == "node" else [(CLAIMS_OID, False)])
+    assert [(e.oid, e.critical) for e in leaf.extensions] == expected
+    assert ext(leaf, x509.SubjectKeyIdentifier.oid).value == \
+        x509.SubjectKeyIdentifier.from_public_key(leaf.public_key())
+    aki = ext(leaf, x509.AuthorityKeyIdentifier.oid).value
+    assert aki.key_identifier == ext(issuing, x509.SubjectKeyIdentifier.oid).value.digest
+    assert aki.authority_cert_issuer is None and aki.authority_cert_serial_number is None
+    bc = ext(leaf, x509.BasicConstraints.oid).value
+    assert not bc.ca and bc.path_length is None
+    ku = ext(leaf, x509.KeyUsage.oid).value
+    rsa_key = isinstance(leaf.public_key(), rsa.RSAPublicKey)
+    assert (ku.digital_signature, ku.key_encipherment, ku.content_commitment,
+            ku.data_encipherment, ku.key_agreement, ku.key_cert_sign, ku.crl_sign) == \
+        (True, rsa_key, False, False, False, False, False)
+    eku = list(ext(leaf, x509.ExtendedKeyUsage.oid).value)
+    assert eku == ([ExtendedKeyUsageOID.CLIENT_AUTH] if name == "node" else
+                   [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+    verify_signed_by(leaf, issuing)

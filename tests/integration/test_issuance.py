@@ -428,6 +428,57 @@ def test_invalid_nonce(team, node):
     check_refused(team, node, answer, "nonce invalid")
 
 
+def test_nonce_batch(team, node):
+    """POST /v1/node/nonce {"count": N} (an agent's nonce pool, docs/agent.md): N distinct
+    nonces with one expiry, the first also as "nonce"; no body or {} is one nonce as before.
+    Every nonce of a batch is good for one issuance, and a replay of one is refused."""
+    for r in (node.post("/v1/node/nonce", {}), node.http.post(node.m.url + "/v1/node/nonce",
+                                                               timeout=30)):
+        assert set(expect(r, 200)) == {"nonce", "expires_at"}
+    one = expect(node.post("/v1/node/nonce", {"count": 1}), 200)
+    assert one["nonces"] == [one["nonce"]]
+    batch = expect(node.post("/v1/node/nonce", {"count": 64}), 200)
+    assert set(batch) == {"nonce", "nonces", "expires_at"}
+    nonces = batch["nonces"]
+    assert len(nonces) == len(set(nonces)) == 64 and batch["nonce"] == nonces[0]
+    assert all(isinstance(n, str) and 0 < len(n) < 64 for n in nonces)
+    assert lib.TIME_RE.match(batch["expires_at"])
+    expires = datetime.datetime.fromisoformat(batch["expires_at"].replace("Z", "+00:00"))
+    left = (expires - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    assert 290 <= left <= 301, batch["expires_at"]
+    _, build, _ = approved_app(team)
+    mrenclave, mrsigner = measurement(build)
+    for nonce in (nonces[0], nonces[31], nonces[63]):
+        answer = node.issue(node.request(mrenclave, mrsigner, nonce=nonce))
+        assert answer["task_status"] == "SUCCESS", answer
+    check_refused(team, node, node.issue(node.request(mrenclave, mrsigner, nonce=nonces[31])),
+                  "nonce already used")
+
+
+def test_nonce_batch_bad_count(node):
+    for body, field, why in (({"count": 0}, "count", "between 1 and 64"),
+                             ({"count": 65}, "count", "between 1 and 64"),
+                             ({"count": -1}, "count", "between 1 and 64"),
+                             ({"count": 2 ** 63 - 1}, "count", "between 1 and 64"),
+                             ({"count": "3"}, "count", "integer"),
+                             ({"count": 2.0}, "count", "integer"),
+                             ({"count": True}, "count", "integer"),
+                             ({"count": [3]}, "count", "integer"),
+                             ({"count": 3, "counts": 3}, "counts", "unknown field")):
+        answer = expect(node.post("/v1/node/nonce", body), 400, "INVALID_BODY_PARAMETER", field)
+        assert why in answer["message"], answer
+    for raw in (b"{not json", b"[3]", b'{"count": 1, "count": 2}'):
+        expect(node.http.post(node.m.url + "/v1/node/nonce", data=raw, timeout=30,
+                              headers={"Content-Type": "application/json"}), 400, "BAD_REQUEST",
+               "body")
+    r = node.http.post(node.m.url + "/v1/node/nonce", data=b"{" + b" " * (1 << 20) + b"}",
+                       timeout=30,
+                       headers={"Content-Type": "application/json"})
+    expect(r, 413, "BAD_REQUEST", "body")
+    # A good body is still served afterwards.
+    assert len(expect(node.post("/v1/node/nonce", {"count": 2}), 200)["nonces"]) == 2
+
+
 def test_report_data_mismatch(team, node):
     _, build, _ = approved_app(team)
     mrenclave, mrsigner = measurement(build)

@@ -298,6 +298,85 @@ claims_of(X509 *cert)
     return strndup((const char *)ASN1_STRING_get0_data(inner), (size_t)ASN1_STRING_length(inner));
 }
 
+/* One extension as OpenSSL's configuration parser makes it from value (as ca-issue.c made every
+ * extension but the SAN and the claims before they were built directly), with cert as the
+ * subject and issuer as the issuer: its DER. */
+static size_t
+conf_ext_der(X509 *cert, X509 *issuer, int nid, const char *value, unsigned char **ret_der)
+{
+    _cleanup_(X509_EXTENSION_freep) X509_EXTENSION *ext = NULL;
+    X509V3_CTX ctx;
+    int n;
+
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    CHECK(ext);
+    *ret_der = NULL;
+    n = i2d_X509_EXTENSION(ext, ret_der);
+    CHECK(n > 0);
+    return (size_t)n;
+}
+
+/* The leaf's extensions are, in this order and byte for byte, what OpenSSL's configuration parser
+ * makes of the profile's values: basicConstraints, keyUsage, extendedKeyUsage, subject and
+ * authority key ids, subjectAltName (san, critical when the subject is empty), then the claims
+ * extension (not critical) when with_claims. */
+static void
+check_leaf_extensions(X509 *cert, X509 *issuer, bool rsa, bool app, const char *san,
+                      bool with_claims)
+{
+    _cleanup_(ASN1_OBJECT_freep) ASN1_OBJECT *claims_oid = OBJ_txt2obj(CA_CLAIMS_OID, 1);
+    char san_value[1024];
+    const struct {
+        int nid;
+        const char *value;
+    } expected[] = {
+        { NID_basic_constraints, "critical,CA:FALSE" },
+        { NID_key_usage,
+          rsa ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature" },
+        { NID_ext_key_usage, app ? "serverAuth,clientAuth" : "clientAuth" },
+        { NID_subject_key_identifier, "hash" },
+        { NID_authority_key_identifier, "keyid:always" },
+        { NID_subject_alt_name, san_value },
+    };
+
+    snprintf(san_value, sizeof(san_value), "%s%s",
+             X509_NAME_entry_count(X509_get_subject_name(cert)) == 0 ? "critical," : "", san);
+    CHECK_EQ_INT(X509_get_ext_count(cert), (int)ELEMENTSOF(expected) + (with_claims ? 1 : 0));
+    for (size_t i = 0; i < ELEMENTSOF(expected); i++) {
+        _cleanup_free_ unsigned char *want = NULL;
+        unsigned char *got = NULL;
+        size_t want_len = conf_ext_der(cert, issuer, expected[i].nid, expected[i].value, &want);
+        int got_len = i2d_X509_EXTENSION(X509_get_ext(cert, (int)i), &got);
+
+        CHECK(got_len > 0);
+        CHECK_EQ_INT((size_t)got_len, want_len);
+        CHECK(memcmp(got, want, want_len) == 0);
+        OPENSSL_free(got);
+    }
+    if (with_claims) {
+        X509_EXTENSION *ext = X509_get_ext(cert, (int)ELEMENTSOF(expected));
+
+        CHECK(claims_oid);
+        CHECK_EQ_INT(OBJ_cmp(X509_EXTENSION_get_object(ext), claims_oid), 0);
+        CHECK(!X509_EXTENSION_get_critical(ext));
+    }
+}
+
+/* The PEM text OpenSSL's own writer makes of cert. */
+static char *
+openssl_pem(X509 *cert)
+{
+    _cleanup_(BIO_free_allp) BIO *bio = BIO_new(BIO_s_mem());
+    char *data;
+    long n;
+
+    CHECK(bio && PEM_write_bio_X509(bio, cert) == 1);
+    n = BIO_get_mem_data(bio, &data);
+    CHECK(n > 0);
+    return strndup(data, (size_t)n);
+}
+
 /* Where to write certificates for the Python check, or NULL. */
 static const char *
 out_dir(void)
@@ -366,6 +445,16 @@ issue_app(struct zone_ca *ca, const struct ca_zone_sealed *s, EVP_PKEY *key, enu
     }
     cert = pem_cert(issued->cert_pem);
     CHECK_EQ_STR(issued->chain_pem, ca->chain_pem);
+    {
+        /* ca-x509.c writes PEM itself: the same text as PEM_write_bio_X509. */
+        _cleanup_free_ char *leaf_pem = openssl_pem(cert);
+        _cleanup_free_ char *issuing_pem = openssl_pem(ca->issuing);
+        _cleanup_free_ char *root_pem = openssl_pem(ca->root);
+
+        CHECK_EQ_STR(issued->cert_pem, leaf_pem);
+        CHECK(strncmp(ca->chain_pem, issuing_pem, strlen(issuing_pem)) == 0);
+        CHECK_EQ_STR(ca->chain_pem + strlen(issuing_pem), root_pem);
+    }
 
     CHECK(X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof(buf)) >
           0);
@@ -385,6 +474,10 @@ issue_app(struct zone_ca *ca, const struct ca_zone_sealed *s, EVP_PKEY *key, enu
                                        X509_get0_subject_key_id(ca->issuing)),
                  0);
     CHECK_EQ_INT(X509_get_signature_nid(cert), NID_ecdsa_with_SHA384);
+    check_leaf_extensions(cert, ca->issuing, rsa, true,
+                          "DNS:app.example.com,DNS:api.example.com,"
+                          "URI:spiffe://acme.zone-1.cloister/app/web-app",
+                          true);
     CHECK_EQ_INT(X509_verify(cert, X509_get0_pubkey(ca->issuing)), 1);
     CHECK_EQ_INT(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
     CHECK_EQ_INT(lifetime(cert), 86400 + CA_BACKDATE_SECONDS);
@@ -501,6 +594,8 @@ TEST(issue_node_certificate)
     CHECK_EQ_INT(X509_get_extended_key_usage(cert), XKU_SSL_CLIENT);
     CHECK_EQ_INT(X509_get_signature_nid(cert), NID_ecdsa_with_SHA256);
     CHECK(claims_of(cert) == NULL);
+    check_leaf_extensions(cert, ca->issuing, false, false, "URI:spiffe://acme/node/0b8f5a1e-node",
+                          false);
     CHECK_EQ_INT(
         openssl_verify(s->root_cert_pem, s->issuing_cert_pem, issued->cert_pem, "sslclient"), 0);
     CHECK(openssl_verify(s->root_cert_pem, s->issuing_cert_pem, issued->cert_pem, "sslserver") !=
@@ -547,8 +642,64 @@ TEST(long_first_name_leaves_subject_empty)
                  1);
     san_join(cert, GEN_DNS, buf, sizeof(buf));
     CHECK(strstr(buf, names[0]));
+    check_leaf_extensions(cert, ca->issuing, false, true,
+                          "DNS:a-very-long-label-for-a-host-name-that-goes-on.and-on.example.com,"
+                          "DNS:short.example.com,URI:spiffe://acme/app/web",
+                          true);
     CHECK_EQ_INT(
         openssl_verify(s->root_cert_pem, s->issuing_cert_pem, issued->cert_pem, "sslserver"), 0);
+}
+
+/* The claims extension's text is compact JSON with sorted keys, whether ca-issue.c writes it
+ * itself (plain ASCII strings) or through jansson (anything else): the same bytes json_dumps
+ * makes of it, and only the members that were given. */
+TEST(claims_text_is_canonical)
+{
+    _cleanup_(ca_zone_sealed_freep) struct ca_zone_sealed *s = NULL;
+    _cleanup_(ca_zone_freep) struct zone_ca *ca = NULL;
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "prime256v1");
+    _cleanup_free_ unsigned char *der = NULL;
+    const struct ca_claims variants[] = {
+        claims,
+        { .measurement = "00ff", .platform = "sim", .isvprodid = -1, .isvsvn = 0 },
+        { .tcb_status = "Out\"Of\\Date/\t",
+          .node_id = "n\xc3\xa9ud-1",
+          .isvprodid = 65535,
+          .isvsvn = -1 },
+        { .isvprodid = -1, .isvsvn = -1 },
+    };
+    const size_t members[] = { 8, 4, 4, 1 };
+    size_t len = make_csr(key, EVP_sha256(), &der);
+
+    CHECK_EQ_INT(ca_zone_create(seal_key, zone_id, "default", CA_KEY_P256, &s), 0);
+    ca = load_zone(s);
+    for (size_t i = 0; i < ELEMENTSOF(variants); i++) {
+        _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *again = NULL;
+        _cleanup_(json_decrefp) json_t *obj = NULL;
+        struct ca_profile profile = {
+            .kind = CA_PROFILE_APP,
+            .trust_domain = "acme",
+            .app_name = "web",
+            .dns_names = app_dns,
+            .n_dns_names = 1,
+            .claims = &variants[i],
+            .validity_seconds = 3600,
+        };
+
+        CHECK_EQ_INT(ca_issue_leaf(ca, &profile, der, len, NULL, &issued), 0);
+        cert = pem_cert(issued->cert_pem);
+        text = claims_of(cert);
+        CHECK(text);
+        obj = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+        CHECK(obj);
+        again = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+        CHECK_EQ_STR(text, again);
+        CHECK_EQ_INT(json_object_size(obj), members[i]);
+        CHECK_EQ_INT(json_integer_value(json_object_get(obj, "version")), CA_CLAIMS_VERSION);
+    }
 }
 
 TEST(refused_csrs_and_profiles)
@@ -817,6 +968,131 @@ TEST(csr_check_fast_and_general)
     OPENSSL_free(spki);
 }
 
+/* Sends one issue request for key to the CA process on fd with this id (JSON text) and checks the
+ * raw reply: exactly what json_dumps(JSON_COMPACT) writes of the object it parses to (the server
+ * writes issue replies without jansson), ok, with a certificate and the same id. */
+static void
+raw_issue_reply(int fd, EVP_PKEY *key, const char *id)
+{
+    _cleanup_free_ unsigned char *spki = NULL;
+    _cleanup_free_ char *hex = NULL;
+    _cleanup_free_ char *req = NULL;
+    _cleanup_free_ char *again = NULL;
+    _cleanup_free_ char *want_id = NULL;
+    _cleanup_(json_decrefp) json_t *reply = NULL;
+    static uint8_t buf[4 + CA_FRAME_MAX];
+    size_t spki_len = spki_of(key, &spki), len;
+    ssize_t n;
+
+    hex = malloc(2 * spki_len + 1);
+    CHECK(hex);
+    hex_encode(spki, spki_len, hex);
+    CHECK(asprintf(&req,
+                   "{\"op\":\"issue\",\"zone_id\":\"stored\",\"spki_hex\":\"%s\",\"profile\":"
+                   "{\"kind\":\"app\",\"trust_domain\":\"acme\",\"app_name\":\"web\","
+                   "\"dns_names\":[\"app.example.com\"],\"validity_seconds\":3600,"
+                   "\"claims\":{\"platform\":\"sim\"}},\"id\":%s}",
+                   hex, id) > 0);
+    len = strlen(req);
+    buf[0] = (uint8_t)(len >> 24);
+    buf[1] = (uint8_t)(len >> 16);
+    buf[2] = (uint8_t)(len >> 8);
+    buf[3] = (uint8_t)len;
+    memcpy(buf + 4, req, len);
+    CHECK(send(fd, buf, 4 + len, 0) == (ssize_t)(4 + len));
+    n = recv(fd, buf, sizeof(buf), 0);
+    CHECK(n > 4);
+    len = (size_t)buf[0] << 24 | (size_t)buf[1] << 16 | (size_t)buf[2] << 8 | buf[3];
+    CHECK_EQ_INT(len, (size_t)n - 4);
+    reply = json_loadb((const char *)buf + 4, len, JSON_REJECT_DUPLICATES, NULL);
+    CHECK(reply);
+    again = json_dumps(reply, JSON_COMPACT);
+    CHECK(again);
+    CHECK_EQ_INT(strlen(again), len);
+    CHECK(memcmp(again, buf + 4, len) == 0);
+    CHECK(json_is_true(json_object_get(reply, "ok")));
+    CHECK(strstr(json_string_value(json_object_get(reply, "cert")), "BEGIN CERTIFICATE"));
+    CHECK(strstr(json_string_value(json_object_get(reply, "chain")), "BEGIN CERTIFICATE"));
+    CHECK_EQ_INT(strlen(json_string_value(json_object_get(reply, "serial"))), CA_SERIAL_HEX_LEN);
+    want_id = json_dumps(json_object_get(reply, "id"), JSON_ENCODE_ANY);
+    CHECK_EQ_STR(want_id, id);
+}
+
+/* Sends text as one frame on fd. */
+static void
+send_frame(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    _cleanup_free_ uint8_t *buf = malloc(4 + len);
+
+    CHECK(buf);
+    buf[0] = (uint8_t)(len >> 24);
+    buf[1] = (uint8_t)(len >> 16);
+    buf[2] = (uint8_t)(len >> 8);
+    buf[3] = (uint8_t)len;
+    memcpy(buf + 4, text, len);
+    CHECK(send(fd, buf, 4 + len, 0) == (ssize_t)(4 + len));
+}
+
+/* The client reads issue replies in the form the CA process writes them without jansson, and any
+ * other JSON through jansson: a stand-in server answers first with a stale reply (another id) in
+ * that form, which the client drops, then with its reply in another member order and with escapes
+ * only jansson reads. */
+TEST(ca_client_reads_either_reply_form)
+{
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "prime256v1");
+    _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
+    _cleanup_free_ unsigned char *spki = NULL;
+    struct ca_profile profile = {
+        .kind = CA_PROFILE_NODE,
+        .trust_domain = "acme",
+        .node_id = "n1",
+        .validity_seconds = 3600,
+    };
+    struct ca_error error = { "" };
+    size_t spki_len = spki_of(key, &spki);
+    int sv[2], status;
+    pid_t pid;
+
+    CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        static uint8_t buf[4 + CA_FRAME_MAX];
+        _cleanup_(json_decrefp) json_t *req = NULL;
+        char text[512];
+        ssize_t n = recv(sv[1], buf, sizeof(buf), 0);
+        json_int_t id;
+
+        if (n <= 4 || !(req = json_loadb((const char *)buf + 4, (size_t)n - 4, 0, NULL)))
+            _exit(1);
+        id = json_integer_value(json_object_get(req, "id"));
+        snprintf(text, sizeof(text),
+                 "{\"ok\":true,\"cert\":\"STALE\\n\",\"chain\":\"STALE\\n\",\"serial\":"
+                 "\"00000000000000000000000000000000\",\"not_before\":1,\"not_after\":2,"
+                 "\"id\":%" JSON_INTEGER_FORMAT "}",
+                 id + 1);
+        send_frame(sv[1], text);
+        snprintf(text, sizeof(text),
+                 "{\"id\":%" JSON_INTEGER_FORMAT ",\"serial\":\"0123456789abcdef0123456789abcdef\","
+                 "\"not_after\":200,\"not_before\":100,\"chain\":\"C\\/D\\n\","
+                 "\"cert\":\"A\\u0042\\n\",\"ok\":true}",
+                 id);
+        send_frame(sv[1], text);
+        _exit(0);
+    }
+    close(sv[1]);
+    CHECK_EQ_INT(ca_client_issue_spki(sv[0], "z", &profile, spki, spki_len, &error, &issued), 0);
+    CHECK_EQ_STR(issued->cert_pem, "AB\n");
+    CHECK_EQ_STR(issued->chain_pem, "C/D\n");
+    CHECK_EQ_STR(issued->serial_hex, "0123456789abcdef0123456789abcdef");
+    CHECK_EQ_INT(issued->not_before, 100);
+    CHECK_EQ_INT(issued->not_after, 200);
+    close(sv[0]);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST(ca_process_signs_over_a_socketpair)
 {
     _cleanup_(ca_zone_sealed_freep) struct ca_zone_sealed *stored = NULL;
@@ -880,6 +1156,10 @@ TEST(ca_process_signs_over_a_socketpair)
                  0);
     issued = ca_issued_free(issued);
 
+    /* The raw replies: an integer id (written without jansson) and a string id (with it). */
+    raw_issue_reply(client[1], ec, "4503599627370495");
+    raw_issue_reply(client[1], ec, "\"not-a-number\"");
+
     /* Refusals come back with their errno and message; the socket stays usable. */
     CHECK_EQ_INT(ca_client_issue(client[0], "nope", &profile, der, len, &error, &issued), -ENOENT);
     CHECK(strstr(error.message, "zone nope"));
@@ -910,5 +1190,7 @@ TEST(ca_process_signs_over_a_socketpair)
 TEST_MAIN(TEST_CASE(zone_ca_p384_profile), TEST_CASE(zone_ca_p256_and_long_names),
           TEST_CASE(sealed_keys_open_only_for_their_zone_and_role),
           TEST_CASE(issue_app_certificates_ec_and_rsa), TEST_CASE(issue_node_certificate),
-          TEST_CASE(long_first_name_leaves_subject_empty), TEST_CASE(refused_csrs_and_profiles),
-          TEST_CASE(csr_check_fast_and_general), TEST_CASE(ca_process_signs_over_a_socketpair))
+          TEST_CASE(long_first_name_leaves_subject_empty), TEST_CASE(claims_text_is_canonical),
+          TEST_CASE(refused_csrs_and_profiles), TEST_CASE(csr_check_fast_and_general),
+          TEST_CASE(ca_client_reads_either_reply_form),
+          TEST_CASE(ca_process_signs_over_a_socketpair))

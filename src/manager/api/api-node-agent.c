@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api-nodes.h"
+#include "bodies.h"
 #include "crypto-util.h"
 #include "metrics.h"
 #include "nonce.h"
@@ -154,23 +155,49 @@ node_renew(struct api_request *r)
     return api_reply(r, 200, answer);
 }
 
-/* A stateless nonce (nonce.h): nothing is written, any replica checks it. */
+/* {count?}: how many nonces to mint at once (an agent's pool, docs/agent.md). */
+const struct field_spec node_nonce_fields[] = {
+    { .name = "count", .type = FIELD_INT, .min = 1, .max = NONCE_BATCH_MAX },
+    { .name = NULL },
+};
+
+/* Stateless nonces (nonce.h): nothing is written, any replica checks them. With count, all of
+ * them in "nonces" and the first also in "nonce", as an agent that asks for one expects. */
 static int
 node_nonce(struct api_request *r)
 {
     char nonce[NONCE_TEXT_MAX], expires_at[32];
     int64_t now_ms = time_now_unix_ms();
-    json_t *answer;
+    _cleanup_(json_decrefp) json_t *answer = NULL;
+    json_t *list = NULL;
+    json_int_t count = 0;
     int err;
 
-    err = nonce_issue(r->ctx->keys->nonce_key, now_ms, nonce);
+    /* No body or {} asks for one nonce, as before counts existed. */
+    err = r->body ? api_check_body(r, node_nonce_fields, BODY_CREATE) : 0;
     if (err < 0)
         return err;
+    count = json_integer_value(json_object_get(r->body, "count"));
     time_format_rfc3339(now_ms + NONCE_TTL_DEFAULT_SEC * 1000LL, expires_at);
-    answer = json_pack("{s:s, s:s}", "nonce", nonce, "expires_at", expires_at);
+    answer = json_object();
     if (!answer)
         return -ENOMEM;
-    return api_reply(r, 200, answer);
+    if (count > 0) {
+        list = json_array();
+        if (json_object_set_new(answer, "nonces", list) < 0)
+            return -ENOMEM;
+    }
+    for (json_int_t i = 0; i < (count > 0 ? count : 1); i++) {
+        err = nonce_issue(r->ctx->keys->nonce_key, now_ms, nonce);
+        if (err < 0)
+            return err;
+        if ((i == 0 && json_object_set_new(answer, "nonce", json_string(nonce)) < 0) ||
+            (list && json_array_append_new(list, json_string(nonce)) < 0))
+            return -ENOMEM;
+    }
+    if (json_object_set_new(answer, "expires_at", json_string(expires_at)) < 0)
+        return -ENOMEM;
+    return api_reply(r, 200, TAKE_PTR(answer));
 }
 
 const struct route api_node_agent_routes[] = {
@@ -178,7 +205,7 @@ const struct route api_node_agent_routes[] = {
       "node_checkin" },
     { EVHTTP_REQ_POST, "/v1/node/certificate/renew", AUTH_NODE, ROLE_NONE, true, node_renew,
       "node_renew" },
-    /* Writes nothing: a read route (its body, {} by the contract, is not read). */
+    /* Writes nothing: a read route (its body, {} or {"count": N}, only says how many). */
     { EVHTTP_REQ_POST, "/v1/node/nonce", AUTH_NODE, ROLE_NONE, false, node_nonce, "node_nonce" },
     { .pattern = NULL },
 };

@@ -200,10 +200,8 @@ api_node_authenticate(struct api_request *r)
         claimed = *known;
     else if (spiffe_node_id(cert, claimed.node_id) < 0 || serial_hex(cert, claimed.serial) < 0)
         return unauthorized(r, "it names no node (spiffe://…/node/<id> URI)");
-    err = store_query_row(r->store,
-                          "SELECT n.acct_id, n.zone_id, n.status, n.name, z.issuing_cert_pem"
-                          " FROM nodes n JOIN zones z ON z.zone_id = n.zone_id WHERE n.node_id = ?",
-                          STORE_ARGS(SV_TEXT(claimed.node_id)), &rows);
+    err = store_node_auth_get(r->store, claimed.node_id, claimed.serial, time_now_unix_ms(), !known,
+                              &rows);
     if (err == -ENOENT)
         return unauthorized(r, "unknown node");
     if (err < 0)
@@ -218,12 +216,8 @@ api_node_authenticate(struct api_request *r)
     snprintf(r->node_name, sizeof(r->node_name), "%s", store_rows_text(rows, 3));
     if (strcmp(store_rows_text(rows, 2), NODE_STATUS_DEACTIVATED) == 0)
         return refuse_deactivated(r, claimed.node_id);
-    err = store_certificate_check_current(r->store, r->zone_id, CERT_KIND_NODE, claimed.node_id,
-                                          claimed.serial, time_now_unix());
-    if (err == -ENOENT)
+    if (store_rows_int(rows, 5) != 1)
         return unauthorized(r, "revoked or expired");
-    if (err < 0)
-        return err;
     memcpy(r->node_id, claimed.node_id, sizeof(r->node_id));
     return 0;
 }

@@ -11,3 +11,4 @@ extern const struct field_spec app_fields[];           /* POST/PATCH /v1/apps */
 extern const struct field_spec registry_fields[];      /* POST/PATCH /v1/registry */
 extern const struct field_spec build_fields[];         /* POST /v1/builds */
 extern const struct field_spec task_update_fields[];   /* PATCH /v1/tasks/{id} */
+extern const struct field_spec node_nonce_fields[];    /* POST /v1/node/nonce */

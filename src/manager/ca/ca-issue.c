@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -562,15 +563,89 @@ claims_add_string(json_t *obj, const char *key, const char *value, struct ca_err
     return 0;
 }
 
+/* Printable ASCII without '"' or '\\': what JSON holds as it is, unescaped. */
+static bool
+claim_is_plain(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+/* claims_json's text written directly, when every claim string is plain: jansson writes plain
+ * strings as they are, so the text is the same (keys sorted, compact), without building and
+ * sorting an object for each certificate. -EINVAL when a string is not plain. */
+static int
+claims_json_plain(const struct ca_claims *c, char **ret_json)
+{
+    const struct {
+        const char *key;
+        const char *text; /* a string member, or NULL */
+        int64_t number;   /* a number member when >= 0 */
+    } members[] = {
+        /* in the order of their keys */
+        { "isvprodid", NULL, c->isvprodid },   { "isvsvn", NULL, c->isvsvn },
+        { "measurement", c->measurement, -1 }, { "node_id", c->node_id, -1 },
+        { "platform", c->platform, -1 },       { "signer", c->signer, -1 },
+        { "tcb_status", c->tcb_status, -1 },   { "version", NULL, CA_CLAIMS_VERSION },
+    };
+    size_t size = 2, used = 1;
+    char *text;
+
+    for (size_t i = 0; i < ELEMENTSOF(members); i++) {
+        if (members[i].text && !claim_is_plain(members[i].text))
+            return -EINVAL;
+        /* "key": "text" or a number of at most 20 characters, and a comma */
+        size += strlen(members[i].key) + 6 + (members[i].text ? strlen(members[i].text) : 20);
+    }
+    text = malloc(size);
+    if (!text)
+        return -ENOMEM;
+    text[0] = '{';
+    for (size_t i = 0; i < ELEMENTSOF(members); i++) {
+        int n;
+
+        if (members[i].text)
+            n = snprintf(text + used, size - used, "%s\"%s\":\"%s\"", used > 1 ? "," : "",
+                         members[i].key, members[i].text);
+        else if (members[i].number >= 0)
+            n = snprintf(text + used, size - used, "%s\"%s\":%" PRId64, used > 1 ? "," : "",
+                         members[i].key, members[i].number);
+        else
+            continue;
+        if (n < 0 || (size_t)n >= size - used) {
+            free(text);
+            return -ENOMEM;
+        }
+        used += (size_t)n;
+    }
+    memcpy(text + used, "}", 2);
+    *ret_json = text;
+    return 0;
+}
+
 /* {"isvprodid":…,"isvsvn":…,"measurement":…,"node_id":…,"platform":…,"signer":…,
  *  "tcb_status":…,"version":1} as compact JSON with sorted keys. */
 static int
 claims_json(const struct ca_claims *c, struct ca_error *error, char **ret_json)
 {
-    _cleanup_(json_decrefp) json_t *obj = json_object();
+    _cleanup_(json_decrefp) json_t *obj = NULL;
+    const char *const strings[] = { c->measurement, c->signer, c->platform, c->tcb_status,
+                                    c->node_id };
+    bool fits = true;
     char *text;
     int r;
 
+    for (size_t i = 0; i < ELEMENTSOF(strings); i++)
+        if (strings[i] && strnlen(strings[i], CA_CLAIM_MAX + 1) > CA_CLAIM_MAX)
+            fits = false; /* refused below, naming the claim */
+    if (fits) {
+        r = claims_json_plain(c, ret_json);
+        if (r != -EINVAL)
+            return r;
+    }
+    obj = json_object();
     if (!obj)
         return -ENOMEM;
     if (json_object_set_new(obj, "version", json_integer(CA_CLAIMS_VERSION)) < 0)
@@ -593,10 +668,9 @@ claims_json(const struct ca_claims *c, struct ca_error *error, char **ret_json)
 }
 
 static int
-claims_add(X509 *cert, const struct ca_claims *c, struct ca_error *error)
+claims_add(X509 *cert, const struct ca_claims *c, const ASN1_OBJECT *oid, struct ca_error *error)
 {
     _cleanup_free_ char *json = NULL;
-    _cleanup_(ASN1_OBJECT_freep) ASN1_OBJECT *oid = NULL;
     _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *inner = ASN1_OCTET_STRING_new();
     _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *outer = ASN1_OCTET_STRING_new();
     _cleanup_(X509_EXTENSION_freep) X509_EXTENSION *ext = NULL;
@@ -608,19 +682,13 @@ claims_add(X509 *cert, const struct ca_claims *c, struct ca_error *error)
     r = claims_json(c, error, &json);
     if (r < 0)
         return r;
-    oid = OBJ_txt2obj(CA_CLAIMS_OID, 1);
-    if (!oid)
-        return -EIO;
     if (ASN1_OCTET_STRING_set(inner, (const unsigned char *)json, (int)strlen(json)) != 1)
         return -ENOMEM;
     /* extnValue holds the DER of the value, here an OCTET STRING with the JSON text. */
     der_len = i2d_ASN1_OCTET_STRING(inner, &der);
     if (der_len <= 0)
         return -EIO;
-    r = ASN1_OCTET_STRING_set(outer, der, der_len);
-    OPENSSL_free(der);
-    if (r != 1)
-        return -ENOMEM;
+    ASN1_STRING_set0(outer, der, der_len); /* outer owns der */
     ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, outer);
     if (!ext)
         return -ENOMEM;
@@ -679,8 +747,8 @@ san_add(X509 *cert, const struct ca_profile *profile, bool critical)
     r = general_name_push(names, GEN_URI, uri);
     if (r < 0)
         return r;
-    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names, critical ? 1 : 0,
-                          X509V3_ADD_DEFAULT) != 1)
+    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names, critical ? 1 : 0, X509V3_ADD_APPEND) !=
+        1)
         return -ENOMEM;
     return 0;
 }
@@ -690,13 +758,10 @@ san_add(X509 *cert, const struct ca_profile *profile, bool critical)
 static int
 subject_set(X509 *cert, const struct ca_profile *profile, bool *ret_empty)
 {
-    _cleanup_(X509_NAME_freep) X509_NAME *name = X509_NAME_new();
     char cn[DOMAIN_NAME_MAX + 1];
     const char *source;
     size_t len;
 
-    if (!name)
-        return -ENOMEM;
     source = profile->n_dns_names > 0 ? profile->dns_names[0] : profile->node_id;
     len = strnlen(source, DOMAIN_NAME_MAX + 1);
     if (len > DOMAIN_NAME_MAX)
@@ -704,13 +769,45 @@ subject_set(X509 *cert, const struct ca_profile *profile, bool *ret_empty)
     for (size_t j = 0; j < len; j++)
         cn[j] = (char)tolower((unsigned char)source[j]);
     cn[len] = '\0';
-    if (len <= 64 && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn,
-                                                -1, -1, 0) != 1)
-        return -EIO;
-    if (X509_set_subject_name(cert, name) != 1)
+    /* Into the certificate's own (empty) name: X509_set_subject_name would copy a new one. */
+    if (len <= 64 &&
+        X509_NAME_add_entry_by_NID(X509_get_subject_name(cert), NID_commonName, MBSTRING_ASC,
+                                   (const unsigned char *)cn, -1, -1, 0) != 1)
         return -EIO;
     *ret_empty = len > 64;
     return 0;
+}
+
+/* Adds the value of an extension with a registered nid (ca_leaf_exts), already built. */
+static int
+ext_add(X509 *cert, int nid, void *value, bool critical)
+{
+    if (X509_add1_ext_i2d(cert, nid, value, critical ? 1 : 0, X509V3_ADD_APPEND) != 1) {
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* basicConstraints, keyUsage, extendedKeyUsage, subject and authority key ids: the extensions
+ * every leaf has, in the order (and with the bytes) the configuration strings "critical,CA:FALSE",
+ * "critical,digitalSignature[,keyEncipherment]", "serverAuth,clientAuth" or "clientAuth", "hash"
+ * and "keyid:always" gave before; tests/unit/test-ca.c compares them. */
+static int
+profile_exts_add(X509 *cert, const struct ca_leaf_exts *exts, enum ca_profile_kind kind, bool rsa)
+{
+    int r;
+
+    if ((r = ext_add(cert, NID_basic_constraints, exts->basic_constraints, true)) < 0 ||
+        (r = ext_add(cert, NID_key_usage, rsa ? exts->key_usage_rsa : exts->key_usage_ec, true)) <
+            0 ||
+        (r = ext_add(cert, NID_ext_key_usage,
+                     kind == CA_PROFILE_APP ? exts->eku_app : exts->eku_node, false)) < 0)
+        return r;
+    r = ca_x509_add_subject_key_id(cert, exts);
+    if (r < 0)
+        return r;
+    return ext_add(cert, NID_authority_key_identifier, exts->authority_key_id, false);
 }
 
 /* The certificate for one of key or spki (DER), under profile. */
@@ -720,14 +817,11 @@ issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, EVP_PKEY 
 {
     _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
     _cleanup_(X509_freep) X509 *cert = NULL;
-    int64_t now = time_now_unix(), ca_not_after;
+    int64_t now = time_now_unix();
     bool empty_subject = false, rsa;
     int r;
 
-    r = ca_x509_not_after(ca->issuing, &ca_not_after);
-    if (r < 0)
-        return r;
-    if (now + profile->validity_seconds > ca_not_after) {
+    if (now + profile->validity_seconds > ca->issuing_not_after) {
         error_set(error, "validity would end after the issuing CA's");
         return -ERANGE;
     }
@@ -738,6 +832,7 @@ issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, EVP_PKEY 
         return -ENOMEM;
     issued->not_before = now - CA_BACKDATE_SECONDS;
     issued->not_after = now + profile->validity_seconds;
+    /* The one copy of the issuer's name per certificate: OpenSSL has no call that shares it. */
     if (X509_set_version(cert, X509_VERSION_3) != 1 ||
         X509_set_issuer_name(cert, X509_get_subject_name(ca->issuing)) != 1)
         return -EIO;
@@ -760,34 +855,19 @@ issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, EVP_PKEY 
     if (r < 0)
         return r;
 
-    r = ca_x509_add_ext(cert, ca->issuing, NID_basic_constraints, "critical,CA:FALSE");
-    if (r < 0)
-        return r;
-    r = ca_x509_add_ext(cert, ca->issuing, NID_key_usage,
-                        rsa ? "critical,digitalSignature,keyEncipherment"
-                            : "critical,digitalSignature");
-    if (r < 0)
-        return r;
-    r = ca_x509_add_ext(cert, ca->issuing, NID_ext_key_usage,
-                        profile->kind == CA_PROFILE_APP ? "serverAuth,clientAuth" : "clientAuth");
-    if (r < 0)
-        return r;
-    r = ca_x509_add_ext(cert, ca->issuing, NID_subject_key_identifier, "hash");
-    if (r < 0)
-        return r;
-    r = ca_x509_add_ext(cert, ca->issuing, NID_authority_key_identifier, "keyid:always");
+    r = profile_exts_add(cert, ca->leaf_exts, profile->kind, rsa);
     if (r < 0)
         return r;
     r = san_add(cert, profile, empty_subject);
     if (r < 0)
         return r;
     if (profile->claims) {
-        r = claims_add(cert, profile->claims, error);
+        r = claims_add(cert, profile->claims, ca->leaf_exts->claims_oid, error);
         if (r < 0)
             return r;
     }
 
-    if (X509_sign(cert, ca->issuing_key, ca_x509_digest_for(ca->issuing_key)) <= 0) {
+    if (X509_sign(cert, ca->issuing_key, ca->digest) <= 0) {
         ERR_clear_error();
         return -EIO;
     }
@@ -808,7 +888,7 @@ ca_issue_leaf(const struct zone_ca *ca, const struct ca_profile *profile, const 
     _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
     int r;
 
-    if (!ca || !ca->issuing || !ca->issuing_key || !profile)
+    if (!ca || !ca->issuing || !ca->issuing_key || !ca->leaf_exts || !profile)
         return -EINVAL;
     r = profile_check(profile, error);
     if (r < 0)
@@ -825,7 +905,7 @@ ca_issue_leaf_spki(const struct zone_ca *ca, const struct ca_profile *profile, c
 {
     int r;
 
-    if (!ca || !ca->issuing || !ca->issuing_key || !profile)
+    if (!ca || !ca->issuing || !ca->issuing_key || !ca->leaf_exts || !profile)
         return -EINVAL;
     r = profile_check(profile, error);
     if (r < 0)

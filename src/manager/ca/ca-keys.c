@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "ca-issue.h" /* CA_CLAIMS_OID */
 #include "ca-keys.h"
 #include "ca-x509.h"
 
@@ -32,6 +33,7 @@ ca_zone_free(struct zone_ca *ca)
     X509_free(ca->issuing);
     EVP_PKEY_free(ca->issuing_key); /* OpenSSL clears private key material it frees */
     free(ca->chain_pem);
+    ca_leaf_exts_free(ca->leaf_exts);
     free(ca);
     return NULL;
 }
@@ -343,6 +345,14 @@ ca_zone_load(const uint8_t seal_key[SEAL_KEY_LEN], const char *zone_id, const ch
         return -ENOMEM;
     memcpy(ca->chain_pem, issuing_pem, issuing_len);
     memcpy(ca->chain_pem + issuing_len, root_pem, root_len + 1);
+
+    ca->digest = ca_x509_digest_for(ca->issuing_key);
+    r = ca_x509_not_after(ca->issuing, &ca->issuing_not_after);
+    if (r < 0)
+        return r;
+    r = ca_leaf_exts_new(ca->issuing, CA_CLAIMS_OID, &ca->leaf_exts);
+    if (r < 0)
+        return r;
     *ret_ca = TAKE_PTR(ca);
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "ca-x509.h"
 #include "cleanup.h"
 #include "crypto-util.h"
 
@@ -50,13 +51,17 @@ struct ca_zone_sealed {
 struct ca_zone_sealed *ca_zone_sealed_free(struct ca_zone_sealed *sealed);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct ca_zone_sealed, ca_zone_sealed_free);
 
-/* A loaded zone CA, ready to sign. Owns everything it points to. */
+/* A loaded zone CA, ready to sign. Owns everything it points to. What every leaf needs from the
+ * issuing CA is worked out once, here, rather than per certificate. */
 struct zone_ca {
     char zone_id[CA_ZONE_ID_MAX + 1];
     X509 *root;
     X509 *issuing;
-    EVP_PKEY *issuing_key; /* private */
-    char *chain_pem;       /* issuing then root certificate, PEM */
+    EVP_PKEY *issuing_key;          /* private */
+    char *chain_pem;                /* issuing then root certificate, PEM */
+    const EVP_MD *digest;           /* what issuing_key signs with (ca_x509_digest_for) */
+    int64_t issuing_not_after;      /* the issuing certificate's notAfter, seconds since 1970 */
+    struct ca_leaf_exts *leaf_exts; /* extension values of leaves (ca-x509.h) */
 };
 
 struct zone_ca *ca_zone_free(struct zone_ca *ca);

@@ -8,28 +8,40 @@
 #include "ca-x509.h"
 #include "crypto-util.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_INTEGER, ASN1_INTEGER_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_TIME, ASN1_TIME_free);
-
 int
 ca_x509_to_pem(X509 *cert, char **ret_pem)
 {
-    _cleanup_(BIO_free_allp) BIO *bio = BIO_new(BIO_s_mem());
-    char *data, *pem;
-    long len;
+    static const char begin[] = "-----BEGIN CERTIFICATE-----\n";
+    static const char end[] = "-----END CERTIFICATE-----\n";
+    unsigned char *der = NULL;
+    size_t size;
+    char *pem, *q;
+    int len;
 
-    if (!bio)
-        return -ENOMEM;
-    if (PEM_write_bio_X509(bio, cert) != 1)
+    /* PEM_write_bio_X509 encodes the certificate twice (once for the length) and goes through a
+     * BIO; one encoding and base64 lines of 64 characters give the same text. */
+    len = i2d_X509(cert, &der);
+    if (len <= 0) {
+        ERR_clear_error();
         return -EIO;
-    len = BIO_get_mem_data(bio, &data);
-    if (len <= 0)
-        return -EIO;
-    pem = malloc((size_t)len + 1);
-    if (!pem)
+    }
+    size = sizeof(begin) - 1 + 4 * (((size_t)len + 2) / 3) + ((size_t)len + 47) / 48 + sizeof(end) -
+           1 + 1;
+    pem = malloc(size);
+    if (!pem) {
+        OPENSSL_free(der);
         return -ENOMEM;
-    memcpy(pem, data, (size_t)len);
-    pem[len] = '\0';
+    }
+    q = pem;
+    memcpy(q, begin, sizeof(begin) - 1);
+    q += sizeof(begin) - 1;
+    for (int i = 0; i < len; i += 48) {
+        /* EVP_EncodeBlock writes a NUL after the line, where its newline goes. */
+        q += EVP_EncodeBlock((unsigned char *)q, der + i, len - i < 48 ? len - i : 48);
+        *q++ = '\n';
+    }
+    memcpy(q, end, sizeof(end));
+    OPENSSL_free(der);
     *ret_pem = pem;
     return 0;
 }
@@ -70,8 +82,6 @@ ca_x509_digest_for(EVP_PKEY *signer)
 int
 ca_x509_set_random_serial(X509 *cert, char *ret_hex)
 {
-    _cleanup_(BN_freep) BIGNUM *bn = NULL;
-    _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *serial = NULL;
     uint8_t bytes[CA_SERIAL_LEN];
     int r;
 
@@ -80,14 +90,9 @@ ca_x509_set_random_serial(X509 *cert, char *ret_hex)
         return r;
     /* A fixed top bit keeps every serial exactly 128 bits long, so its hex form is unique. */
     bytes[0] |= 0x80;
-    bn = BN_bin2bn(bytes, sizeof(bytes), NULL);
-    if (!bn)
+    /* The serial in place: an ASN1_INTEGER holds the magnitude big-endian, as these bytes are. */
+    if (ASN1_STRING_set(X509_get_serialNumber(cert), bytes, sizeof(bytes)) != 1)
         return -ENOMEM;
-    serial = BN_to_ASN1_INTEGER(bn, NULL);
-    if (!serial)
-        return -ENOMEM;
-    if (X509_set_serialNumber(cert, serial) != 1)
-        return -EIO;
     if (ret_hex)
         hex_encode(bytes, sizeof(bytes), ret_hex);
     return 0;
@@ -96,15 +101,111 @@ ca_x509_set_random_serial(X509 *cert, char *ret_hex)
 int
 ca_x509_set_validity(X509 *cert, int64_t not_before, int64_t not_after)
 {
-    _cleanup_(ASN1_TIME_freep) ASN1_TIME *nb = ASN1_TIME_set(NULL, (time_t)not_before);
-    _cleanup_(ASN1_TIME_freep) ASN1_TIME *na = ASN1_TIME_set(NULL, (time_t)not_after);
-
-    if (!nb || !na)
-        return -ENOMEM;
     if (not_after <= not_before)
         return -EINVAL;
-    if (X509_set1_notBefore(cert, nb) != 1 || X509_set1_notAfter(cert, na) != 1)
+    /* Set in place: X509_set1_notBefore would copy a new ASN1_TIME. */
+    if (!ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)not_before) ||
+        !ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)not_after))
+        return -ENOMEM;
+    return 0;
+}
+
+struct ca_leaf_exts *
+ca_leaf_exts_free(struct ca_leaf_exts *exts)
+{
+    if (!exts)
+        return NULL;
+    BASIC_CONSTRAINTS_free(exts->basic_constraints);
+    ASN1_BIT_STRING_free(exts->key_usage_ec);
+    ASN1_BIT_STRING_free(exts->key_usage_rsa);
+    EXTENDED_KEY_USAGE_free(exts->eku_app);
+    EXTENDED_KEY_USAGE_free(exts->eku_node);
+    AUTHORITY_KEYID_free(exts->authority_key_id);
+    ASN1_OBJECT_free(exts->claims_oid);
+    EVP_MD_free(exts->sha1);
+    free(exts);
+    return NULL;
+}
+
+/* An extendedKeyUsage of the purposes nids. */
+static EXTENDED_KEY_USAGE *
+eku_new(const int *nids, size_t n)
+{
+    EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
+
+    for (size_t i = 0; eku && i < n; i++)
+        if (sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(nids[i])) <= 0) {
+            EXTENDED_KEY_USAGE_free(eku);
+            return NULL;
+        }
+    return eku;
+}
+
+/* SHA-1 of key's BIT STRING contents: a subject key id (RFC 5280 4.2.1.2, method 1). */
+static ASN1_OCTET_STRING *
+key_id_of(const ASN1_BIT_STRING *key, const EVP_MD *sha1)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    ASN1_OCTET_STRING *id;
+
+    if (!key || EVP_Digest(ASN1_STRING_get0_data(key), (size_t)ASN1_STRING_length(key), md, &md_len,
+                           sha1, NULL) != 1)
+        return NULL;
+    id = ASN1_OCTET_STRING_new();
+    if (id && ASN1_OCTET_STRING_set(id, md, (int)md_len) != 1) {
+        ASN1_OCTET_STRING_free(id);
+        return NULL;
+    }
+    return id;
+}
+
+int
+ca_leaf_exts_new(X509 *issuer, const char *claims_oid, struct ca_leaf_exts **ret_exts)
+{
+    static const int app[] = { NID_server_auth, NID_client_auth }, node[] = { NID_client_auth };
+    _cleanup_(ca_leaf_exts_freep) struct ca_leaf_exts *exts = calloc(1, sizeof(*exts));
+    const ASN1_OCTET_STRING *issuer_id;
+
+    if (!exts)
+        return -ENOMEM;
+    exts->basic_constraints = BASIC_CONSTRAINTS_new(); /* cA defaults to FALSE: left out */
+    exts->key_usage_ec = ASN1_BIT_STRING_new();
+    exts->key_usage_rsa = ASN1_BIT_STRING_new();
+    exts->eku_app = eku_new(app, ELEMENTSOF(app));
+    exts->eku_node = eku_new(node, ELEMENTSOF(node));
+    exts->authority_key_id = AUTHORITY_KEYID_new();
+    exts->claims_oid = OBJ_txt2obj(claims_oid, 1);
+    exts->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    if (!exts->basic_constraints || !exts->key_usage_ec || !exts->key_usage_rsa || !exts->eku_app ||
+        !exts->eku_node || !exts->authority_key_id || !exts->claims_oid || !exts->sha1)
+        return -ENOMEM;
+    if (ASN1_BIT_STRING_set_bit(exts->key_usage_ec, 0, 1) != 1 ||  /* digitalSignature */
+        ASN1_BIT_STRING_set_bit(exts->key_usage_rsa, 0, 1) != 1 || /* digitalSignature */
+        ASN1_BIT_STRING_set_bit(exts->key_usage_rsa, 2, 1) != 1)   /* keyEncipherment */
+        return -ENOMEM;
+    issuer_id = X509_get0_subject_key_id(issuer);
+    exts->authority_key_id->keyid = issuer_id
+                                        ? ASN1_OCTET_STRING_dup(issuer_id)
+                                        : key_id_of(X509_get0_pubkey_bitstr(issuer), exts->sha1);
+    if (!exts->authority_key_id->keyid) {
+        ERR_clear_error();
         return -EIO;
+    }
+    *ret_exts = TAKE_PTR(exts);
+    return 0;
+}
+
+int
+ca_x509_add_subject_key_id(X509 *cert, const struct ca_leaf_exts *exts)
+{
+    _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *id =
+        key_id_of(X509_get0_pubkey_bitstr(cert), exts->sha1);
+
+    if (!id || X509_add1_ext_i2d(cert, NID_subject_key_identifier, id, 0, X509V3_ADD_APPEND) != 1) {
+        ERR_clear_error();
+        return -EIO;
+    }
     return 0;
 }
 

@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "nonce.h"
 #include "policy.h"
+#include "presigned.h"
 #include "store-apps.h"
 #include "store-builds.h"
 #include "store-certificates.h"
@@ -124,6 +125,7 @@ struct issue_state {
     EVP_PKEY *csr_key; /* the CSR, parsed and verified once, in the prepare step: its key */
     uint8_t *csr_spki; /* and its DER SubjectPublicKeyInfo, for the CA process */
     size_t csr_spki_len;
+    char *spki_hex; /* the same in hex, as the prepare step hands it to the transaction */
     struct attest_claims claims;
     json_t *node;    /* store_issuance_node_get */
     json_t *account; /* store_issuance_account_get */
@@ -140,6 +142,7 @@ issue_state_release(struct issue_state *s)
 {
     EVP_PKEY_free(s->csr_key);
     OPENSSL_free(s->csr_spki);
+    free(s->spki_hex);
     json_decref(s->node);
     json_decref(s->account);
     json_decref(s->build);
@@ -414,9 +417,10 @@ check_binding(struct issue_state *s)
     return 0;
 }
 
-/* The build with the measurement and its app (locked: an approval cannot change it under us). */
+/* The build with the measurement and its app (in the transaction locked: an approval cannot
+ * change it under us). */
 static int
-load_build(struct issue_state *s)
+load_build(struct issue_state *s, bool lock)
 {
     char mrenclave[2 * ATTEST_MEASUREMENT_SIZE + 1];
     int err;
@@ -426,7 +430,7 @@ load_build(struct issue_state *s)
     if (err == -ENOENT)
         return 0;
     if (err >= 0)
-        err = store_app_get(s->r->store, s->r->acct_id, member_text(s->build, "app_id"), true,
+        err = store_app_get(s->r->store, s->r->acct_id, member_text(s->build, "app_id"), lock,
                             &s->app);
     if (err >= 0)
         err = policy_dns_names(s->app, &s->names);
@@ -495,14 +499,11 @@ domain_task(struct issue_state *s, json_t *missing, char task_id[37])
     return err;
 }
 
-/* Step 5: SPEC 6.3. 1 when the request was denied or is pending. */
+/* The policy's verdict on the facts s holds (policy.h). */
 static int
-apply_policy(struct issue_state *s)
+decide(const struct issue_state *s, struct policy_result *ret)
 {
-    _cleanup_(policy_result_release) struct policy_result result = { 0 };
     struct policy_build build = { 0 };
-    char task_id[37];
-    int err;
 
     if (s->build)
         build = (struct policy_build){
@@ -511,7 +512,7 @@ apply_policy(struct issue_state *s)
             .platform = member_text(s->build, "platform"),
             .debug = json_is_true(json_object_get(s->build, "debug")),
         };
-    err = policy_decide(
+    return policy_decide(
         &(struct policy_input){
             .claims = &s->claims,
             .node_status = member_text(s->node, "status"),
@@ -521,7 +522,18 @@ apply_policy(struct issue_state *s)
             .dns_names = s->names,
             .whitelisted_domains = json_object_get(s->app, "whitelisted_domains"),
         },
-        &result);
+        ret);
+}
+
+/* Step 5: SPEC 6.3. 1 when the request was denied or is pending. */
+static int
+apply_policy(struct issue_state *s)
+{
+    _cleanup_(policy_result_release) struct policy_result result = { 0 };
+    char task_id[37];
+    int err;
+
+    err = decide(s, &result);
     if (err < 0)
         return err;
     switch (result.check) {
@@ -581,19 +593,20 @@ record(struct issue_state *s, const struct ca_claims *claims, const struct ca_is
         return -ENOMEM;
     err = claims_json_text(s, claims, &claims_text);
     if (err >= 0)
+        err = uuid_random(out->certificate_id);
+    if (err >= 0)
         err = store_instance_upsert(s->r->store,
                                     &(struct instance_new){
                                         .acct_id = s->r->acct_id,
                                         .app_id = app_id,
                                         .build_id = build_id,
                                         .node_id = s->r->node_id,
+                                        .certificate_id = out->certificate_id,
                                         .is_debug = s->claims.debug,
                                         .now = api_now(s->r),
                                         .now_ms = s->now_ms,
                                     },
                                     out->instance_id);
-    if (err >= 0)
-        err = uuid_random(out->certificate_id);
     if (err >= 0)
         err = store_certificate_insert(
             s->r->store, &(struct certificate_new){
@@ -615,9 +628,6 @@ record(struct issue_state *s, const struct ca_claims *claims, const struct ca_is
                              .claims = claims_text,
                              .now = api_now(s->r),
                          });
-    if (err >= 0)
-        err = store_instance_set_certificate(s->r->store, s->r->acct_id, out->instance_id,
-                                             out->certificate_id);
     return err;
 }
 
@@ -640,25 +650,104 @@ reply_issued(struct issue_state *s, const struct ca_issued *issued, const struct
     return api_reply(s->r, 200, body);
 }
 
+/* What the CA process is asked to sign for the facts in s. Self-referencing: not to be copied. */
+struct signing {
+    char measurement[2 * ATTEST_MEASUREMENT_SIZE + 1];
+    char signer[2 * ATTEST_MEASUREMENT_SIZE + 1];
+    const char *names[CA_DNS_NAMES_MAX];
+    struct ca_claims claims;
+    struct ca_profile profile;
+    char *key; /* presigned_profile_key */
+};
+
+static void
+signing_release(struct signing *g)
+{
+    free(g->key);
+}
+
+/* -E2BIG when the app's certificate names more DNS names than a certificate may carry. */
+static int
+signing_init(const struct issue_state *s, struct signing *g)
+{
+    size_t n = json_array_size(s->names);
+
+    if (n > CA_DNS_NAMES_MAX)
+        return -E2BIG;
+    for (size_t i = 0; i < n; i++)
+        g->names[i] = json_string_value(json_array_get(s->names, i));
+    hex_encode(s->claims.mrenclave, ATTEST_MEASUREMENT_SIZE, g->measurement);
+    hex_encode(s->claims.mrsigner, ATTEST_MEASUREMENT_SIZE, g->signer);
+    g->claims = (struct ca_claims){
+        .measurement = g->measurement,
+        .signer = g->signer,
+        .isvprodid = s->claims.isvprodid,
+        .isvsvn = s->claims.isvsvn,
+        .platform = attest_platform_name(s->claims.platform),
+        .tcb_status = attest_tcb_status_name(s->claims.tcb_status),
+        .node_id = s->r->node_id,
+    };
+    g->profile = (struct ca_profile){
+        .kind = CA_PROFILE_APP,
+        .trust_domain = member_text(s->node, "trust_domain"),
+        .app_name = member_text(s->app, "name"),
+        .dns_names = g->names,
+        .n_dns_names = n,
+        .claims = &g->claims,
+        .validity_seconds = json_integer_value(json_object_get(s->account, "certificate_validity")),
+    };
+    return presigned_profile_key(s->r->zone_id, &g->profile, s->spki_hex, &g->key);
+}
+
+/* A profile the CA refused (its message in error), rather than a CA that failed. */
+static bool
+ca_refused(int err)
+{
+    return err == -EINVAL || err == -ERANGE || err == -E2BIG || err == -EOPNOTSUPP;
+}
+
+/* Through the CA process. The CSR's key, which the prepare step took from the CSR it verified:
+ * the CA process does not parse the CSR again (docs/ca.md). */
+static int
+sign(const struct issue_state *s, const struct signing *g, struct ca_error *error,
+     struct ca_issued **ret_issued)
+{
+    size_t spki_len = s->spki_hex ? strlen(s->spki_hex) / 2 : 0;
+    _cleanup_free_ uint8_t *spki = NULL;
+
+    if (spki_len == 0 || spki_len > CA_CSR_MAX)
+        return -EINVAL;
+    spki = malloc(spki_len);
+    if (!spki)
+        return -ENOMEM;
+    if (hex_decode(s->spki_hex, spki, spki_len) < 0)
+        return -EINVAL;
+    return ca_client_issue_spki(s->r->ctx->ca_fd, s->r->zone_id, &g->profile, spki, spki_len, error,
+                                ret_issued);
+}
+
+/* The certificate signed ahead when it is what g asks for, else a new one. */
+static int
+signed_certificate(struct issue_state *s, const struct signing *g, struct ca_error *error,
+                   struct ca_issued **ret_issued)
+{
+    const json_t *ahead = json_object_get(s->r->prepared, "presigned");
+    int err = ahead ? presigned_from_json(ahead, g->key, ret_issued) : -ENOENT;
+
+    if (err >= 0 || err == -ENOMEM)
+        return err;
+    return sign(s, g, error, ret_issued);
+}
+
 /* Steps 6 to 9. */
 static int
 sign_and_record(struct issue_state *s)
 {
     _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
-    const char *names[CA_DNS_NAMES_MAX];
-    char measurement[2 * ATTEST_MEASUREMENT_SIZE + 1], signer[2 * ATTEST_MEASUREMENT_SIZE + 1];
+    _cleanup_(signing_release) struct signing g = { 0 };
     struct ca_error error = { "" };
-    _cleanup_free_ uint8_t *spki = NULL;
-    const char *spki_hex = member_text(s->r->prepared, "spki_hex");
     struct issued_record rec;
-    struct ca_claims claims;
-    size_t n = json_array_size(s->names), spki_len;
     int err;
-
-    if (n > CA_DNS_NAMES_MAX)
-        return fail(s, "the app's certificate names more DNS names than a certificate may carry");
-    for (size_t i = 0; i < n; i++)
-        names[i] = json_string_value(json_array_get(s->names, i));
 
     err = store_nonce_consume(s->r->store, s->nonce_id,
                               s->now_ms + (ISSUE_NONCE_TTL_SEC * 1000) + NONCE_CLOCK_SKEW_MS,
@@ -672,52 +761,21 @@ sign_and_record(struct issue_state *s)
     if (err < 0)
         return err;
 
-    hex_encode(s->claims.mrenclave, ATTEST_MEASUREMENT_SIZE, measurement);
-    hex_encode(s->claims.mrsigner, ATTEST_MEASUREMENT_SIZE, signer);
-    claims = (struct ca_claims){
-        .measurement = measurement,
-        .signer = signer,
-        .isvprodid = s->claims.isvprodid,
-        .isvsvn = s->claims.isvsvn,
-        .platform = attest_platform_name(s->claims.platform),
-        .tcb_status = attest_tcb_status_name(s->claims.tcb_status),
-        .node_id = s->r->node_id,
-    };
-    /* The CSR's key, which the prepare step took from the CSR it verified: the CA process does
-     * not parse the CSR again (docs/ca.md). */
-    spki_len = spki_hex ? strlen(spki_hex) / 2 : 0;
-    if (spki_len == 0 || spki_len > CA_CSR_MAX)
-        return -EINVAL;
-    spki = malloc(spki_len);
-    if (!spki)
-        return -ENOMEM;
-    err = hex_decode(spki_hex, spki, spki_len);
-    if (err < 0)
-        return -EINVAL;
-    err = ca_client_issue_spki(s->r->ctx->ca_fd, s->r->zone_id,
-                               &(struct ca_profile){
-                                   .kind = CA_PROFILE_APP,
-                                   .trust_domain = member_text(s->node, "trust_domain"),
-                                   .app_name = member_text(s->app, "name"),
-                                   .dns_names = names,
-                                   .n_dns_names = n,
-                                   .claims = &claims,
-                                   .validity_seconds = json_integer_value(
-                                       json_object_get(s->account, "certificate_validity")),
-                               },
-                               spki, spki_len, &error, &issued);
-    if (err == -EINVAL || err == -ERANGE || err == -E2BIG || err == -EOPNOTSUPP)
+    err = signing_init(s, &g);
+    if (err == -E2BIG)
+        return fail(s, "the app's certificate names more DNS names than a certificate may carry");
+    if (err >= 0)
+        err = signed_certificate(s, &g, &error, &issued);
+    if (ca_refused(err))
         return fail(s, *error.message ? error.message : "the CA refused the certificate profile");
-    if (err < 0)
-        return err;
-
-    err = record(s, &claims, issued, &rec);
+    if (err >= 0)
+        err = record(s, &g.claims, issued, &rec);
     if (err >= 0)
         err = api_audit(s->r, "CERTIFICATE", "INFO", "certificate", rec.certificate_id,
                         "Issued certificate %s for app '%s' (build %s, measurement %s) on node "
                         "%s, instance %s",
                         issued->serial_hex, member_text(s->app, "name"),
-                        member_text(s->build, "build_id"), measurement, s->r->node_id,
+                        member_text(s->build, "build_id"), g.measurement, s->r->node_id,
                         rec.instance_id);
     if (err < 0)
         return err;
@@ -731,18 +789,14 @@ sign_and_record(struct issue_state *s)
 static int
 prepared_claims(const struct issue_state *s, json_t **ret)
 {
-    _cleanup_free_ char *spki_hex = malloc(2 * s->csr_spki_len + 1);
     json_t *claims = NULL, *prepared;
     int err;
 
-    if (!spki_hex)
-        return -ENOMEM;
-    hex_encode(s->csr_spki, s->csr_spki_len, spki_hex);
     err = attest_claims_to_json(&s->claims, &claims);
     if (err < 0)
         return err;
     prepared = json_pack("{s:s, s:o, s:s}", "nonce_id", s->nonce_id, "claims", claims, "spki_hex",
-                         spki_hex);
+                         s->spki_hex);
     if (!prepared)
         return -ENOMEM;
     *ret = prepared;
@@ -768,11 +822,15 @@ claims_from_prepared(struct issue_state *s, const json_t *prepared)
 {
     const json_t *c = json_object_get(prepared, "claims");
     const char *nonce_id = member_text(prepared, "nonce_id");
+    const char *spki_hex = member_text(prepared, "spki_hex");
     struct attest_claims claims = { 0 };
     int err;
 
-    if (!c || !nonce_id || strlen(nonce_id) != NONCE_ID_LEN)
+    if (!c || !nonce_id || strlen(nonce_id) != NONCE_ID_LEN || !spki_hex)
         return -EINVAL;
+    s->spki_hex = strdup(spki_hex);
+    if (!s->spki_hex)
+        return -ENOMEM;
     err = attest_platform_from_name(member_text(c, "platform"), &claims.platform);
     if (err >= 0)
         err = tcb_status_from_name(member_text(c, "tcb_status"), &claims.tcb_status);
@@ -792,6 +850,47 @@ claims_from_prepared(struct issue_state *s, const json_t *prepared)
     return 0;
 }
 
+/* The CSR's key in hex, for the CA process and for r->prepared. */
+static int
+spki_to_hex(struct issue_state *s)
+{
+    s->spki_hex = malloc(2 * s->csr_spki_len + 1);
+    if (!s->spki_hex)
+        return -ENOMEM;
+    hex_encode(s->csr_spki, s->csr_spki_len, s->spki_hex);
+    return 0;
+}
+
+/* Signs ahead of the transaction (presigned.h) when the facts read now say the request will be
+ * allowed: *ret is then the certificate for r->prepared, else NULL. */
+static int
+sign_ahead(struct issue_state *s, json_t **ret)
+{
+    _cleanup_(policy_result_release) struct policy_result result = { 0 };
+    _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
+    _cleanup_(signing_release) struct signing g = { 0 };
+    struct ca_error error = { "" };
+    int err;
+
+    *ret = NULL;
+    err = store_issuance_account_get(s->r->store, s->r->acct_id, &s->account);
+    if (err >= 0)
+        err = load_build(s, false);
+    if (err < 0 || !s->build)
+        return err;
+    err = decide(s, &result);
+    if (err < 0 || result.check != POLICY_OK)
+        return err;
+    err = signing_init(s, &g);
+    if (err >= 0)
+        err = sign(s, &g, &error, &issued);
+    if (err == -E2BIG || ca_refused(err))
+        return 0; /* the transaction finds the same and answers FAILED */
+    if (err < 0)
+        return err;
+    return presigned_to_json(issued, g.key, ret);
+}
+
 int
 issue_prepare(struct api_request *r, const struct issue_body *body)
 {
@@ -801,11 +900,14 @@ issue_prepare(struct api_request *r, const struct issue_body *body)
         .csr = body->csr,
         .nonce = body->nonce,
     };
+    json_t *presigned = NULL;
     int err;
 
     err = time_parse_rfc3339(api_now(r), &s.now_ms);
     if (err >= 0)
         err = parse_csr(&s);
+    if (err >= 0)
+        err = spki_to_hex(&s);
     if (err >= 0)
         err = check_nonce_fresh(&s);
     if (err == 0)
@@ -821,6 +923,10 @@ issue_prepare(struct api_request *r, const struct issue_body *body)
             json_pack("{s:s, s:s}", "refusal_check", s.refusal_check, "refusal", s.refusal);
     else
         err = prepared_claims(&s, &r->prepared);
+    if (err >= 0 && !s.refusal[0])
+        err = sign_ahead(&s, &presigned);
+    if (err >= 0 && presigned)
+        err = json_object_set_new(r->prepared, "presigned", presigned) < 0 ? -ENOMEM : 0;
     if (err < 0)
         return err;
     return r->prepared ? 0 : -ENOMEM;
@@ -870,7 +976,7 @@ issue_decide(struct api_request *r, const struct issue_body *body)
     if (err == 0)
         err = load_facts(&s);
     if (err == 0)
-        err = load_build(&s);
+        err = load_build(&s, true);
     if (err == 0)
         err = apply_policy(&s);
     if (err == 0)

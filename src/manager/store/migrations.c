@@ -298,10 +298,21 @@ static const char *const migration_3[] = {
     NULL,
 };
 
+/* Fewer index pages written per issued certificate (bench/issue): nothing looks certificates up
+ * by instance, and the CRL only lists revoked ones, so only those need to be in that index. */
+static const char *const migration_4[] = {
+    "DROP INDEX certificates_by_instance",
+    "DROP INDEX certificates_revoked",
+    "CREATE INDEX certificates_revoked ON certificates(zone_id, revoked_ms)"
+    " WHERE revoked_ms IS NOT NULL",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     { 1, migration_1 },
     { 2, migration_2 },
     { 3, migration_3 },
+    { 4, migration_4 },
 };
 
 int

@@ -154,18 +154,3 @@ store_zone_revoked(struct store *store, const char *zone_id, int64_t now, int64_
     *ret_n = list.n;
     return 0;
 }
-
-int
-store_certificate_check_current(struct store *store, const char *zone_id, const char *kind,
-                                const char *node_id, const char *serial_hex, int64_t now)
-{
-    _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
-
-    return store_query_row(store,
-                           "SELECT 1 FROM certificates WHERE zone_id = ? AND serial = ? AND"
-                           " kind = ? AND node_id = ? AND status = ? AND valid_until_ms > ?",
-                           STORE_ARGS(SV_TEXT(zone_id), SV_TEXT(serial_hex), SV_TEXT(kind),
-                                      SV_TEXT(node_id), SV_TEXT(CERT_STATUS_ISSUED),
-                                      SV_INT(now * 1000)),
-                           &rows);
-}

@@ -54,8 +54,3 @@ int store_certificates_revoke_node(struct store *store, const char *acct_id, con
  * ca_revoked_lister). *ret is malloc'd (NULL when *ret_n is 0). */
 int store_zone_revoked(struct store *store, const char *zone_id, int64_t now,
                        int64_t *ret_crl_number, struct ca_revoked **ret, size_t *ret_n);
-
-/* Whether serial_hex is an ISSUED (not revoked, not expired at now) certificate of kind for
- * node_id in zone_id: 0 yes, -ENOENT no. */
-int store_certificate_check_current(struct store *store, const char *zone_id, const char *kind,
-                                    const char *node_id, const char *serial_hex, int64_t now);

@@ -76,49 +76,38 @@ store_instance_upsert(struct store *store, const struct instance_new *in, char r
 {
     _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
     char instance_id[37];
+    const char *kept;
     int r;
 
-    r = store_query_row(store,
-                        "SELECT instance_id FROM app_instances"
-                        " WHERE acct_id = ? AND app_id = ? AND node_id = ? AND build_id = ?",
-                        STORE_ARGS(SV_TEXT(in->acct_id), SV_TEXT(in->app_id), SV_TEXT(in->node_id),
-                                   SV_TEXT(in->build_id)),
-                        &rows);
-    if (r == 0) {
-        snprintf(instance_id, sizeof(instance_id), "%s", store_rows_text(rows, 0));
-        r = store_exec_one(store,
-                           "UPDATE app_instances SET is_debug = ?, attested_at = ?,"
-                           " last_seen_ms = ?, status_updated_at = ?, stopped = 0"
-                           " WHERE acct_id = ? AND instance_id = ?",
-                           STORE_ARGS(SV_BOOL(in->is_debug), SV_TEXT(in->now), SV_INT(in->now_ms),
-                                      SV_TEXT(in->now), SV_TEXT(in->acct_id),
-                                      SV_TEXT(instance_id)));
-    } else if (r == -ENOENT) {
-        r = uuid_random(instance_id);
-        if (r >= 0)
-            r = store_exec(store,
-                           "INSERT INTO app_instances (instance_id, acct_id, app_id, build_id,"
-                           " node_id, is_debug, attested_at, last_seen_ms, status_updated_at,"
-                           " stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                           STORE_ARGS(SV_TEXT(instance_id), SV_TEXT(in->acct_id),
-                                      SV_TEXT(in->app_id), SV_TEXT(in->build_id),
-                                      SV_TEXT(in->node_id), SV_BOOL(in->is_debug), SV_TEXT(in->now),
-                                      SV_INT(in->now_ms), SV_TEXT(in->now)),
-                           NULL);
-    }
+    /* The new id is used only when there is no instance yet. The account check keeps an update
+     * within the caller's account (app ids are unique anyway): a mismatch returns no row. */
+    r = uuid_random(instance_id);
+    if (r >= 0)
+        r = store_query_row(
+            store,
+            "INSERT INTO app_instances (instance_id, acct_id, app_id, build_id, node_id,"
+            " certificate_id, is_debug, attested_at, last_seen_ms, status_updated_at, stopped)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+            " ON CONFLICT (app_id, node_id, build_id) DO UPDATE SET"
+            " certificate_id = excluded.certificate_id, is_debug = excluded.is_debug,"
+            " attested_at = excluded.attested_at, last_seen_ms = excluded.last_seen_ms,"
+            " status_updated_at = excluded.status_updated_at, stopped = 0"
+            " WHERE app_instances.acct_id = excluded.acct_id"
+            " RETURNING instance_id",
+            STORE_ARGS(SV_TEXT(instance_id), SV_TEXT(in->acct_id), SV_TEXT(in->app_id),
+                       SV_TEXT(in->build_id), SV_TEXT(in->node_id), SV_TEXT(in->certificate_id),
+                       SV_BOOL(in->is_debug), SV_TEXT(in->now), SV_INT(in->now_ms),
+                       SV_TEXT(in->now)),
+            &rows);
+    if (r == -ENOENT)
+        return -EPERM;
     if (r < 0)
         return r;
-    memcpy(ret_instance_id, instance_id, sizeof(instance_id));
+    kept = store_rows_text(rows, 0);
+    if (!kept || strlen(kept) != 36)
+        return -EIO;
+    memcpy(ret_instance_id, kept, 37);
     return 0;
-}
-
-int
-store_instance_set_certificate(struct store *store, const char *acct_id, const char *instance_id,
-                               const char *certificate_id)
-{
-    return store_exec_one(
-        store, "UPDATE app_instances SET certificate_id = ? WHERE acct_id = ? AND instance_id = ?",
-        STORE_ARGS(SV_TEXT(certificate_id), SV_TEXT(acct_id), SV_TEXT(instance_id)));
 }
 
 /* ---- deployments ---- */

@@ -37,18 +37,16 @@ struct instance_new {
     const char *app_id;
     const char *build_id;
     const char *node_id;
+    const char *certificate_id; /* the certificate it is being issued */
     bool is_debug;
     const char *now; /* RFC 3339 */
     int64_t now_ms;
 };
 
 /* Inserts the instance of (app, node, build), or marks the existing one attested again (not
- * stopped, seen now); *ret_instance_id gets its id. */
+ * stopped, seen now, its new certificate): one statement. *ret_instance_id gets its id. */
 int store_instance_upsert(struct store *store, const struct instance_new *instance,
                           char ret_instance_id[37]);
-/* Points an instance at the certificate it was last issued. */
-int store_instance_set_certificate(struct store *store, const char *acct_id,
-                                   const char *instance_id, const char *certificate_id);
 
 /* The sort keys of the deployment and certificate lists. */
 extern const struct list_sort store_instance_sorts[];

@@ -7,6 +7,7 @@
 
 #include "cleanup.h"
 #include "crypto-util.h"
+#include "store-certificates.h"
 
 /* Columns named stored_* feed the computed status and are dropped from the wire object. */
 #define NODE_COLUMNS                                                                               \
@@ -347,4 +348,27 @@ store_node_certificate(struct store *store, const char *acct_id, const char *nod
         " AND c.zone_id = n.zone_id AND c.serial = n.cert_serial"
         " WHERE n.node_id = ? AND n.acct_id = ? AND c.kind = 'NODE'",
         STORE_ARGS(SV_TEXT(node_id), SV_TEXT(acct_id)), ret_certificate);
+}
+
+int
+store_node_auth_get(struct store *store, const char *node_id, const char *serial_hex,
+                    int64_t now_ms, bool with_issuing_ca, struct store_rows **ret_rows)
+{
+    return store_query_row(
+        store,
+        with_issuing_ca
+            ? "SELECT n.acct_id, n.zone_id, n.status, n.name, z.issuing_cert_pem, CASE WHEN EXISTS "
+              "("
+              " SELECT 1 FROM certificates c WHERE c.zone_id = n.zone_id AND c.serial = ? AND"
+              " c.kind = ? AND c.node_id = n.node_id AND c.status = ? AND c.valid_until_ms > ?) "
+              "THEN 1 ELSE 0 END"
+              " FROM nodes n JOIN zones z ON z.zone_id = n.zone_id WHERE n.node_id = ?"
+            : "SELECT n.acct_id, n.zone_id, n.status, n.name, NULL, CASE WHEN EXISTS ("
+              " SELECT 1 FROM certificates c WHERE c.zone_id = n.zone_id AND c.serial = ? AND"
+              " c.kind = ? AND c.node_id = n.node_id AND c.status = ? AND c.valid_until_ms > ?) "
+              "THEN 1 ELSE 0 END"
+              " FROM nodes n WHERE n.node_id = ?",
+        STORE_ARGS(SV_TEXT(serial_hex), SV_TEXT(CERT_KIND_NODE), SV_TEXT(CERT_STATUS_ISSUED),
+                   SV_INT(now_ms), SV_TEXT(node_id)),
+        ret_rows);
 }

@@ -119,3 +119,11 @@ int store_node_instances(struct store *store, const char *acct_id, const char *n
  * certificate, valid_from, valid_until, revoked_at}. */
 int store_node_certificate(struct store *store, const char *acct_id, const char *node_id,
                            json_t **ret_certificate);
+
+/* What authenticating a call from node_id with the client certificate serial_hex needs, in one
+ * read (api-node-auth.c): row columns acct_id, zone_id, status, name, the zone's issuing CA
+ * certificate (PEM; NULL unless with_issuing_ca: a known connection checked it already) and
+ * whether serial_hex is a current node certificate of the node (ISSUED, valid at now_ms: 1,
+ * else 0). -ENOENT when there is no such node. */
+int store_node_auth_get(struct store *store, const char *node_id, const char *serial_hex,
+                        int64_t now_ms, bool with_issuing_ca, struct store_rows **ret_rows);
