@@ -861,31 +861,67 @@ spki_to_hex(struct issue_state *s)
     return 0;
 }
 
-/* Signs ahead of the transaction (presigned.h) when the facts read now say the request will be
- * allowed: *ret is then the certificate for r->prepared, else NULL. */
+/* Whether the facts read now say the request will be allowed: then it is signed ahead. */
 static int
-sign_ahead(struct issue_state *s, json_t **ret)
+allowed_ahead(struct issue_state *s, bool *ret)
 {
     _cleanup_(policy_result_release) struct policy_result result = { 0 };
-    _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
-    _cleanup_(signing_release) struct signing g = { 0 };
-    struct ca_error error = { "" };
     int err;
 
-    *ret = NULL;
+    *ret = false;
     err = store_issuance_account_get(s->r->store, s->r->acct_id, &s->account);
     if (err >= 0)
         err = load_build(s, false);
     if (err < 0 || !s->build)
         return err;
     err = decide(s, &result);
-    if (err < 0 || result.check != POLICY_OK)
+    if (err >= 0)
+        *ret = result.check == POLICY_OK;
+    return err;
+}
+
+/* Steps 3 and 4 and the facts for signing ahead, in one read transaction: one snapshot, and on
+ * SQLite one look at what other processes committed instead of one per statement (each look
+ * that finds a commit empties the connection's page cache). 1 when refused. */
+static int
+prepare_read(struct issue_state *s, bool *ret_ahead)
+{
+    int err, end;
+
+    err = store_begin(s->r->store, STORE_TXN_READ);
+    if (err < 0)
         return err;
+    err = store_issuance_node_get(s->r->store, s->r->acct_id, s->r->node_id, &s->node);
+    if (err == 0)
+        err = verify_evidence(s);
+    if (err == 0)
+        err = check_binding(s);
+    if (err == 0)
+        err = allowed_ahead(s, ret_ahead);
+    if (err < 0) {
+        store_rollback(s->r->store);
+        return err;
+    }
+    end = store_commit(s->r->store);
+    return end < 0 ? end : err;
+}
+
+/* Signs ahead of the transaction (presigned.h): *ret is the certificate for r->prepared, or
+ * NULL when the CA refused the profile (the transaction finds the same and answers FAILED). */
+static int
+sign_ahead(struct issue_state *s, json_t **ret)
+{
+    _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
+    _cleanup_(signing_release) struct signing g = { 0 };
+    struct ca_error error = { "" };
+    int err;
+
+    *ret = NULL;
     err = signing_init(s, &g);
     if (err >= 0)
         err = sign(s, &g, &error, &issued);
     if (err == -E2BIG || ca_refused(err))
-        return 0; /* the transaction finds the same and answers FAILED */
+        return 0;
     if (err < 0)
         return err;
     return presigned_to_json(issued, g.key, ret);
@@ -901,6 +937,7 @@ issue_prepare(struct api_request *r, const struct issue_body *body)
         .nonce = body->nonce,
     };
     json_t *presigned = NULL;
+    bool ahead = false;
     int err;
 
     err = time_parse_rfc3339(api_now(r), &s.now_ms);
@@ -911,11 +948,7 @@ issue_prepare(struct api_request *r, const struct issue_body *body)
     if (err >= 0)
         err = check_nonce_fresh(&s);
     if (err == 0)
-        err = store_issuance_node_get(r->store, r->acct_id, r->node_id, &s.node);
-    if (err == 0)
-        err = verify_evidence(&s);
-    if (err == 0)
-        err = check_binding(&s);
+        err = prepare_read(&s, &ahead);
     if (err < 0)
         return err;
     if (err > 0)
@@ -923,7 +956,7 @@ issue_prepare(struct api_request *r, const struct issue_body *body)
             json_pack("{s:s, s:s}", "refusal_check", s.refusal_check, "refusal", s.refusal);
     else
         err = prepared_claims(&s, &r->prepared);
-    if (err >= 0 && !s.refusal[0])
+    if (err >= 0 && ahead)
         err = sign_ahead(&s, &presigned);
     if (err >= 0 && presigned)
         err = json_object_set_new(r->prepared, "presigned", presigned) < 0 ? -ENOMEM : 0;
