@@ -1,8 +1,9 @@
 /* The contract between the router and the resource handlers in api/.
  *
  * The router (router.c) matches a route, authenticates the caller, resolves the selected account
- * and the caller's role, checks the route's minimum role, opens a transaction (a write
- * transaction for write routes), parses the JSON body, then calls the handler. A handler
+ * and the caller's role, checks the route's minimum role, parses the JSON body (of write routes
+ * and of POST routes), opens a transaction (a write transaction for write routes), then calls
+ * the handler. A handler
  * prepares exactly one response with api_reply*() or api_error() and returns:
  *   0    the router commits and sends the prepared response (even an error response: a failed
  *        log-in commits its audit event and still answers 401);
@@ -12,7 +13,7 @@
  *
  * A route may also have a prepare step, run after authentication and body parsing but before
  * the transaction opens, for slow work that must not hold the store's write lock (Argon2id
- * password hashing). It may read the store (autocommit), keeps what the handler needs in
+ * password hashing). It may read the store (autocommit, or a read transaction it ends), keeps what the handler needs in
  * r->prepared, and returns 0 to go on or < 0 to stop, like a handler. */
 #pragma once
 
