@@ -1,6 +1,7 @@
 /* SQLite backend of the store: WAL journal, a busy handler bounded at 5 s, a writer queue in
  * front of IMMEDIATE write transactions (so a writer never has to upgrade a read lock and
- * fail), foreign keys on, statements prepared per call through SQLite's own cache-friendly sqlite3_prepare_v3(SQLITE_PREPARE_PERSISTENT). */
+ * fail), foreign keys on, statements prepared per call through SQLite's own cache-friendly
+ * sqlite3_prepare_v3(SQLITE_PREPARE_PERSISTENT). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
