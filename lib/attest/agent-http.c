@@ -350,16 +350,9 @@ connection_says_close(const char *value)
     return false;
 }
 
-struct reply_head {
-    int status;
-    bool has_length; /* the body's length is known: Content-Length, or none by definition */
-    size_t length;
-    bool keep_alive; /* HTTP/1.1, a known length and no "Connection: close" */
-};
-
 /* Splits the status line and headers in buf (head_len bytes, ending in "\r\n\r\n"). */
 static int
-parse_head(char *buf, size_t head_len, struct reply_head *ret)
+parse_head(char *buf, size_t head_len, struct agent_http_reply_head *ret)
 {
     const char *headers, *v;
     size_t count = 0;
@@ -487,9 +480,9 @@ buffer_grow(char **buf, size_t *cap, size_t need, size_t limit)
     return 0;
 }
 
-/* Looks for the end of the head in buf (used bytes); 0 with *head_len still 0 while incomplete. */
-static int
-head_take(char *buf, size_t used, size_t max_body, size_t *head_len, struct reply_head *head)
+int
+agent_http_head_parse(char *buf, size_t used, size_t max_body, size_t *head_len,
+                      struct agent_http_reply_head *head)
 {
     char *end = memmem(buf, used, "\r\n\r\n", 4);
     int r;
@@ -516,7 +509,7 @@ read_reply(int fd, int64_t deadline, size_t max_body, struct attempt *att,
     size_t limit = AGENT_HTTP_HEADER_MAX + max_body + 1; /* request_ok() bounded max_body */
     size_t cap = limit < READ_BUFFER_INITIAL ? limit : READ_BUFFER_INITIAL;
     size_t used = 0, head_len = 0, length;
-    struct reply_head head = { 0 };
+    struct agent_http_reply_head head = { 0 };
     _cleanup_free_ char *buf = malloc(cap);
     int r;
 
@@ -551,7 +544,7 @@ read_reply(int fd, int64_t deadline, size_t max_body, struct attempt *att,
         used += (size_t)n;
         buf[used] = '\0';
         if (head_len == 0) {
-            r = head_take(buf, used, max_body, &head_len, &head);
+            r = agent_http_head_parse(buf, used, max_body, &head_len, &head);
             if (r < 0)
                 return r;
         }

@@ -7,6 +7,7 @@
  * installed. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -73,3 +74,19 @@ int agent_http_request_keep(const struct agent_http_address *address, struct age
 void agent_http_conn_close(struct agent_http_conn *conn);
 
 void agent_http_response_release(struct agent_http_response *response);
+
+/* What the head of a reply says. */
+struct agent_http_reply_head {
+    int status;      /* 200..599: interim 1xx replies are refused */
+    bool has_length; /* the body's length is known: Content-Length, or none by definition */
+    size_t length;
+    bool keep_alive; /* HTTP/1.1, a known length and no "Connection: close" */
+};
+
+/* Looks for the end of a reply's head in buf (used bytes, buf[used] == '\0'; the head's bytes
+ * are changed) and parses it: 0 with *head_len still 0 while it is incomplete, 0 with *head_len
+ * and *head set once it is, -EPROTO when it is malformed or too long, -E2BIG when it announces a
+ * body longer than max_body. The part of the reader that sees the agent's bytes first: exposed
+ * for fuzz/fuzz-agent-http.c. */
+int agent_http_head_parse(char *buf, size_t used, size_t max_body, size_t *head_len,
+                          struct agent_http_reply_head *head);
