@@ -1,7 +1,7 @@
-/* SQLite backend of the store: WAL journal, a busy handler bounded at 5 s, a writer queue in
- * front of IMMEDIATE write transactions (so a writer never has to upgrade a read lock and
- * fail), foreign keys on, statements prepared per call through SQLite's own cache-friendly
- * sqlite3_prepare_v3(SQLITE_PREPARE_PERSISTENT). */
+/* SQLite backend of the store: WAL journal (one write per commit, sqlite-wal-batch.c), a busy
+ * handler bounded at 5 s, a writer queue in front of IMMEDIATE write transactions (so a writer
+ * never has to upgrade a read lock and fail), foreign keys on, statements prepared per call
+ * through SQLite's own cache-friendly sqlite3_prepare_v3(SQLITE_PREPARE_PERSISTENT). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sqlite-wal-batch.h"
 #include "store.h"
 
 #define SQLITE_BUSY_TIMEOUT_MS 5000
@@ -196,7 +197,7 @@ sqlite_open(const char *path, struct store **ret_store)
     rc = sqlite3_open_v2(path, &s->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                              SQLITE_OPEN_EXRESCODE,
-                         NULL);
+                         sqlite_wal_batch_vfs());
     if (rc != SQLITE_OK) {
         r = errno_from_sqlite(s->db, rc);
         sqlite_close(&s->base);
