@@ -1,5 +1,5 @@
 /* Fuzz target for the manager's reader of POST /v1/node/certificate/issue bodies
- * (issue_body_parse, src/manager/issuance/issue.c): the bytes as JSON, then checked and read.
+ * (issue_body_parse, src/manager/issuance/issue-body.c): the bytes as JSON, then checked and read.
  * Checks that nothing crashes, that a refusal always says why, and that an accepted body gives
  * what the pipeline relies on: its strings within their limits and an evidence object. */
 #include <errno.h>

@@ -3,8 +3,8 @@
  * certificate issued, refused (and by which check), or waiting for an approval?
  *
  * Nothing here reads the store, the clock or the network, so every branch is unit-tested
- * (tests/unit/test-policy.c). The pipeline (issue.c) gathers the inputs, raises approval tasks
- * for the pending outcomes and audits every outcome. */
+ * (tests/unit/test-policy.c). The pipeline (issue.c, issue-policy.c) gathers the inputs, raises
+ * approval tasks for the pending outcomes and audits every outcome. */
 #pragma once
 
 #include <stdbool.h>

@@ -1,0 +1,155 @@
+/* Steps 1 to 4 of the pipeline (docs/issuance.md) and the facts the policy needs: the CSR, the
+ * nonce (fresh before the transaction, unused in it), the evidence against the node's key, the
+ * report_data binding; the node, the account, the build and its app. A refusal found before the
+ * transaction is left in the state for the handler to audit (refuse). */
+#include "issue-internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "attestation-key.h"
+#include "crypto-util.h"
+#include "store-apps.h"
+#include "store-instances.h"
+
+/* Records a refusal found by a step that runs before the transaction; returns 1 (stop). */
+_printf_(3, 4) static int refuse(struct issue_state *s, const char *check, const char *fmt, ...)
+{
+    va_list ap;
+
+    snprintf(s->refusal_check, sizeof(s->refusal_check), "%s", check);
+    va_start(ap, fmt);
+    vsnprintf(s->refusal, sizeof(s->refusal), fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* Step 1 (after the body table): the CSR parses, its signature verifies, its key is accepted. */
+int
+issue_parse_csr(struct issue_state *s)
+{
+    struct ca_error error = { "" };
+    int err;
+
+    err = ca_csr_check(s->csr, strlen(s->csr), &error, &s->csr_key, &s->csr_spki, &s->csr_spki_len);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0)
+        return api_bad_field(s->r, "csr: %s", *error.message ? error.message : "not a valid CSR");
+    return 0;
+}
+
+/* Step 2a (before the transaction): issued by us, not expired. 1 when refused. */
+int
+issue_check_nonce_fresh(struct issue_state *s)
+{
+    struct policy_result result;
+    int err;
+
+    err = policy_check_nonce(s->r->ctx->keys->nonce_key, s->nonce, s->now_ms, ISSUE_NONCE_TTL_SEC,
+                             s->nonce_id, &result);
+    if (err < 0)
+        return err;
+    if (result.check != POLICY_OK)
+        return refuse(s, policy_check_name(result.check), "%s", result.message);
+    return 0;
+}
+
+/* Step 2b (in the transaction): not used before. 1 when denied. */
+int
+issue_check_nonce_unused(struct issue_state *s)
+{
+    int err = store_nonce_check_unused(s->r->store, s->nonce_id);
+
+    if (err == -EEXIST)
+        return issue_deny(s, "nonce", "nonce already used (replay): ask for a new one") ?: 1;
+    return err;
+}
+
+int
+issue_load_facts(struct issue_state *s)
+{
+    int err;
+
+    err = store_issuance_node_get(s->r->store, s->r->acct_id, s->r->node_id, &s->node);
+    if (err >= 0)
+        err = store_issuance_account_get(s->r->store, s->r->acct_id, &s->account);
+    return err;
+}
+
+/* Step 3: the evidence verifies against the node's key. 1 when denied. */
+int
+issue_verify_evidence(struct issue_state *s)
+{
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *node_key =
+        attestation_key_get(member_text(s->node, "attestation_key"));
+    struct attest_evidence *evidence = NULL;
+    enum attest_step step = ATTEST_STEP_NONE;
+    struct attest_trust trust = { .sim_key = node_key };
+    int err;
+
+    err = attest_evidence_from_json(s->body->evidence, &evidence, &step);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0)
+        return refuse(s, "evidence", "evidence refused at step '%s'", attest_step_name(step));
+    if (evidence->type == ATTEST_PLATFORM_SIM && !node_key) {
+        attest_evidence_free(evidence);
+        return refuse(s, "evidence",
+                      "evidence refused at step 'trust': the node has no sim attestation key "
+                      "enrolled");
+    }
+    err = attest_evidence_verify(evidence, &trust, &s->claims, &step);
+    attest_evidence_free(evidence);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0)
+        return refuse(s, "evidence", "evidence verification failed at step '%s'",
+                      attest_step_name(step));
+    return 0;
+}
+
+/* Step 4: report_data = binding(nonce as received, CSR key, manifest digest or zero). */
+int
+issue_check_binding(struct issue_state *s)
+{
+    const uint8_t *manifest = NULL;
+    enum attest_step step;
+    int err;
+
+    if (attest_platform_binds_manifest(s->claims.platform)) {
+        if (!s->body->has_manifest_digest)
+            return refuse(s, "report_data", "manifest_digest is required for %s evidence",
+                          attest_platform_name(s->claims.platform));
+        manifest = s->body->manifest_digest;
+    }
+    err = attest_claims_check_binding(&s->claims, (const uint8_t *)s->nonce, strlen(s->nonce),
+                                      s->csr_key, manifest, &step);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0)
+        return refuse(s, "report_data", "report_data does not bind the CSR key and nonce");
+    return 0;
+}
+
+/* The build with the measurement and its app (in the transaction locked: an approval cannot
+ * change it under us). */
+int
+issue_load_build(struct issue_state *s, bool lock)
+{
+    char mrenclave[2 * ATTEST_MEASUREMENT_SIZE + 1];
+    int err;
+
+    hex_encode(s->claims.mrenclave, ATTEST_MEASUREMENT_SIZE, mrenclave);
+    err = store_issuance_build_get(s->r->store, s->r->acct_id, mrenclave, &s->build);
+    if (err == -ENOENT)
+        return 0;
+    if (err >= 0)
+        err = store_app_get(s->r->store, s->r->acct_id, member_text(s->build, "app_id"), lock,
+                            &s->app);
+    if (err >= 0)
+        err = policy_dns_names(s->app, &s->names);
+    return err;
+}
