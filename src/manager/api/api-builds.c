@@ -8,6 +8,7 @@
 #include "api.h"
 #include "bodies.h"
 #include "crypto-util.h"
+#include "json-member.h"
 #include "routes.h"
 #include "store-builds.h"
 #include "tasks.h"
@@ -62,12 +63,6 @@ const struct field_spec build_fields[] = {
     { .name = "docker_info", .type = FIELD_OBJECT, .fields = docker_info_fields },
     { .name = NULL },
 };
-
-static const char *
-member_text(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(object, key));
-}
 
 /* The integer member key of object, or fallback when it is absent. */
 static int64_t

@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "ca-process.h"
 #include "crypto-util.h"
+#include "json-member.h"
 #include "metrics.h"
 #include "routes.h"
 #include "store-accounts.h"
@@ -96,12 +97,6 @@ static const struct field_spec node_update_fields[] = {
       .item_max = NODE_LABEL_VALUE_MAX },
     { .name = NULL },
 };
-
-static const char *
-member_text(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(object, key));
-}
 
 /* The curve of an EC key ("prime256v1", "secp384r1"), or "" for anything else. */
 static void

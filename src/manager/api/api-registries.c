@@ -9,6 +9,7 @@
 #include "api.h"
 #include "bodies.h"
 #include "crypto-util.h"
+#include "json-member.h"
 #include "routes.h"
 #include "store-registries.h"
 
@@ -100,12 +101,6 @@ const struct field_spec registry_fields[] = {
     { .name = "password", .type = FIELD_STRING, .max = REGISTRY_PASSWORD_MAX },
     { .name = NULL },
 };
-
-static const char *
-member_text(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(object, key));
-}
 
 /* Seals password for this registry; "" (or none) means no password: *ret_sealed = NULL. */
 static int

@@ -13,6 +13,7 @@
 #include "bodies.h"
 #include "crypto-util.h"
 #include "domains.h"
+#include "json-member.h"
 #include "routes.h"
 #include "store-builds.h"
 #include "store-tasks.h"
@@ -35,12 +36,6 @@ const struct field_spec task_update_fields[] = {
       .check_string = check_no_control },
     { .name = NULL },
 };
-
-static const char *
-member_text(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(object, key));
-}
 
 /* A JSON array of strings as compact text; NULL means the empty array. */
 static int

@@ -14,6 +14,7 @@
 #include "api.h"
 #include "ca-issue.h"
 #include "issue.h"
+#include "json-member.h"
 #include "nonce.h"
 #include "policy.h"
 
@@ -39,13 +40,6 @@ struct issue_state {
     char refusal_check[32];
     char refusal[POLICY_MESSAGE_MAX];
 };
-
-/* A string member of object, or NULL (missing, not a string, object NULL). */
-static inline const char *
-member_text(const json_t *object, const char *key)
-{
-    return json_string_value(json_object_get(object, key));
-}
 
 /* ---- answers (issue-reply.c): each returns 0 once the reply is set, or < 0 ---- */
 
