@@ -17,9 +17,9 @@
 #include "crypto-util.h"
 #include "log.h"
 
-static void
-reply_text(struct evhttp_request *req, int status, const char *reason, const char *body,
-           size_t size)
+void
+agent_reply_text(struct evhttp_request *req, int status, const char *reason, const char *body,
+                 size_t size)
 {
     struct evbuffer *buf = evbuffer_new();
 
@@ -44,11 +44,11 @@ reply_json(struct evhttp_request *req, int status, const char *reason, json_t *b
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
         return;
     }
-    reply_text(req, status, reason, text, text ? strlen(text) : 0);
+    agent_reply_text(req, status, reason, text, text ? strlen(text) : 0);
 }
 
-static void
-reply_error(struct evhttp_request *req, int status, const char *code, const char *message)
+void
+agent_reply_error(struct evhttp_request *req, int status, const char *code, const char *message)
 {
     _cleanup_(json_decrefp) json_t *body = json_pack("{s:s,s:s}", "code", code, "message", message);
     const char *reason = status == 400   ? "Bad Request"
@@ -81,23 +81,28 @@ body_of(struct evhttp_request *req, size_t *ret_size)
 /* The manager's answer (or its absence) for a request the app is waiting on. If the app went away
  * meanwhile, libevent 2.1 has detached the request from its connection (it does not free a
  * request its user has not answered) and the reply below frees it without writing anything. */
-static void
-on_forwarded(int status, const char *reason, const char *body, size_t size, void *userdata)
+void
+agent_reply_forwarded(struct evhttp_request *req, int status, const char *reason, const char *body,
+                      size_t size)
 {
-    struct evhttp_request *req = userdata;
-
     if (status == -ECANCELED) {
-        reply_error(req, 503, "SHUTTING_DOWN", "the agent is shutting down");
+        agent_reply_error(req, 503, "SHUTTING_DOWN", "the agent is shutting down");
         return;
     }
     if (status < 0) {
         char msg[160];
         snprintf(msg, sizeof(msg), "the manager cannot be reached: %s", upstream_strerror(status));
-        reply_error(req, status == -EBUSY ? 503 : 502,
-                    status == -EBUSY ? "BUSY" : "MANAGER_UNREACHABLE", msg);
+        agent_reply_error(req, status == -EBUSY ? 503 : 502,
+                          status == -EBUSY ? "BUSY" : "MANAGER_UNREACHABLE", msg);
         return;
     }
-    reply_text(req, status, reason && *reason ? reason : "Manager", body, size);
+    agent_reply_text(req, status, reason && *reason ? reason : "Manager", body, size);
+}
+
+static void
+on_forwarded(int status, const char *reason, const char *body, size_t size, void *userdata)
+{
+    agent_reply_forwarded(userdata, status, reason, body, size);
 }
 
 static void
@@ -105,11 +110,11 @@ forward(struct agent *a, struct evhttp_request *req, enum evhttp_cmd_type method
         const char *body, size_t size)
 {
     if (!a->up) {
-        reply_error(req, 503, "SHUTTING_DOWN", "the agent is shutting down");
+        agent_reply_error(req, 503, "SHUTTING_DOWN", "the agent is shutting down");
         return;
     }
     if (upstream_request(a->up, method, path, NULL, body, size, on_forwarded, req) < 0)
-        reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
+        agent_reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
 }
 
 static void
@@ -131,7 +136,7 @@ handle_challenge(struct agent *a, struct evhttp_request *req)
     struct agent_nonce n;
 
     if (agent_nonces_take(&a->nonces, time_monotonic_ms(), &n) == 0)
-        reply_text(req, 200, "OK", text, agent_nonce_format(&n, text));
+        agent_reply_text(req, 200, "OK", text, agent_nonce_format(&n, text));
     else
         forward(a, req, EVHTTP_REQ_POST, "/v1/node/nonce", "{}", 2);
     /* After the forward: an app waiting for a nonce goes to the manager before the refill. */
@@ -146,14 +151,14 @@ handle_issue(struct agent *a, struct evhttp_request *req)
     _cleanup_free_ char *body = body_of(req, &size);
 
     if (!body) {
-        reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
+        agent_reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
         return;
     }
     if (agent_body_check_issue(body, size, err) < 0) {
-        reply_error(req, 400, "BAD_REQUEST", err);
+        agent_reply_error(req, 400, "BAD_REQUEST", err);
         return;
     }
-    forward(a, req, EVHTTP_REQ_POST, "/v1/node/certificate/issue", body, size);
+    agent_issue_submit(a, req, TAKE_PTR(body), size);
 }
 
 static void
@@ -162,7 +167,8 @@ handle_result(struct agent *a, struct evhttp_request *req, const char *task_id)
     char path[128];
 
     if (!agent_task_id_valid(task_id)) {
-        reply_error(req, 400, "BAD_REQUEST", "task_id: expected 1 to 64 letters, digits, - or _");
+        agent_reply_error(req, 400, "BAD_REQUEST",
+                          "task_id: expected 1 to 64 letters, digits, - or _");
         return;
     }
     snprintf(path, sizeof(path), "/v1/node/certificate/result/%s", task_id);
@@ -180,20 +186,20 @@ handle_quote(struct agent *a, struct evhttp_request *req)
     int r;
 
     if (!body) {
-        reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
+        agent_reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
         return;
     }
     if (agent_body_parse_quote(body, size, &q, err) < 0) {
-        reply_error(req, 400, "BAD_REQUEST", err);
+        agent_reply_error(req, 400, "BAD_REQUEST", err);
         return;
     }
     r = agent_quote_make(&q, a->state->sim_key, &out);
     if (r < 0) {
         log_error_errno(r, "Cannot sign a sim report: %m");
-        reply_error(req, 500, "INTERNAL_ERROR", "cannot sign the report");
+        agent_reply_error(req, 500, "INTERNAL_ERROR", "cannot sign the report");
         return;
     }
-    reply_text(req, 200, "OK", out, strlen(out));
+    agent_reply_text(req, 200, "OK", out, strlen(out));
 }
 
 static void
@@ -205,21 +211,21 @@ handle_heartbeat(struct agent *a, struct evhttp_request *req)
     int r;
 
     if (!body) {
-        reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
+        agent_reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
         return;
     }
     if (agent_body_parse_heartbeat(body, size, id, err) < 0) {
-        reply_error(req, 400, "BAD_REQUEST", err);
+        agent_reply_error(req, 400, "BAD_REQUEST", err);
         return;
     }
     r = agent_instance_touch(a, id, agent_now());
     if (r == -ENOSPC) {
-        reply_error(req, 503, "TOO_MANY_INSTANCES",
-                    "instance_id: the agent tracks at most 1000 instances");
+        agent_reply_error(req, 503, "TOO_MANY_INSTANCES",
+                          "instance_id: the agent tracks at most 1000 instances");
         return;
     }
     if (r < 0) {
-        reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
+        agent_reply_error(req, 500, "INTERNAL_ERROR", "out of memory");
         return;
     }
     if (r > 0)
@@ -232,8 +238,8 @@ method_is(struct evhttp_request *req, enum evhttp_cmd_type want)
 {
     if (evhttp_request_get_command(req) == want)
         return true;
-    reply_error(req, 405, "METHOD_NOT_ALLOWED",
-                want == EVHTTP_REQ_GET ? "use GET on this path" : "use POST on this path");
+    agent_reply_error(req, 405, "METHOD_NOT_ALLOWED",
+                      want == EVHTTP_REQ_GET ? "use GET on this path" : "use POST on this path");
     return false;
 }
 
@@ -246,18 +252,19 @@ on_request(struct evhttp_request *req, void *arg)
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
     if (!path) {
-        reply_error(req, 400, "BAD_REQUEST", "path: malformed");
+        agent_reply_error(req, 400, "BAD_REQUEST", "path: malformed");
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
         if (method_is(req, EVHTTP_REQ_GET))
-            reply_text(req, a->state ? 200 : 503, a->state ? "OK" : "Service Unavailable",
-                       a->state ? "{\"status\":\"ok\"}" : "{\"status\":\"enrolling\"}",
-                       a->state ? 15 : 22);
+            agent_reply_text(req, a->state ? 200 : 503, a->state ? "OK" : "Service Unavailable",
+                             a->state ? "{\"status\":\"ok\"}" : "{\"status\":\"enrolling\"}",
+                             a->state ? 15 : 22);
         return;
     }
     if (!a->state) {
-        reply_error(req, 503, "NOT_ENROLLED", "the agent has not enrolled with the manager yet");
+        agent_reply_error(req, 503, "NOT_ENROLLED",
+                          "the agent has not enrolled with the manager yet");
         return;
     }
     if (strcmp(path, "/v1/sys/version") == 0) {
@@ -279,7 +286,7 @@ on_request(struct evhttp_request *req, void *arg)
         if (method_is(req, EVHTTP_REQ_POST))
             handle_heartbeat(a, req);
     } else {
-        reply_error(req, 404, "NOT_FOUND", "no such endpoint");
+        agent_reply_error(req, 404, "NOT_FOUND", "no such endpoint");
     }
 }
 

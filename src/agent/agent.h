@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "agent-body.h"
+#include "agent-issue.h"
 #include "agent-nonces.h"
 #include "agent-state.h"
 #include "agent-upstream.h"
@@ -71,6 +72,8 @@ struct agent {
     bool stopping; /* SIGTERM/SIGINT received: no more calls to the manager */
     /* Nonces prefetched for GET /v1/challenge (agent-nonces.h). */
     struct agent_nonces nonces;
+    /* Apps' certificate requests waiting for the manager (agent-issue.h). */
+    struct agent_issue_queue issue;
 };
 
 /* agent-tls.c: a client SSL_CTX trusting ca_file (or the system store when NULL), with the
@@ -80,6 +83,14 @@ int agent_ssl_ctx_new(const char *ca_file, EVP_PKEY *key, X509 *cert, STACK_OF(X
 
 /* agent-server.c */
 int agent_server_start(struct agent *a);
+/* Answers an app: a JSON body (may be NULL) as given; {code, message}; the manager's answer to a
+ * forwarded request (status as upstream_cb has it: < 0 when there was none). */
+void agent_reply_text(struct evhttp_request *req, int status, const char *reason, const char *body,
+                      size_t size);
+void agent_reply_error(struct evhttp_request *req, int status, const char *code,
+                       const char *message);
+void agent_reply_forwarded(struct evhttp_request *req, int status, const char *reason,
+                           const char *body, size_t size);
 void agent_server_stop(struct agent *a);
 
 /* agent-enroll.c: enrolls (asynchronously, retrying while the manager is unreachable) and then

@@ -204,6 +204,7 @@ agent_release(struct agent *a)
     agent_checkin_stop(a);
     a->enroll_up = upstream_free(a->enroll_up);
     a->up = upstream_free(a->up);
+    agent_issue_stop(a);
     agent_server_stop(a);
     if (a->enroll_timer)
         event_free(a->enroll_timer);

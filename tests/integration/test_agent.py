@@ -766,6 +766,70 @@ def issue_with_nonce(a, app, mrenclave, mrsigner, nonce):
                          json={"csr": make_csr(key), "evidence": evidence, "nonce": nonce}), 200)
 
 
+def issue_calls(m, route):
+    """Calls of route the manager answered with 2xx, from its /metrics."""
+    r = lib.Client(m).get("/metrics")
+    assert r.status_code == 200, lib.describe(r)
+    found = re.search(rf'^cloister_http_requests_total\{{route="{route}",code="2xx"\}} (\d+)$',
+                      r.text, re.M)
+    return int(found.group(1)) if found else 0
+
+
+def test_requests_waiting_for_the_manager_go_in_batches(node_api, enrolled, owner):
+    """Certificate requests that arrive while the manager is busy go to it together
+    (docs/agent.md "Certificate requests in batches"): with the manager stopped (SIGSTOP), 40
+    apps ask at once; once it runs again, they are served in a few batch calls, and each app gets
+    a certificate for its own key, one certificate each."""
+    from cryptography import x509
+    a = enrolled
+    app = owner.create_app()
+    mrenclave, mrsigner = lib.rand_hex64(), lib.rand_hex64()
+    owner.create_build(app["app_id"], mrenclave=mrenclave, mrsigner=mrsigner)
+    for _ in range(10):
+        nonce = expect(a.get("/v1/challenge"), 200)["nonce"]
+        ans = issue_with_nonce(a, app, mrenclave, mrsigner, nonce)
+        if ans["task_status"] == "SUCCESS":
+            break
+        owner.approve(ans["task_id"])
+    assert ans["task_status"] == "SUCCESS", ans
+
+    def ready(_):
+        """key, and the issue body bound to it (nonce and quote made before the stop)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        nonce = expect(a.get("/v1/challenge"), 200)["nonce"]
+        spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+        binding = hashlib.sha256(nonce.encode("ascii") + hashlib.sha256(spki).digest()).digest()
+        req = quote_body(report_data=(binding + bytes(32)).hex(), mrenclave=mrenclave,
+                         mrsigner=mrsigner, isvprodid=app["isvprodid"], isvsvn=app["isvsvn"])
+        evidence = expect(a.post("/v1/sim/quote", json=req), 200)["evidence"]
+        return key, {"csr": make_csr(key), "evidence": evidence, "nonce": nonce}
+
+    prepared = [ready(i) for i in range(40)]
+    singles = issue_calls(node_api, "node_certificate_issue")
+    batches = issue_calls(node_api, "node_certificate_issue_batch")
+    os.killpg(node_api.proc.pid, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(40) as pool:
+            waiting = [pool.submit(a.post, "/v1/certificate/issue", json=body, timeout=60)
+                       for _, body in prepared]
+            time.sleep(1)
+            os.killpg(node_api.proc.pid, signal.SIGCONT)
+            answers = [expect(f.result(), 200) for f in waiting]
+    finally:
+        os.killpg(node_api.proc.pid, signal.SIGCONT)
+    assert [x["task_status"] for x in answers] == ["SUCCESS"] * 40, answers
+    for (key, _), answer in zip(prepared, answers):
+        cert = x509.load_pem_x509_certificate(answer["certificate"].encode())
+        assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+    assert len({x["certificate_id"] for x in answers}) == 40
+    singles = issue_calls(node_api, "node_certificate_issue") - singles
+    batches = issue_calls(node_api, "node_certificate_issue_batch") - batches
+    # AGENT_ISSUE_IN_FLIGHT (3) went out alone before the stop was noticed; the other 37 waited
+    # and went in batches of at most 32.
+    assert singles <= 3 and 2 <= batches <= 6, (singles, batches)
+
+
 def test_challenges_come_from_the_nonce_pool(manager_factory, agents):
     """GET /v1/challenge answers from the agent's nonce pool (docs/agent.md): 200 challenges in a
     row cost the manager a handful of POST /v1/node/nonce calls (its /metrics), with 200 distinct

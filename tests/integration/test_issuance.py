@@ -563,6 +563,83 @@ def test_needs_node_certificate(manager, team, node):
     expect(node.get("/v1/node/certificate/result/not-a-uuid"), 404, "NOT_FOUND")
 
 
+# ---- batches (POST /v1/node/certificate/issue-batch) ----
+
+def batch(node, bodies, status=200):
+    return expect(node.post("/v1/node/certificate/issue-batch", {"requests": bodies}), status)
+
+
+def test_batch_answers_each_request_as_alone(team, node, zone_chain, tmp_path):
+    """Each request of a batch gets what the single route would have answered, in order: the
+    certificates for the right keys, a replay inside the batch refused and audited, a bad body
+    a 400 naming its field, an unapproved domain PENDING_WHITELIST; one commit for all."""
+    _, build, domain = approved_app(team)
+    mrenclave, mrsigner = measurement(build)
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(3)]
+    good = [node.request(mrenclave, mrsigner, app_key=k) for k in keys]
+    bad = {**good[0], "csr": "not a csr"}
+    unapproved_domain = f"{unique('pending')}.example.com"
+    app2 = team.writer.create_app(name=unique("app"), domain=unapproved_domain)
+    build2 = team.writer.create_build(app2["app_id"], platform="sim")
+    team.owner.approve(build2["pending_task_id"])
+    pending = node.request(*measurement(team.writer.build(build2["build_id"])))
+    results = batch(node, [good[0], bad, good[1], dict(good[1]), pending, good[2]])["results"]
+    assert [r["status"] for r in results] == [200, 400, 200, 200, 200, 200], results
+    statuses = [r["body"].get("task_status") for r in results]
+    assert statuses == ["SUCCESS", None, "SUCCESS", "DENIED", "PENDING_WHITELIST", "SUCCESS"]
+    assert results[1]["body"]["code"] == "INVALID_BODY_PARAMETER"
+    assert "csr" in results[1]["body"]["message"]
+    assert "nonce already used" in results[3]["body"]["message"]
+    assert unapproved_domain in results[4]["body"]["message"]
+    for key, r in zip(keys, (results[0], results[2], results[5])):
+        cert = x509.load_pem_x509_certificate(r["body"]["certificate"].encode())
+        assert spki_der(cert.public_key()) == spki_der(key.public_key())
+        assert cert.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == [domain]
+        leaf = tmp_path / "leaf.pem"
+        leaf.write_text(r["body"]["certificate"])
+        run = subprocess.run(["openssl", "verify", "-CAfile", str(zone_chain), str(leaf)],
+                             capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0, run.stdout + run.stderr
+        record = expect(team.reader.get(f"/v1/certificates/{r['body']['certificate_id']}"), 200)
+        assert record["status"] == "ISSUED"
+    assert len({r["body"]["instance_id"] for r in (results[0], results[2], results[5])}) == 1
+    check_refused(team, node, results[3]["body"], "nonce already used")
+    # the nonces are spent: sending the same batch again issues nothing
+    again = batch(node, [good[0], good[2]])["results"]
+    assert [r["body"]["task_status"] for r in again] == ["DENIED", "DENIED"], again
+
+
+def test_batch_bad_bodies(team, node):
+    _, build, _ = approved_app(team)
+    one = node.request(*measurement(build))
+    for body in ({}, {"requests": []}, {"requests": {}}, {"requests": [one] * 33},
+                 {"requests": [one], "extra": 1}):
+        expect(node.post("/v1/node/certificate/issue-batch", body), 400,
+               "INVALID_BODY_PARAMETER", "requests")
+    expect(node.post("/v1/node/certificate/issue-batch", [one]), 400, "BAD_REQUEST", "body")
+    results = batch(node, [{}, 1, {**one, "nonce": 5}])["results"]
+    assert [r["status"] for r in results] == [400, 400, 400], results
+    assert "nonce" in results[2]["body"]["message"]
+    # nothing of those was spent: the good request still goes through
+    assert batch(node, [one])["results"][0]["body"]["task_status"] == "SUCCESS"
+
+
+def test_batch_needs_active_node_certificate(manager, team, zone, tmp_path):
+    anon = requests.post(manager.url + "/v1/node/certificate/issue-batch",
+                         json={"requests": []}, verify=str(manager.ca), timeout=30)
+    expect(anon, 401, "UN_AUTHORIZED")
+    expect(team.owner.post("/v1/node/certificate/issue-batch", json={"requests": []}), 401,
+           "UN_AUTHORIZED")
+    other = Node(manager, join_token(team.writer, zone["zone_id"]), tmp_path)
+    _, build, _ = approved_app(team)
+    body = other.request(*measurement(build))
+    r = team.writer.post(f"/v1/nodes/{other.node_id}/deactivate", json={})
+    assert r.status_code in (200, 204), lib.describe(r)
+    expect(other.post("/v1/node/certificate/issue-batch", {"requests": [body]}), 403,
+           "NODE_NOT_ENROLLED")
+
+
 # ---- certificates API ----
 
 def issued_certificate(team, node):

@@ -35,6 +35,8 @@ node_certificate_result(struct api_request *r)
 const struct route api_issue_routes[] = {
     { EVHTTP_REQ_POST, "/v1/node/certificate/issue", AUTH_NODE, ROLE_NONE, true, issue_certificate,
       "node_certificate_issue", node_certificate_issue_prepare },
+    { EVHTTP_REQ_POST, "/v1/node/certificate/issue-batch", AUTH_NODE, ROLE_NONE, true, issue_batch,
+      "node_certificate_issue_batch", issue_batch_prepare },
     { EVHTTP_REQ_GET, "/v1/node/certificate/result/{}", AUTH_NODE, ROLE_NONE, false,
       node_certificate_result, "node_certificate_result" },
     { .pattern = NULL },

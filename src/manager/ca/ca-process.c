@@ -810,16 +810,11 @@ ca_server_serve(struct ca_server *server, const int *fds, size_t n_fds)
 
 /* ---- client ---- */
 
-/* Sends req with a new id and waits for the reply with that id: 0 and *ret_reply, or (with
- * ret_fast) 1 and *ret_fast for a successful issue reply read without jansson. */
+/* Sends req with a new id, into *ret_id. */
 static int
-client_call(int fd, json_t *req, struct ca_error *error, json_t **ret_reply,
-            struct issue_fast *ret_fast)
+client_send(int fd, json_t *req, uint64_t *ret_id)
 {
-    json_auto_t *reply = NULL;
-    const json_t *ok;
     uint64_t id;
-    int r;
 
     /* A random id: a reply to an earlier request that timed out (or that a previous worker on
      * this socket sent and died before reading) is told apart and dropped. */
@@ -828,11 +823,23 @@ client_call(int fd, json_t *req, struct ca_error *error, json_t **ret_reply,
     id >>= 12; /* a JSON integer, exact in a double */
     if (json_object_set_new(req, "id", json_integer((json_int_t)id)) < 0)
         return -ENOMEM;
-    r = frame_send(fd, req);
-    if (r < 0)
-        return r;
-    for (;;) {
-        r = frame_recv(fd, false, &reply, ret_fast);
+    *ret_id = id;
+    return frame_send(fd, req);
+}
+
+/* Waits for the reply with id: 0 and *ret_reply, or (with ret_fast) 1 and *ret_fast for a
+ * successful issue reply read without jansson. With ready, reads before it polls: the reply to
+ * a request sent behind others may be there already. */
+static int
+client_recv(int fd, uint64_t id, bool ready, struct ca_error *error, json_t **ret_reply,
+            struct issue_fast *ret_fast)
+{
+    json_auto_t *reply = NULL;
+    const json_t *ok;
+    int r;
+
+    for (;; ready = false) {
+        r = frame_recv(fd, ready, &reply, ret_fast);
         if (r < 0)
             return r == -EPIPE ? -ECONNRESET : r;
         if (r > 0) {
@@ -859,6 +866,17 @@ client_call(int fd, json_t *req, struct ca_error *error, json_t **ret_reply,
         json_int_t e = json_integer_value(json_object_get(reply, "errno"));
         return e > 0 && e < 4096 ? -(int)e : -EPROTO;
     }
+}
+
+/* Sends req and waits for its reply (client_recv). */
+static int
+client_call(int fd, json_t *req, struct ca_error *error, json_t **ret_reply,
+            struct issue_fast *ret_fast)
+{
+    uint64_t id;
+    int r = client_send(fd, req, &id);
+
+    return r < 0 ? r : client_recv(fd, id, false, error, ret_reply, ret_fast);
 }
 
 static int
@@ -899,21 +917,17 @@ ca_client_create_zone(int fd, const char *zone_id, const char *name, enum ca_key
     return 0;
 }
 
+/* The issue request for csr (DER, in field "csr_hex" or "spki_hex") into *ret_req. */
 static int
-client_issue(int fd, const char *zone_id, const struct ca_profile *profile, const char *field,
-             const void *csr, size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued)
+issue_request(const char *zone_id, const struct ca_profile *profile, const char *field,
+              const void *csr, size_t csr_len, json_t **ret_req)
 {
-    _cleanup_(ca_issued_freep) struct ca_issued *issued = calloc(1, sizeof(*issued));
-    _cleanup_(issue_fast_release) struct issue_fast fast = { 0 };
     _cleanup_free_ char *csr_hex = NULL;
     json_auto_t *req = json_object();
-    json_auto_t *reply = NULL;
     json_t *jprofile = NULL;
-    const char *serial;
-    int64_t nb, na;
     int r;
 
-    if (!issued || !req)
+    if (!req)
         return -ENOMEM;
     if (!csr || csr_len == 0 || csr_len > CA_CSR_MAX)
         return csr_len > CA_CSR_MAX ? -E2BIG : -EINVAL;
@@ -929,7 +943,24 @@ client_issue(int fd, const char *zone_id, const struct ca_profile *profile, cons
     if ((r = set_str(req, "op", "issue")) < 0 || (r = set_str(req, "zone_id", zone_id)) < 0 ||
         (r = set_str(req, field, csr_hex)) < 0)
         return r;
-    r = client_call(fd, req, error, &reply, &fast);
+    *ret_req = TAKE_PTR(req);
+    return 0;
+}
+
+/* Waits for the reply to the issue request id and reads it into *ret_issued. */
+static int
+issue_recv(int fd, uint64_t id, bool ready, struct ca_error *error, struct ca_issued **ret_issued)
+{
+    _cleanup_(ca_issued_freep) struct ca_issued *issued = calloc(1, sizeof(*issued));
+    _cleanup_(issue_fast_release) struct issue_fast fast = { 0 };
+    json_auto_t *reply = NULL;
+    const char *serial;
+    int64_t nb, na;
+    int r;
+
+    if (!issued)
+        return -ENOMEM;
+    r = client_recv(fd, id, ready, error, &reply, &fast);
     if (r < 0)
         return r;
     if (r > 0) {
@@ -956,6 +987,20 @@ client_issue(int fd, const char *zone_id, const struct ca_profile *profile, cons
     return 0;
 }
 
+static int
+client_issue(int fd, const char *zone_id, const struct ca_profile *profile, const char *field,
+             const void *csr, size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued)
+{
+    json_auto_t *req = NULL;
+    uint64_t id;
+    int r;
+
+    r = issue_request(zone_id, profile, field, csr, csr_len, &req);
+    if (r >= 0)
+        r = client_send(fd, req, &id);
+    return r < 0 ? r : issue_recv(fd, id, false, error, ret_issued);
+}
+
 int
 ca_client_issue(int fd, const char *zone_id, const struct ca_profile *profile, const void *csr,
                 size_t csr_len, struct ca_error *error, struct ca_issued **ret_issued)
@@ -969,6 +1014,22 @@ ca_client_issue_spki(int fd, const char *zone_id, const struct ca_profile *profi
                      struct ca_issued **ret_issued)
 {
     return client_issue(fd, zone_id, profile, "spki_hex", spki, spki_len, error, ret_issued);
+}
+
+int
+ca_client_issue_spki_send(int fd, const char *zone_id, const struct ca_profile *profile,
+                          const void *spki, size_t spki_len, uint64_t *ret_id)
+{
+    json_auto_t *req = NULL;
+    int r = issue_request(zone_id, profile, "spki_hex", spki, spki_len, &req);
+
+    return r < 0 ? r : client_send(fd, req, ret_id);
+}
+
+int
+ca_client_issue_recv(int fd, uint64_t id, struct ca_error *error, struct ca_issued **ret_issued)
+{
+    return issue_recv(fd, id, true, error, ret_issued);
 }
 
 int

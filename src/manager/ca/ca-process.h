@@ -75,3 +75,11 @@ int ca_client_issue(int fd, const char *zone_id, const struct ca_profile *profil
 int ca_client_issue_spki(int fd, const char *zone_id, const struct ca_profile *profile,
                          const void *spki, size_t spki_len, struct ca_error *error,
                          struct ca_issued **ret_issued);
+/* ca_client_issue_spki in two halves, so that a caller can have several requests with the CA
+ * process at once (a batch of issuances): the request goes out, its id into *ret_id; later, its
+ * reply is read. Replies come back in the order of the requests: read them in that order (a
+ * reply to a request whose reply is not read is dropped by the next read). */
+int ca_client_issue_spki_send(int fd, const char *zone_id, const struct ca_profile *profile,
+                              const void *spki, size_t spki_len, uint64_t *ret_id);
+int ca_client_issue_recv(int fd, uint64_t id, struct ca_error *error,
+                         struct ca_issued **ret_issued);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca-process.h"
 #include "crypto-util.h"
 #include "presigned.h"
 #include "store-instances.h"
@@ -109,9 +110,24 @@ allowed_ahead(struct issue_state *s, bool *ret)
     return err;
 }
 
-/* Steps 3 and 4 and the facts for signing ahead, in one read transaction: one snapshot, and on
- * SQLite one look at what other processes committed instead of one per statement (each look
- * that finds a commit empties the connection's page cache). 1 when refused. */
+int
+issue_prepare_facts(struct issue_state *s, bool *ret_ahead)
+{
+    int err;
+
+    err = store_issuance_node_get(s->r->store, s->r->acct_id, s->r->node_id, &s->node);
+    if (err == 0)
+        err = issue_verify_evidence(s);
+    if (err == 0)
+        err = issue_check_binding(s);
+    if (err == 0)
+        err = allowed_ahead(s, ret_ahead);
+    return err;
+}
+
+/* In one read transaction: one snapshot, and on SQLite one look at what other processes
+ * committed instead of one per statement (each look that finds a commit empties the
+ * connection's page cache). */
 int
 issue_prepare_read(struct issue_state *s, bool *ret_ahead)
 {
@@ -120,13 +136,7 @@ issue_prepare_read(struct issue_state *s, bool *ret_ahead)
     err = store_begin(s->r->store, STORE_TXN_READ);
     if (err < 0)
         return err;
-    err = store_issuance_node_get(s->r->store, s->r->acct_id, s->r->node_id, &s->node);
-    if (err == 0)
-        err = issue_verify_evidence(s);
-    if (err == 0)
-        err = issue_check_binding(s);
-    if (err == 0)
-        err = allowed_ahead(s, ret_ahead);
+    err = issue_prepare_facts(s, ret_ahead);
     if (err < 0) {
         store_rollback(s->r->store);
         return err;
@@ -135,23 +145,28 @@ issue_prepare_read(struct issue_state *s, bool *ret_ahead)
     return end < 0 ? end : err;
 }
 
-/* Signs ahead of the transaction (presigned.h): *ret is the certificate for r->prepared, or
- * NULL when the CA refused the profile (the transaction finds the same and answers FAILED). */
 int
-issue_sign_ahead(struct issue_state *s, json_t **ret)
+issue_sign_ahead_send(struct issue_state *s, struct signing *g, uint64_t *ret_id)
+{
+    int err = issue_signing_init(s, g);
+
+    if (err >= 0)
+        err = issue_sign_send(s, g, ret_id);
+    return err == -E2BIG ? 1 : err; /* too many DNS names: the transaction answers FAILED */
+}
+
+int
+issue_sign_ahead_recv(struct issue_state *s, const struct signing *g, uint64_t id, json_t **ret)
 {
     _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
-    _cleanup_(issue_signing_release) struct signing g = { 0 };
     struct ca_error error = { "" };
     int err;
 
     *ret = NULL;
-    err = issue_signing_init(s, &g);
-    if (err >= 0)
-        err = issue_sign(s, &g, &error, &issued);
-    if (err == -E2BIG || issue_ca_refused(err))
-        return 0;
+    err = ca_client_issue_recv(s->r->ctx->ca_fd, id, &error, &issued);
+    if (issue_ca_refused(err))
+        return 0; /* the transaction finds the same and answers FAILED */
     if (err < 0)
         return err;
-    return presigned_to_json(issued, g.key, ret);
+    return presigned_to_json(issued, g->key, ret);
 }

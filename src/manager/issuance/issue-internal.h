@@ -101,6 +101,9 @@ bool issue_ca_refused(int err);
 /* Signs g's profile for the CSR's key (s->spki_hex) through the CA process. */
 int issue_sign(const struct issue_state *s, const struct signing *g, struct ca_error *error,
                struct ca_issued **ret_issued);
+/* issue_sign's first half: the request goes to the CA process, its id into *ret_id; the reply
+ * is read with ca_client_issue_recv. */
+int issue_sign_send(const struct issue_state *s, const struct signing *g, uint64_t *ret_id);
 /* Steps 6 to 9: consumes the nonce, signs (or takes the certificate signed ahead), records,
  * answers SUCCESS (or FAILED). */
 int issue_sign_and_record(struct issue_state *s);
@@ -113,8 +116,33 @@ int issue_spki_to_hex(struct issue_state *s);
 int issue_prepared_claims(const struct issue_state *s, json_t **ret);
 /* The inverse of issue_prepared_claims, into s; -EINVAL when prepared does not read. */
 int issue_claims_from_prepared(struct issue_state *s, const json_t *prepared);
-/* Steps 3 and 4, and whether to sign ahead, in one read transaction; 1 when refused. */
+/* Steps 3 and 4, and whether to sign ahead; 1 when refused. issue_prepare_facts reads in the
+ * caller's read transaction (a batch's), issue_prepare_read in one of its own. */
+int issue_prepare_facts(struct issue_state *s, bool *ret_ahead);
 int issue_prepare_read(struct issue_state *s, bool *ret_ahead);
-/* The certificate signed ahead, for r->prepared, into *ret; NULL when the CA refused the profile
- * (or it names too many DNS names): the transaction finds the same and answers FAILED. */
-int issue_sign_ahead(struct issue_state *s, json_t **ret);
+/* Signing ahead in two halves, so that a batch has several requests with the CA process at
+ * once: the profile into g (released by issue_signing_release) and the request out, 0 and its id
+ * into *ret_id, or 1 when there is nothing to sign ahead (more DNS names than a certificate may
+ * carry: the transaction answers FAILED); then the certificate, for r->prepared, into *ret, NULL
+ * when the CA refused the profile (the transaction finds the same and answers FAILED). */
+int issue_sign_ahead_send(struct issue_state *s, struct signing *g, uint64_t *ret_id);
+int issue_sign_ahead_recv(struct issue_state *s, const struct signing *g, uint64_t id,
+                          json_t **ret);
+
+/* ---- issue_prepare in two halves, for a batch (issue.c) ---- */
+
+struct issue_prepare_job {
+    struct issue_state s;
+    struct signing g;
+    bool signing; /* a certificate is being signed ahead: the CA request ca_id */
+    uint64_t ca_id;
+};
+
+/* What issue_prepare does, up to the request to sign ahead: it is with the CA process when
+ * issue_prepare_end waits for it. With in_txn, reads in the caller's read transaction. body must
+ * outlive the job. */
+int issue_prepare_begin(struct api_request *r, const struct issue_body *body, bool in_txn,
+                        struct issue_prepare_job **ret_job);
+int issue_prepare_end(struct issue_prepare_job *job);
+void issue_prepare_job_free(struct issue_prepare_job *job);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct issue_prepare_job, issue_prepare_job_free);

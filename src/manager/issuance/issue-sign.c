@@ -156,22 +156,52 @@ issue_ca_refused(int err)
 
 /* Through the CA process. The CSR's key, which the prepare step took from the CSR it verified:
  * the CA process does not parse the CSR again (docs/ca.md). */
+/* The CSR's key (DER SubjectPublicKeyInfo) from the hex the prepare step handed on. */
+static int
+spki_of(const struct issue_state *s, uint8_t **ret_spki, size_t *ret_len)
+{
+    size_t len = s->spki_hex ? strlen(s->spki_hex) / 2 : 0;
+    uint8_t *spki;
+
+    if (len == 0 || len > CA_CSR_MAX)
+        return -EINVAL;
+    spki = malloc(len);
+    if (!spki)
+        return -ENOMEM;
+    if (hex_decode(s->spki_hex, spki, len) < 0) {
+        free(spki);
+        return -EINVAL;
+    }
+    *ret_spki = spki;
+    *ret_len = len;
+    return 0;
+}
+
 int
 issue_sign(const struct issue_state *s, const struct signing *g, struct ca_error *error,
            struct ca_issued **ret_issued)
 {
-    size_t spki_len = s->spki_hex ? strlen(s->spki_hex) / 2 : 0;
     _cleanup_free_ uint8_t *spki = NULL;
+    size_t spki_len;
+    int err = spki_of(s, &spki, &spki_len);
 
-    if (spki_len == 0 || spki_len > CA_CSR_MAX)
-        return -EINVAL;
-    spki = malloc(spki_len);
-    if (!spki)
-        return -ENOMEM;
-    if (hex_decode(s->spki_hex, spki, spki_len) < 0)
-        return -EINVAL;
+    if (err < 0)
+        return err;
     return ca_client_issue_spki(s->r->ctx->ca_fd, s->r->zone_id, &g->profile, spki, spki_len, error,
                                 ret_issued);
+}
+
+int
+issue_sign_send(const struct issue_state *s, const struct signing *g, uint64_t *ret_id)
+{
+    _cleanup_free_ uint8_t *spki = NULL;
+    size_t spki_len;
+    int err = spki_of(s, &spki, &spki_len);
+
+    if (err < 0)
+        return err;
+    return ca_client_issue_spki_send(s->r->ctx->ca_fd, s->r->zone_id, &g->profile, spki, spki_len,
+                                     ret_id);
 }
 
 /* The certificate signed ahead when it is what g asks for, else a new one. */

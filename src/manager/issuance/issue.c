@@ -38,42 +38,78 @@ issue_state_release(struct issue_state *s)
 
 /* ---- before the transaction: the cryptography ---- */
 
-int
-issue_prepare(struct api_request *r, const struct issue_body *body)
+void
+issue_prepare_job_free(struct issue_prepare_job *job)
 {
-    _cleanup_(issue_state_release) struct issue_state s = {
-        .r = r,
-        .body = body,
-        .csr = body->csr,
-        .nonce = body->nonce,
-    };
-    json_t *presigned = NULL;
+    if (!job)
+        return;
+    issue_signing_release(&job->g);
+    issue_state_release(&job->s);
+    free(job);
+}
+
+int
+issue_prepare_begin(struct api_request *r, const struct issue_body *body, bool in_txn,
+                    struct issue_prepare_job **ret_job)
+{
+    _cleanup_(issue_prepare_job_freep) struct issue_prepare_job *job = calloc(1, sizeof(*job));
+    struct issue_state *s = &job->s;
     bool ahead = false;
     int err;
 
-    err = time_parse_rfc3339(api_now(r), &s.now_ms);
+    if (!job)
+        return -ENOMEM;
+    *s = (struct issue_state){ .r = r, .body = body, .csr = body->csr, .nonce = body->nonce };
+    err = time_parse_rfc3339(api_now(r), &s->now_ms);
     if (err >= 0)
-        err = issue_parse_csr(&s);
+        err = issue_parse_csr(s);
     if (err >= 0)
-        err = issue_spki_to_hex(&s);
+        err = issue_spki_to_hex(s);
     if (err >= 0)
-        err = issue_check_nonce_fresh(&s);
+        err = issue_check_nonce_fresh(s);
     if (err == 0)
-        err = issue_prepare_read(&s, &ahead);
+        err = in_txn ? issue_prepare_facts(s, &ahead) : issue_prepare_read(s, &ahead);
     if (err < 0)
         return err;
     if (err > 0)
         r->prepared =
-            json_pack("{s:s, s:s}", "refusal_check", s.refusal_check, "refusal", s.refusal);
+            json_pack("{s:s, s:s}", "refusal_check", s->refusal_check, "refusal", s->refusal);
     else
-        err = issue_prepared_claims(&s, &r->prepared);
-    if (err >= 0 && ahead)
-        err = issue_sign_ahead(&s, &presigned);
-    if (err >= 0 && presigned)
-        err = json_object_set_new(r->prepared, "presigned", presigned) < 0 ? -ENOMEM : 0;
+        err = issue_prepared_claims(s, &r->prepared);
+    if (err >= 0 && ahead) {
+        err = issue_sign_ahead_send(s, &job->g, &job->ca_id);
+        job->signing = err == 0;
+    }
     if (err < 0)
         return err;
-    return r->prepared ? 0 : -ENOMEM;
+    if (!r->prepared)
+        return -ENOMEM;
+    *ret_job = TAKE_PTR(job);
+    return 0;
+}
+
+int
+issue_prepare_end(struct issue_prepare_job *job)
+{
+    struct api_request *r = job->s.r;
+    json_t *presigned = NULL;
+    int err;
+
+    if (!job->signing)
+        return 0;
+    err = issue_sign_ahead_recv(&job->s, &job->g, job->ca_id, &presigned);
+    if (err >= 0 && presigned)
+        err = json_object_set_new(r->prepared, "presigned", presigned) < 0 ? -ENOMEM : 0;
+    return err;
+}
+
+int
+issue_prepare(struct api_request *r, const struct issue_body *body)
+{
+    _cleanup_(issue_prepare_job_freep) struct issue_prepare_job *job = NULL;
+    int err = issue_prepare_begin(r, body, false, &job);
+
+    return err < 0 ? err : issue_prepare_end(job);
 }
 
 /* ---- in the transaction: the store ---- */

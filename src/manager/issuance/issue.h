@@ -58,6 +58,15 @@ int issue_body_parse(const json_t *body, struct issue_body *ret, char *error, si
 int issue_prepare(struct api_request *r, const struct issue_body *body);
 int issue_certificate(struct api_request *r);
 
+/* POST /v1/node/certificate/issue-batch {requests: [issue body, ...]} (issue-batch.c): up to
+ * ISSUE_BATCH_MAX requests of the calling node, each through the pipeline above, in one write
+ * transaction, each under its own savepoint. Answers 200 {results: [{status, body}, ...]}: for
+ * each request, in order, the status and body POST /v1/node/certificate/issue would have
+ * answered. issue_batch_prepare is the route's prepare step, issue_batch its handler. */
+#define ISSUE_BATCH_MAX 32
+int issue_batch_prepare(struct api_request *r);
+int issue_batch(struct api_request *r);
+
 /* GET /v1/node/certificate/result/{task_id}: the state of the approval task a PENDING_WHITELIST
  * answer named (or SUCCESS for a certificate id this node was issued). */
 int issue_result(struct api_request *r, const char *task_id);

@@ -158,7 +158,7 @@ set_journal_mode(struct sqlite_store *s)
 
     for (int waited_ms = 0;; waited_ms += 10) {
         r = sqlite_exec_plain(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                                 "PRAGMA foreign_keys=ON; "
+                                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
                                  "PRAGMA wal_autocheckpoint=" SQLITE_WAL_AUTOCHECKPOINT_PAGES ";");
         if (r != -EBUSY || waited_ms >= SQLITE_BUSY_TIMEOUT_MS)
             return r;

@@ -1,0 +1,222 @@
+/* POST /v1/node/certificate/issue-batch (issue.h, docs/issuance.md "Batches"): several
+ * certificate requests of one node, each run through the same pipeline as
+ * POST /v1/node/certificate/issue, in one write transaction.
+ *
+ * Why: the agent sends the requests that arrive while earlier ones are with the manager as one
+ * batch, so one HTTPS exchange, one scope lock and one commit serve them all. Each request still
+ * gets its own answer, exactly what the single route would have answered, and its own savepoint:
+ * a request whose writes must not stay (a replay that lost the race, answered DENIED) is rolled
+ * back alone. Only an error with no answer (the store or the CA process failing) fails the whole
+ * batch, which then commits nothing. */
+#include "issue.h"
+#include "issue-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "body.h"
+
+/* A request of the batch as the pipeline sees it: the batch's caller and time, the item's body,
+ * a response of its own. Shares the batch's HTTP request and query (never released here). */
+static struct api_request
+item_request(const struct api_request *batch, json_t *body)
+{
+    struct api_request item = *batch;
+
+    item.body = body;
+    item.prepared = NULL;
+    item.status = 0;
+    item.response = NULL;
+    item.response_text = NULL;
+    item.streamed = false;
+    return item;
+}
+
+static void
+item_release(struct api_request *item)
+{
+    json_decref(item->prepared);
+    json_decref(item->response);
+    free(item->response_text);
+}
+
+/* {status, body}: the answer the single route would have sent. */
+static int
+append_result(json_t *results, struct api_request *item)
+{
+    json_t *result = json_pack("{s:i, s:O?}", "status", item->status, "body", item->response);
+
+    return result && json_array_append_new(results, result) == 0 ? 0 : -ENOMEM;
+}
+
+static int
+check_batch(struct api_request *r, json_t **ret_requests)
+{
+    json_t *requests = json_object_get(r->body, "requests");
+
+    if (!json_is_object(r->body) || json_object_size(r->body) != 1 || !requests)
+        return api_bad_field(r, "requests: required, and the body's only member");
+    if (!json_is_array(requests) || json_array_size(requests) < 1 ||
+        json_array_size(requests) > ISSUE_BATCH_MAX)
+        return api_bad_field(r, "requests: must be an array of 1 to %d certificate requests",
+                             ISSUE_BATCH_MAX);
+    *ret_requests = requests;
+    return 0;
+}
+
+/* A request of the batch between the two halves of its prepare step. */
+struct batch_item {
+    struct api_request item;
+    struct issue_body body;
+    struct issue_prepare_job *job;
+    json_t *slot; /* {status, body} when answered already (a body or CSR that does not fit) */
+};
+
+static void
+batch_items_free(struct batch_item *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++) {
+        issue_prepare_job_free(items[i].job);
+        item_release(&items[i].item);
+        json_decref(items[i].slot);
+    }
+    free(items);
+}
+
+/* The first half of one request's prepare step, in the batch's read transaction: answered (400)
+ * into it->slot, or its signing request on its way to the CA process. */
+static int
+prepare_begin(struct api_request *r, json_t *body, struct batch_item *it)
+{
+    char why[BODY_ERROR_MAX];
+    int err;
+
+    it->item = item_request(r, body);
+    err = issue_body_parse(body, &it->body, why, sizeof(why));
+    if (err == -EINVAL)
+        err = api_bad_field(&it->item, "%s", why);
+    else if (err >= 0)
+        err = issue_prepare_begin(&it->item, &it->body, true, &it->job);
+    if (err == -ECANCELED && it->item.status >= 400) {
+        it->slot = json_pack("{s:i, s:O?}", "status", it->item.status, "body", it->item.response);
+        return it->slot ? 0 : -ENOMEM;
+    }
+    return err;
+}
+
+/* The second half: the certificate signed ahead, then what the transaction goes on with. */
+static int
+prepare_end(struct batch_item *it)
+{
+    int err;
+
+    if (it->slot)
+        return 0;
+    err = issue_prepare_end(it->job);
+    if (err < 0)
+        return err;
+    it->slot = json_pack("{s:O}", "prepared", it->item.prepared);
+    return it->slot ? 0 : -ENOMEM;
+}
+
+/* Every request's checks in one read transaction (one look at what other processes committed),
+ * their signing requests all sent before the first certificate is awaited: the CA process signs
+ * while this worker checks the next requests. */
+static int
+prepare_items(struct api_request *r, json_t *requests, struct batch_item *items)
+{
+    size_t n = json_array_size(requests);
+    int err;
+
+    err = store_begin(r->store, STORE_TXN_READ);
+    for (size_t i = 0; err >= 0 && i < n; i++)
+        err = prepare_begin(r, json_array_get(requests, i), &items[i]);
+    if (err < 0) {
+        store_rollback(r->store);
+        return err;
+    }
+    err = store_commit(r->store);
+    for (size_t i = 0; err >= 0 && i < n; i++)
+        err = prepare_end(&items[i]);
+    return err;
+}
+
+int
+issue_batch_prepare(struct api_request *r)
+{
+    struct batch_item *items;
+    json_t *requests = NULL;
+    size_t n;
+    int err;
+
+    err = check_batch(r, &requests);
+    if (err < 0)
+        return err;
+    n = json_array_size(requests);
+    items = calloc(n, sizeof(*items));
+    r->prepared = json_array();
+    if (!items || !r->prepared) {
+        free(items);
+        return -ENOMEM;
+    }
+    err = prepare_items(r, requests, items);
+    for (size_t i = 0; err >= 0 && i < n; i++)
+        err = json_array_append(r->prepared, items[i].slot) < 0 ? -ENOMEM : 0;
+    batch_items_free(items, n);
+    return err;
+}
+
+static int
+savepoint(struct api_request *r, const char *sql)
+{
+    return store_exec(r->store, sql, NULL, 0, NULL);
+}
+
+/* One request in the transaction, under its own savepoint. */
+static int
+issue_item(struct api_request *r, json_t *body, json_t *slot, json_t *results)
+{
+    _cleanup_(item_release) struct api_request item = item_request(r, body);
+    int err;
+
+    item.prepared = json_incref(json_object_get(slot, "prepared"));
+    err = savepoint(r, "SAVEPOINT issue_item");
+    if (err < 0)
+        return err;
+    err = issue_certificate(&item);
+    if (err >= 0)
+        err = savepoint(r, "RELEASE SAVEPOINT issue_item");
+    else if (savepoint(r, "ROLLBACK TO SAVEPOINT issue_item") < 0 ||
+             savepoint(r, "RELEASE SAVEPOINT issue_item") < 0)
+        return -EIO;
+    else if (err == -ECANCELED && item.status > 0)
+        err = 0; /* answered, its writes undone: the replay that lost the race */
+    if (err >= 0 && item.status == 0)
+        err = -EINVAL; /* the pipeline answers every request it keeps */
+    return err < 0 ? err : append_result(results, &item);
+}
+
+int
+issue_batch(struct api_request *r)
+{
+    json_t *requests = json_object_get(r->body, "requests");
+    json_t *results = json_array();
+    json_t *slot;
+    size_t i;
+    int err = results ? 0 : -ENOMEM;
+
+    json_array_foreach(r->prepared, i, slot) {
+        if (err < 0)
+            break;
+        if (json_object_get(slot, "prepared"))
+            err = issue_item(r, json_array_get(requests, i), slot, results);
+        else /* answered by the prepare step: {status, body} already */
+            err = json_array_append(results, slot) < 0 ? -ENOMEM : 0;
+    }
+    if (err < 0) {
+        json_decref(results);
+        return err;
+    }
+    return api_reply(r, 200, json_pack("{s:o}", "results", results));
+}
