@@ -3,9 +3,11 @@
  * Checks that nothing crashes, that refusals always come with a message, and that an accepted
  * quote signs into a report that verifies and says exactly what was asked. The same bytes are
  * also the manager's answer to POST /v1/node/nonce for the nonce pool (agent-nonces.c): every
- * nonce it pools must come back out as the JSON of GET /v1/challenge, unchanged. */
+ * nonce it pools must come back out as the JSON of GET /v1/challenge, unchanged. And they are
+ * the manager's answer to a batch of certificate requests (agent-issue.c), read record by record. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +91,30 @@ check_nonce_answer(const uint8_t *data, size_t size)
     }
 }
 
+/* The same bytes as the manager's answer to a batch: records stay inside the input, in order,
+ * each one rewritten the way the manager writes it reads back the same. */
+static void
+check_answer_records(const uint8_t *data, size_t size)
+{
+    const char *text = (const char *)data, *body;
+    size_t at = 0, before, len;
+    char head[32];
+    int status, r;
+
+    for (before = at; (r = agent_answer_record_next(text, size, &at, &status, &body, &len)) == 0;
+         before = at) {
+        if (at <= before || at > size || body < text + before || body + len + 1 != text + at ||
+            status < 100 || status > 599)
+            __builtin_trap();
+        if ((size_t)snprintf(head, sizeof(head), "%d %zu\n", status, len) !=
+                (size_t)(body - (text + before)) ||
+            memcmp(head, text + before, (size_t)(body - (text + before))) != 0)
+            __builtin_trap();
+    }
+    if ((r != -ENOENT && r != -EBADMSG) || (r == -ENOENT && at != size))
+        __builtin_trap();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -109,6 +135,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
     check_message(agent_body_check_issue((const char *)data, size, err), err);
     check_nonce_answer(data, size);
+    check_answer_records(data, size);
     /* The same bytes as a path segment. */
     text = strndup((const char *)data, size < 256 ? size : 256);
     if (text) {

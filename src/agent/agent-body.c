@@ -239,3 +239,37 @@ agent_quote_make(const struct agent_quote_request *req, EVP_PKEY *sim_key, char 
     *ret_json = text;
     return 0;
 }
+
+int
+agent_answer_record_next(const char *text, size_t size, size_t *at, int *ret_status,
+                         const char **ret_body, size_t *ret_len)
+{
+    size_t i = *at, len = 0;
+    int status = 0;
+
+    if (i >= size)
+        return -ENOENT;
+    for (int d = 0; d < 3; d++, i++) {
+        if (i >= size || text[i] < '0' || text[i] > '9')
+            return -EBADMSG;
+        status = status * 10 + (text[i] - '0');
+    }
+    if (status < 100 || status > 599 || i >= size || text[i++] != ' ')
+        return -EBADMSG;
+    if (i >= size || text[i] < '0' || text[i] > '9' ||
+        (text[i] == '0' && i + 1 < size && text[i + 1] != '\n'))
+        return -EBADMSG;
+    for (; i < size && text[i] >= '0' && text[i] <= '9'; i++) {
+        if (len > (size - i) / 10)
+            return -EBADMSG; /* longer than what is left: no overflow either */
+        len = len * 10 + (size_t)(text[i] - '0');
+    }
+    if (i >= size || text[i++] != '\n' || len > size - i || size - i - len < 1 ||
+        text[i + len] != '\n')
+        return -EBADMSG;
+    *ret_status = status;
+    *ret_body = text + i;
+    *ret_len = len;
+    *at = i + len + 1;
+    return 0;
+}

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "agent.h"
 #include "cleanup.h"
 #include "log.h"
@@ -42,51 +40,35 @@ on_single(int status, const char *reason, const char *body, size_t size, void *u
         send_waiting(a);
 }
 
-/* One app's answer out of {results: [{status, body}, ...]}; false when it does not read. */
-static bool
-reply_result(struct evhttp_request *req, const json_t *result)
-{
-    json_int_t status = json_integer_value(json_object_get(result, "status"));
-    _cleanup_free_ char *text = NULL;
-    json_t *body = json_object_get(result, "body");
-
-    if (status < 200 || status > 599 || !json_is_object(body))
-        return false;
-    text = json_dumps(body, JSON_COMPACT);
-    if (!text)
-        return false;
-    agent_reply_text(req, (int)status, status == 200 ? "OK" : "Manager", text, strlen(text));
-    return true;
-}
-
-/* The manager's answer to a batch: each app gets its own result. Anything but 200 with one
- * result per request (an error of the whole batch: 503 while the store is busy, a refused node
- * certificate) is passed through to every app, as it would have been for each alone. */
+/* The manager's answer to a batch: each app gets its own record (agent_answer_record_next),
+ * passed on as it is. Anything but 200 with one record per request (an error of the whole batch:
+ * 503 while the store is busy, a refused node certificate) is passed through to every app, as it
+ * would have been for each alone. */
 static void
 on_batch(int status, const char *reason, const char *body, size_t size, void *userdata)
 {
     struct sent_batch *b = userdata;
     struct agent *a = b->a;
-    _cleanup_(json_decrefp) json_t *answer = NULL;
-    json_t *results = NULL;
-    unsigned i = 0;
+    int statuses[AGENT_ISSUE_BATCH_MAX];
+    const char *bodies[AGENT_ISSUE_BATCH_MAX];
+    size_t lens[AGENT_ISSUE_BATCH_MAX], at = 0;
+    unsigned n = 0;
 
-    if (status == 200) {
-        answer = json_loadb(body, size, 0, NULL);
-        results = json_object_get(answer, "results");
-        if (!json_is_array(results) || json_array_size(results) != b->n)
-            results = NULL;
-    }
-    if (results)
-        for (; i < b->n && reply_result(b->reqs[i], json_array_get(results, i)); i++)
-            ;
-    if (results && i < b->n)
+    while (status == 200 && n < b->n &&
+           agent_answer_record_next(body, size, &at, &statuses[n], &bodies[n], &lens[n]) == 0)
+        n++;
+    if (status == 200 && (n < b->n || at != size)) {
         log_warning("The manager's answer to %u certificate requests does not read", b->n);
-    for (; i < b->n; i++) {
-        if (status == 200)
+        for (unsigned i = 0; i < b->n; i++)
             agent_reply_error(b->reqs[i], 502, "BAD_GATEWAY", "the manager's answer does not read");
-        else
-            agent_reply_forwarded(b->reqs[i], status, reason, body, size);
+    } else {
+        for (unsigned i = 0; i < b->n; i++) {
+            if (status == 200)
+                agent_reply_text(b->reqs[i], statuses[i], statuses[i] == 200 ? "OK" : "Manager",
+                                 bodies[i], lens[i]);
+            else
+                agent_reply_forwarded(b->reqs[i], status, reason, body, size);
+        }
     }
     free(b);
     a->issue.in_flight--;

@@ -565,8 +565,27 @@ def test_needs_node_certificate(manager, team, node):
 
 # ---- batches (POST /v1/node/certificate/issue-batch) ----
 
-def batch(node, bodies, status=200):
-    return expect(node.post("/v1/node/certificate/issue-batch", {"requests": bodies}), status)
+def answer_records(r):
+    """The answer of a batch (docs/issuance.md "Batches"): records "<status> <length>\\n<body>\\n",
+    read here independently of the agent's reader: [{status, body}] with body parsed."""
+    assert r.status_code == 200, lib.describe(r)
+    assert r.headers["Content-Type"] == "application/vnd.cloister.answers", r.headers
+    data, results = r.content, []
+    while data:
+        head, _, rest = data.partition(b"\n")
+        status, length = head.split(b" ")
+        assert status.isdigit() and length.isdigit() and len(status) == 3, head
+        body, end = rest[:int(length)], rest[int(length):int(length) + 1]
+        assert end == b"\n", data[:200]
+        results.append({"status": int(status), "body": json.loads(body)})
+        data = rest[int(length) + 1:]
+    return results
+
+
+def batch(node, bodies):
+    results = answer_records(node.post("/v1/node/certificate/issue-batch", {"requests": bodies}))
+    assert len(results) == len(bodies), results
+    return {"results": results}
 
 
 def test_batch_answers_each_request_as_alone(team, node, zone_chain, tmp_path):

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "body.h"
@@ -41,13 +42,40 @@ item_release(struct api_request *item)
     free(item->response_text);
 }
 
-/* {status, body}: the answer the single route would have sent. */
-static int
-append_result(json_t *results, struct api_request *item)
-{
-    json_t *result = json_pack("{s:i, s:O?}", "status", item->status, "body", item->response);
+/* The answers, one record each, as docs/issuance.md "Batches" has them:
+ * "<status> <length>\n<body>\n", body the JSON the single route would have sent. Records, not
+ * one JSON document, so that the agent hands each body to its app as it is, without parsing the
+ * certificates in it and writing them again. */
+struct records {
+    char *text;
+    size_t len, size;
+};
 
-    return result && json_array_append_new(results, result) == 0 ? 0 : -ENOMEM;
+static int
+append_record(struct records *out, int status, const json_t *body)
+{
+    _cleanup_free_ char *json = json_dumps(body, JSON_COMPACT);
+    size_t len = json ? strlen(json) : 0;
+    char head[32];
+    int n;
+
+    if (!json || status < 100 || status > 599)
+        return json ? -EINVAL : -ENOMEM;
+    n = snprintf(head, sizeof(head), "%d %zu\n", status, len);
+    if (out->len + (size_t)n + len + 2 > out->size) {
+        size_t size = 2 * (out->len + (size_t)n + len + 2);
+        char *text = realloc(out->text, size);
+        if (!text)
+            return -ENOMEM;
+        out->text = text;
+        out->size = size;
+    }
+    memcpy(out->text + out->len, head, (size_t)n);
+    memcpy(out->text + out->len + n, json, len);
+    out->len += (size_t)n + len;
+    out->text[out->len++] = '\n';
+    out->text[out->len] = '\0';
+    return 0;
 }
 
 static int
@@ -175,7 +203,7 @@ savepoint(struct api_request *r, const char *sql)
 
 /* One request in the transaction, under its own savepoint. */
 static int
-issue_item(struct api_request *r, json_t *body, json_t *slot, json_t *results)
+issue_item(struct api_request *r, json_t *body, json_t *slot, struct records *out)
 {
     _cleanup_(item_release) struct api_request item = item_request(r, body);
     int err;
@@ -194,29 +222,31 @@ issue_item(struct api_request *r, json_t *body, json_t *slot, json_t *results)
         err = 0; /* answered, its writes undone: the replay that lost the race */
     if (err >= 0 && item.status == 0)
         err = -EINVAL; /* the pipeline answers every request it keeps */
-    return err < 0 ? err : append_result(results, &item);
+    return err < 0 ? err : append_record(out, item.status, item.response);
 }
 
 int
 issue_batch(struct api_request *r)
 {
     json_t *requests = json_object_get(r->body, "requests");
-    json_t *results = json_array();
+    struct records out = { 0 };
     json_t *slot;
     size_t i;
-    int err = results ? 0 : -ENOMEM;
+    int err = 0;
 
     json_array_foreach(r->prepared, i, slot) {
         if (err < 0)
             break;
         if (json_object_get(slot, "prepared"))
-            err = issue_item(r, json_array_get(requests, i), slot, results);
-        else /* answered by the prepare step: {status, body} already */
-            err = json_array_append(results, slot) < 0 ? -ENOMEM : 0;
+            err = issue_item(r, json_array_get(requests, i), slot, &out);
+        else /* answered by the prepare step */
+            err = append_record(&out, (int)json_integer_value(json_object_get(slot, "status")),
+                                json_object_get(slot, "body"));
     }
-    if (err < 0) {
-        json_decref(results);
-        return err;
-    }
-    return api_reply(r, 200, json_pack("{s:o}", "results", results));
+    if (err >= 0 && !out.text)
+        err = -EINVAL; /* check_batch lets no empty batch through */
+    if (err >= 0)
+        err = api_reply_text(r, 200, ISSUE_BATCH_CONTENT_TYPE, out.text);
+    free(out.text);
+    return err;
 }

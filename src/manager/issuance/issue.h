@@ -60,10 +60,12 @@ int issue_certificate(struct api_request *r);
 
 /* POST /v1/node/certificate/issue-batch {requests: [issue body, ...]} (issue-batch.c): up to
  * ISSUE_BATCH_MAX requests of the calling node, each through the pipeline above, in one write
- * transaction, each under its own savepoint. Answers 200 {results: [{status, body}, ...]}: for
- * each request, in order, the status and body POST /v1/node/certificate/issue would have
- * answered. issue_batch_prepare is the route's prepare step, issue_batch its handler. */
+ * transaction, each under its own savepoint. Answers 200 ISSUE_BATCH_CONTENT_TYPE: for each
+ * request, in order, the status and body POST /v1/node/certificate/issue would have answered,
+ * as a record "<status> <length>\n<body>\n" (docs/issuance.md "Batches"). issue_batch_prepare
+ * is the route's prepare step, issue_batch its handler. */
 #define ISSUE_BATCH_MAX 32
+#define ISSUE_BATCH_CONTENT_TYPE "application/vnd.cloister.answers"
 int issue_batch_prepare(struct api_request *r);
 int issue_batch(struct api_request *r);
 
