@@ -629,6 +629,26 @@ def test_batch_answers_each_request_as_alone(team, node, zone_chain, tmp_path):
     assert [r["body"]["task_status"] for r in again] == ["DENIED", "DENIED"], again
 
 
+def test_batch_requests_see_what_earlier_ones_wrote(team, node):
+    """A request of a batch sees what the requests before it in the same batch wrote: the domain
+    task the first one raises is the one the others wait for (one task, not one each), and once
+    it is approved the next batch issues for all."""
+    domain = f"{unique('batchraise')}.example.com"
+    app = team.writer.create_app(name=unique("app"), domain=domain)
+    expect(team.owner.vote(app["pending_task_id"], "DENIED"), 200)
+    build = team.writer.create_build(app["app_id"], platform="sim")
+    team.owner.approve(build["pending_task_id"])
+    mrenclave, mrsigner = measurement(team.writer.build(build["build_id"]))
+    results = batch(node, [node.request(mrenclave, mrsigner) for _ in range(4)])["results"]
+    assert [r["body"]["task_status"] for r in results] == ["PENDING_WHITELIST"] * 4, results
+    task_ids = {r["body"]["task_id"] for r in results}
+    assert len(task_ids) == 1 and app["pending_task_id"] not in task_ids, results
+    assert team.writer.app(app["app_id"])["pending_task_id"] in task_ids
+    team.owner.approve(task_ids.pop())
+    results = batch(node, [node.request(mrenclave, mrsigner) for _ in range(4)])["results"]
+    assert [r["body"]["task_status"] for r in results] == ["SUCCESS"] * 4, results
+
+
 def test_batch_bad_bodies(team, node):
     _, build, _ = approved_app(team)
     one = node.request(*measurement(build))

@@ -99,7 +99,7 @@ allowed_ahead(struct issue_state *s, bool *ret)
     int err;
 
     *ret = false;
-    err = store_issuance_account_get(s->r->store, s->r->acct_id, &s->account);
+    err = issue_get_account(s);
     if (err >= 0)
         err = issue_load_build(s, false);
     if (err < 0 || !s->build)
@@ -115,7 +115,7 @@ issue_prepare_facts(struct issue_state *s, bool *ret_ahead)
 {
     int err;
 
-    err = store_issuance_node_get(s->r->store, s->r->acct_id, s->r->node_id, &s->node);
+    err = issue_get_node(s);
     if (err == 0)
         err = issue_verify_evidence(s);
     if (err == 0)

@@ -115,7 +115,7 @@ batch_items_free(struct batch_item *items, size_t n)
 /* The first half of one request's prepare step, in the batch's read transaction: answered (400)
  * into it->slot, or its signing request on its way to the CA process. */
 static int
-prepare_begin(struct api_request *r, json_t *body, struct batch_item *it)
+prepare_begin(struct api_request *r, json_t *body, struct issue_cache *cache, struct batch_item *it)
 {
     char why[BODY_ERROR_MAX];
     int err;
@@ -125,7 +125,7 @@ prepare_begin(struct api_request *r, json_t *body, struct batch_item *it)
     if (err == -EINVAL)
         err = api_bad_field(&it->item, "%s", why);
     else if (err >= 0)
-        err = issue_prepare_begin(&it->item, &it->body, true, &it->job);
+        err = issue_prepare_begin(&it->item, &it->body, cache, &it->job);
     if (err == -ECANCELED && it->item.status >= 400) {
         it->slot = json_pack("{s:i, s:O?}", "status", it->item.status, "body", it->item.response);
         return it->slot ? 0 : -ENOMEM;
@@ -154,12 +154,13 @@ prepare_end(struct batch_item *it)
 static int
 prepare_items(struct api_request *r, json_t *requests, struct batch_item *items)
 {
+    _cleanup_(issue_cache_clear) struct issue_cache cache = { 0 };
     size_t n = json_array_size(requests);
     int err;
 
     err = store_begin(r->store, STORE_TXN_READ);
     for (size_t i = 0; err >= 0 && i < n; i++)
-        err = prepare_begin(r, json_array_get(requests, i), &items[i]);
+        err = prepare_begin(r, json_array_get(requests, i), &cache, &items[i]);
     if (err < 0) {
         store_rollback(r->store);
         return err;
@@ -201,9 +202,18 @@ savepoint(struct api_request *r, const char *sql)
     return store_exec(r->store, sql, NULL, 0, NULL);
 }
 
+static bool
+answered_success(const struct api_request *item)
+{
+    const char *status = item->status == 200 ? member_text(item->response, "task_status") : NULL;
+
+    return status && strcmp(status, ISSUE_STATUS_SUCCESS) == 0;
+}
+
 /* One request in the transaction, under its own savepoint. */
 static int
-issue_item(struct api_request *r, json_t *body, json_t *slot, struct records *out)
+issue_item(struct api_request *r, json_t *body, json_t *slot, struct issue_cache *cache,
+           struct records *out)
 {
     _cleanup_(item_release) struct api_request item = item_request(r, body);
     int err;
@@ -212,7 +222,7 @@ issue_item(struct api_request *r, json_t *body, json_t *slot, struct records *ou
     err = savepoint(r, "SAVEPOINT issue_item");
     if (err < 0)
         return err;
-    err = issue_certificate(&item);
+    err = issue_certificate_cached(&item, cache);
     if (err >= 0)
         err = savepoint(r, "RELEASE SAVEPOINT issue_item");
     else if (savepoint(r, "ROLLBACK TO SAVEPOINT issue_item") < 0 ||
@@ -222,12 +232,15 @@ issue_item(struct api_request *r, json_t *body, json_t *slot, struct records *ou
         err = 0; /* answered, its writes undone: the replay that lost the race */
     if (err >= 0 && item.status == 0)
         err = -EINVAL; /* the pipeline answers every request it keeps */
+    if (!answered_success(&item))
+        issue_cache_clear(cache); /* it may have raised a task, changing the build or the app */
     return err < 0 ? err : append_record(out, item.status, item.response);
 }
 
 int
 issue_batch(struct api_request *r)
 {
+    _cleanup_(issue_cache_clear) struct issue_cache cache = { 0 };
     json_t *requests = json_object_get(r->body, "requests");
     struct records out = { 0 };
     json_t *slot;
@@ -238,7 +251,7 @@ issue_batch(struct api_request *r)
         if (err < 0)
             break;
         if (json_object_get(slot, "prepared"))
-            err = issue_item(r, json_array_get(requests, i), slot, &out);
+            err = issue_item(r, json_array_get(requests, i), slot, &cache, &out);
         else /* answered by the prepare step */
             err = append_record(&out, (int)json_integer_value(json_object_get(slot, "status")),
                                 json_object_get(slot, "body"));

@@ -71,12 +71,9 @@ issue_check_nonce_unused(struct issue_state *s)
 int
 issue_load_facts(struct issue_state *s)
 {
-    int err;
+    int err = issue_get_node(s);
 
-    err = store_issuance_node_get(s->r->store, s->r->acct_id, s->r->node_id, &s->node);
-    if (err >= 0)
-        err = store_issuance_account_get(s->r->store, s->r->acct_id, &s->account);
-    return err;
+    return err < 0 ? err : issue_get_account(s);
 }
 
 /* Step 3: the evidence verifies against the node's key. 1 when denied. */
@@ -132,24 +129,4 @@ issue_check_binding(struct issue_state *s)
     if (err < 0)
         return refuse(s, "report_data", "report_data does not bind the CSR key and nonce");
     return 0;
-}
-
-/* The build with the measurement and its app (in the transaction locked: an approval cannot
- * change it under us). */
-int
-issue_load_build(struct issue_state *s, bool lock)
-{
-    char mrenclave[2 * ATTEST_MEASUREMENT_SIZE + 1];
-    int err;
-
-    hex_encode(s->claims.mrenclave, ATTEST_MEASUREMENT_SIZE, mrenclave);
-    err = store_issuance_build_get(s->r->store, s->r->acct_id, mrenclave, &s->build);
-    if (err == -ENOENT)
-        return 0;
-    if (err >= 0)
-        err = store_app_get(s->r->store, s->r->acct_id, member_text(s->build, "app_id"), lock,
-                            &s->app);
-    if (err >= 0)
-        err = policy_dns_names(s->app, &s->names);
-    return err;
 }

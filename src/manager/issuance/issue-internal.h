@@ -18,10 +18,19 @@
 #include "nonce.h"
 #include "policy.h"
 
+/* Rows every request of a batch reads alike, read once per batch (issue-cache.c); each holds a
+ * reference, NULL until read. */
+struct issue_cache {
+    json_t *node, *account;
+    char mrenclave[2 * ATTEST_MEASUREMENT_SIZE + 1]; /* of build */
+    json_t *build, *app, *names;
+};
+
 /* What the pipeline learns, step by step. */
 struct issue_state {
     struct api_request *r;
     const struct issue_body *body; /* the request's, as issue_body_parse read it */
+    struct issue_cache *cache;     /* a batch's, or NULL */
     const char *csr;
     const char *nonce;
     int64_t now_ms;
@@ -64,6 +73,13 @@ int issue_check_nonce_fresh(struct issue_state *s);
 int issue_check_nonce_unused(struct issue_state *s);
 /* The node and the account into s. */
 int issue_load_facts(struct issue_state *s);
+/* ---- the rows, from s->cache when it has them (issue-cache.c) ---- */
+
+/* The node's issuance row, the account's, into s. */
+int issue_get_node(struct issue_state *s);
+int issue_get_account(struct issue_state *s);
+/* Drops what c holds (c may be NULL). */
+void issue_cache_clear(struct issue_cache *c);
 /* Step 3: the evidence against the node's key (s->node); the claims into s, a refusal left in s. */
 int issue_verify_evidence(struct issue_state *s);
 /* Step 4: report_data binds the nonce and the CSR key; a refusal is left in s. */
@@ -139,10 +155,13 @@ struct issue_prepare_job {
 };
 
 /* What issue_prepare does, up to the request to sign ahead: it is with the CA process when
- * issue_prepare_end waits for it. With in_txn, reads in the caller's read transaction. body must
- * outlive the job. */
-int issue_prepare_begin(struct api_request *r, const struct issue_body *body, bool in_txn,
-                        struct issue_prepare_job **ret_job);
+ * issue_prepare_end waits for it. With a cache (a batch's), reads in the caller's read
+ * transaction, the rows from the cache when it has them. body must outlive the job. */
+int issue_prepare_begin(struct api_request *r, const struct issue_body *body,
+                        struct issue_cache *cache, struct issue_prepare_job **ret_job);
 int issue_prepare_end(struct issue_prepare_job *job);
 void issue_prepare_job_free(struct issue_prepare_job *job);
+/* issue_certificate for a request of a batch: the rows from cache when it has them (see struct
+ * issue_cache for when the caller must empty it). */
+int issue_certificate_cached(struct api_request *r, struct issue_cache *cache);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct issue_prepare_job, issue_prepare_job_free);

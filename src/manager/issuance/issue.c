@@ -49,7 +49,7 @@ issue_prepare_job_free(struct issue_prepare_job *job)
 }
 
 int
-issue_prepare_begin(struct api_request *r, const struct issue_body *body, bool in_txn,
+issue_prepare_begin(struct api_request *r, const struct issue_body *body, struct issue_cache *cache,
                     struct issue_prepare_job **ret_job)
 {
     _cleanup_(issue_prepare_job_freep) struct issue_prepare_job *job = calloc(1, sizeof(*job));
@@ -59,7 +59,9 @@ issue_prepare_begin(struct api_request *r, const struct issue_body *body, bool i
 
     if (!job)
         return -ENOMEM;
-    *s = (struct issue_state){ .r = r, .body = body, .csr = body->csr, .nonce = body->nonce };
+    *s = (struct issue_state){
+        .r = r, .body = body, .cache = cache, .csr = body->csr, .nonce = body->nonce
+    };
     err = time_parse_rfc3339(api_now(r), &s->now_ms);
     if (err >= 0)
         err = issue_parse_csr(s);
@@ -68,7 +70,7 @@ issue_prepare_begin(struct api_request *r, const struct issue_body *body, bool i
     if (err >= 0)
         err = issue_check_nonce_fresh(s);
     if (err == 0)
-        err = in_txn ? issue_prepare_facts(s, &ahead) : issue_prepare_read(s, &ahead);
+        err = cache ? issue_prepare_facts(s, &ahead) : issue_prepare_read(s, &ahead);
     if (err < 0)
         return err;
     if (err > 0)
@@ -107,7 +109,7 @@ int
 issue_prepare(struct api_request *r, const struct issue_body *body)
 {
     _cleanup_(issue_prepare_job_freep) struct issue_prepare_job *job = NULL;
-    int err = issue_prepare_begin(r, body, false, &job);
+    int err = issue_prepare_begin(r, body, NULL, &job);
 
     return err < 0 ? err : issue_prepare_end(job);
 }
@@ -135,11 +137,12 @@ count_answer(struct api_request *r, int platform)
 }
 
 static int
-issue_decide(struct api_request *r, const struct issue_body *body)
+issue_decide(struct api_request *r, const struct issue_body *body, struct issue_cache *cache)
 {
     _cleanup_(issue_state_release) struct issue_state s = {
         .r = r,
         .body = body,
+        .cache = cache,
         .csr = body->csr,
         .nonce = body->nonce,
     };
@@ -165,7 +168,7 @@ issue_decide(struct api_request *r, const struct issue_body *body)
 }
 
 int
-issue_certificate(struct api_request *r)
+issue_certificate_cached(struct api_request *r, struct issue_cache *cache)
 {
     struct issue_body body;
     char error[BODY_ERROR_MAX];
@@ -175,12 +178,18 @@ issue_certificate(struct api_request *r)
     err = issue_body_parse(r->body, &body, error, sizeof(error));
     if (err < 0)
         return err;
-    err = issue_decide(r, &body);
+    err = issue_decide(r, &body, cache);
     /* A DENIED answer to a replay that lost the race is rolled back (-ECANCELED) but still
      * sent, so it counts too; a commit that fails after this is counted all the same. */
     if (err >= 0 || err == -ECANCELED)
         count_answer(r, body.platform);
     return err;
+}
+
+int
+issue_certificate(struct api_request *r)
+{
+    return issue_certificate_cached(r, NULL);
 }
 
 /* An approval task's status as the agent API names it. */
