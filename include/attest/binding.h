@@ -52,6 +52,15 @@ ATTEST_EXPORT int attest_claims_check_binding_csr(const struct attest_claims *cl
                                                   X509_REQ *csr, const uint8_t *manifest_digest,
                                                   enum attest_step *failed_step);
 
+/* As attest_claims_check_binding with the CSR key's DER SubjectPublicKeyInfo, for a caller that
+ * holds it already (the manager, which read it from the CSR it verified): the bytes are hashed as
+ * given, so they must be the DER encoding, as a CSR carries it. */
+ATTEST_EXPORT int attest_claims_check_binding_spki(const struct attest_claims *claims,
+                                                   const uint8_t *nonce, size_t nonce_size,
+                                                   const uint8_t *spki, size_t spki_size,
+                                                   const uint8_t *manifest_digest,
+                                                   enum attest_step *failed_step);
+
 #ifdef __cplusplus
 }
 #endif

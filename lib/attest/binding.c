@@ -85,9 +85,11 @@ attest_report_data_compute_csr(const uint8_t *nonce, size_t nonce_size, X509_REQ
     return report_data_compute_csr(nonce, nonce_size, csr, manifest_digest, ret_report_data);
 }
 
+/* Checks claims against what nonce, the CSR key's digest (or key_error, when the key could not
+ * be read) and manifest_digest give. */
 static int
 check_binding(const struct attest_claims *claims, const uint8_t *nonce, size_t nonce_size,
-              EVP_PKEY *csr_key, X509_REQ *csr, const uint8_t *manifest_digest,
+              const uint8_t key_digest[SHA256_SIZE], int key_error, const uint8_t *manifest_digest,
               enum attest_step *failed_step)
 {
     uint8_t expected[ATTEST_REPORT_DATA_SIZE];
@@ -100,10 +102,11 @@ check_binding(const struct attest_claims *claims, const uint8_t *nonce, size_t n
      * was compared when it was not. */
     if (attest_platform_binds_manifest(claims->platform) != (manifest_digest != NULL))
         return -EINVAL;
-    if (csr)
-        r = report_data_compute_csr(nonce, nonce_size, csr, manifest_digest, expected);
-    else
-        r = attest_report_data_compute(nonce, nonce_size, csr_key, manifest_digest, expected);
+    if (!nonce || nonce_size == 0 || nonce_size > ATTEST_NONCE_MAX)
+        return -EINVAL;
+    if (key_error < 0)
+        return key_error;
+    r = report_data_from_key_digest(nonce, nonce_size, key_digest, manifest_digest, expected);
     if (r < 0)
         return r;
     if (CRYPTO_memcmp(expected, claims->report_data, ATTEST_REPORT_DATA_SIZE) != 0)
@@ -117,7 +120,10 @@ attest_claims_check_binding(const struct attest_claims *claims, const uint8_t *n
                             size_t nonce_size, EVP_PKEY *csr_key, const uint8_t *manifest_digest,
                             enum attest_step *failed_step)
 {
-    return check_binding(claims, nonce, nonce_size, csr_key, NULL, manifest_digest, failed_step);
+    uint8_t key_digest[SHA256_SIZE];
+    int r = csr_key ? attest_spki_sha256(csr_key, key_digest) : -EINVAL;
+
+    return check_binding(claims, nonce, nonce_size, key_digest, r, manifest_digest, failed_step);
 }
 
 int
@@ -125,9 +131,19 @@ attest_claims_check_binding_csr(const struct attest_claims *claims, const uint8_
                                 size_t nonce_size, X509_REQ *csr, const uint8_t *manifest_digest,
                                 enum attest_step *failed_step)
 {
-    if (!csr) {
-        attest_fail(failed_step, ATTEST_STEP_REPORT_DATA);
-        return -EINVAL;
-    }
-    return check_binding(claims, nonce, nonce_size, NULL, csr, manifest_digest, failed_step);
+    uint8_t key_digest[SHA256_SIZE];
+    int r = csr ? csr_spki_sha256(csr, key_digest) : -EINVAL;
+
+    return check_binding(claims, nonce, nonce_size, key_digest, r, manifest_digest, failed_step);
+}
+
+int
+attest_claims_check_binding_spki(const struct attest_claims *claims, const uint8_t *nonce,
+                                 size_t nonce_size, const uint8_t *spki, size_t spki_size,
+                                 const uint8_t *manifest_digest, enum attest_step *failed_step)
+{
+    uint8_t key_digest[SHA256_SIZE];
+    int r = spki && spki_size > 0 ? attest_sha256(spki, spki_size, NULL, 0, key_digest) : -EINVAL;
+
+    return check_binding(claims, nonce, nonce_size, key_digest, r, manifest_digest, failed_step);
 }

@@ -374,6 +374,29 @@ TEST(report_data_binding)
     CHECK_EQ_INT(step, ATTEST_STEP_NONE);
     CHECK_EQ_INT(attest_claims_check_binding(&claims, nonce, sizeof(nonce) - 1, app, NULL, &step),
                  0);
+    /* The same from the key's DER SPKI, as the manager holds it; a byte changed, none given. */
+    {
+        unsigned char *spki = NULL;
+        int n = i2d_PUBKEY(app, &spki);
+
+        CHECK(n > 0);
+        CHECK_EQ_INT(attest_claims_check_binding_spki(&claims, nonce, sizeof(nonce) - 1, spki,
+                                                      (size_t)n, NULL, &step),
+                     0);
+        CHECK_EQ_INT(step, ATTEST_STEP_NONE);
+        spki[n - 1] ^= 1;
+        CHECK_EQ_INT(attest_claims_check_binding_spki(&claims, nonce, sizeof(nonce) - 1, spki,
+                                                      (size_t)n, NULL, &step),
+                     -EBADMSG);
+        CHECK_EQ_INT(step, ATTEST_STEP_REPORT_DATA);
+        CHECK_EQ_INT(attest_claims_check_binding_spki(&claims, nonce, sizeof(nonce) - 1, NULL, 0,
+                                                      NULL, &step),
+                     -EINVAL);
+        CHECK_EQ_INT(
+            attest_claims_check_binding_spki(&claims, nonce, 0, spki, (size_t)n, NULL, &step),
+            -EINVAL);
+        OPENSSL_free(spki);
+    }
     /* Another nonce, a prefix of it, another CSR key. */
     CHECK_EQ_INT(
         attest_claims_check_binding_csr(&claims, nonce, sizeof(nonce) - 2, csr, NULL, &step),

@@ -81,6 +81,29 @@ TEST(rollback_discards_writes)
     close_fresh(store);
 }
 
+/* store_checkpoint: outside a transaction only; on SQLite, afterwards every frame of the WAL is
+ * in the database file (what PRAGMA wal_checkpoint reports: as many frames checkpointed as the
+ * log holds); PostgreSQL has nothing to do. */
+TEST(checkpoint_moves_the_log_into_the_database)
+{
+    struct store *store = open_fresh();
+    struct store_rows *rows = NULL;
+
+    CHECK_EQ_INT(insert_user(store, "u1", "a@example.com"), 0);
+    CHECK_EQ_INT(store_begin(store, STORE_TXN_READ), 0);
+    CHECK_EQ_INT(store_checkpoint(store), -EBUSY);
+    CHECK_EQ_INT(store_rollback(store), 0);
+    CHECK_EQ_INT(store_checkpoint(store), 0);
+    if (strcmp(store->ops->scheme, "sqlite") == 0) {
+        CHECK_EQ_INT(store_query_row(store, "PRAGMA wal_checkpoint(PASSIVE)", STORE_NO_ARGS, &rows),
+                     0);
+        CHECK(store_rows_int(rows, 1) > 0);
+        CHECK_EQ_INT(store_rows_int(rows, 2), store_rows_int(rows, 1));
+        store_rows_free(rows);
+    }
+    close_fresh(store);
+}
+
 TEST(rows_become_json_by_column_suffix)
 {
     struct store *store = open_fresh();
@@ -406,6 +429,7 @@ TEST(master_key_id_is_recorded_then_enforced)
 TEST_MAIN(TEST_CASE_ON_BACKENDS(migrations_are_versioned_and_idempotent),
           TEST_CASE_ON_BACKENDS(unique_violation_maps_to_eexist),
           TEST_CASE_ON_BACKENDS(rollback_discards_writes),
+          TEST_CASE_ON_BACKENDS(checkpoint_moves_the_log_into_the_database),
           TEST_CASE_ON_BACKENDS(rows_become_json_by_column_suffix),
           TEST_CASE_ON_BACKENDS(dynamic_sql_is_not_confused_by_the_statement_cache),
           TEST_CASE_ON_BACKENDS(wrong_argument_count_is_refused),

@@ -122,8 +122,8 @@ issue_check_binding(struct issue_state *s)
                           attest_platform_name(s->claims.platform));
         manifest = s->body->manifest_digest;
     }
-    err = attest_claims_check_binding(&s->claims, (const uint8_t *)s->nonce, strlen(s->nonce),
-                                      s->csr_key, manifest, &step);
+    err = attest_claims_check_binding_spki(&s->claims, (const uint8_t *)s->nonce, strlen(s->nonce),
+                                           s->csr_spki, s->csr_spki_len, manifest, &step);
     if (err == -ENOMEM)
         return err;
     if (err < 0)

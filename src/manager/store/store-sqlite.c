@@ -21,10 +21,12 @@
  * well under a millisecond, and SQLite's own handler sleeps 1, 2, 5, 10 ... ms. */
 #define SQLITE_BUSY_FIRST_WAIT_US 50
 #define SQLITE_BUSY_MAX_WAIT_US 1000
-/* Checkpoint the WAL into the database every 8,000 pages (32 MiB) rather than SQLite's 1,000: a
- * checkpoint copies each page once however often it was written since, and an issuance writes
- * mostly the same pages (index interiors, the newest leaves, the audit chain heads) as the one
- * before, so longer runs copy far fewer pages per commit. */
+/* The jobs process checkpoints the WAL into the database several times a second
+ * (store_checkpoint), off the path of requests. A connection that commits checkpoints by itself
+ * only when the WAL has grown past 8,000 pages (32 MiB) rather than SQLite's 1,000, as a fallback
+ * when the jobs process is not keeping up or not running (the store tools): a checkpoint copies
+ * each page once however often it was written since, and an issuance writes mostly the same
+ * pages as the one before, so longer runs copy fewer pages per commit. */
 #define SQLITE_WAL_AUTOCHECKPOINT_PAGES "8000"
 #define SQLITE_STMT_CACHE 64
 
@@ -436,6 +438,16 @@ sqlite_rows_free(struct store_rows *base)
     free(rows);
 }
 
+/* A checkpoint that waits for nobody: what readers still use stays in the WAL for the next. */
+static int
+sqlite_checkpoint(struct store *store)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+    return errno_from_sqlite(s->db, rc);
+}
+
 const struct store_ops store_sqlite_ops = {
     .scheme = "sqlite",
     .open = sqlite_open,
@@ -453,6 +465,7 @@ const struct store_ops store_sqlite_ops = {
     .rows_text = sqlite_rows_text,
     .rows_free = sqlite_rows_free,
     .lock_scope = NULL,
+    .checkpoint = sqlite_checkpoint,
     .for_update = "",
     .text_type = "TEXT",
 };

@@ -342,6 +342,14 @@ store_query_int(struct store *store, const char *sql, const struct store_value *
 }
 
 int
+store_checkpoint(struct store *store)
+{
+    if (store->in_txn)
+        return -EBUSY;
+    return store->ops->checkpoint ? store->ops->checkpoint(store) : 0;
+}
+
+int
 store_ping(struct store *store)
 {
     int64_t one;

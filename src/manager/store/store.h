@@ -74,6 +74,9 @@ struct store_ops {
     /* Serialises the write transactions of one scope (an account) until commit or rollback;
      * NULL where a write transaction already excludes every other writer (SQLite). */
     int (*lock_scope)(struct store *store, const char *scope);
+    /* Moves what the write-ahead log holds into the database, outside any transaction; NULL
+     * where the server does that by itself (PostgreSQL). */
+    int (*checkpoint)(struct store *store);
     /* SQL fragment that locks selected rows until commit ("" where the write transaction
      * already serialises writers, as in SQLite). */
     const char *for_update;
@@ -105,6 +108,9 @@ int store_begin(struct store *store, enum store_txn kind);
  * this one ends. Every statement after it sees what the scope's earlier writers committed. */
 int store_lock_scope(struct store *store, const char *scope);
 int store_commit(struct store *store);
+/* The backend's checkpoint (store_ops.checkpoint), if it has one; 0 otherwise. The jobs process
+ * calls it a few times a second so that request handlers do not. */
+int store_checkpoint(struct store *store);
 int store_rollback(struct store *store);
 
 int store_exec(struct store *store, const char *sql, const struct store_value *args, size_t n_args,
