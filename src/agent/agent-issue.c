@@ -166,7 +166,10 @@ send_waiting(struct agent *a)
         agent_issue_stop(a);
         return;
     }
-    while (q->count > 0 && q->in_flight < AGENT_ISSUE_IN_FLIGHT)
+    /* With nothing out, at once; beside a batch already out, only a batch worth the call: a
+     * request sent alone then would only wait behind it, where later ones could have joined. */
+    while (q->count > 0 && q->in_flight < AGENT_ISSUE_IN_FLIGHT &&
+           (q->in_flight == 0 || q->count >= AGENT_ISSUE_BATCH_MIN))
         send_batch(a, next_batch_size(q));
 }
 

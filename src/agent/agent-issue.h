@@ -14,6 +14,7 @@
 #include <event2/http.h>
 
 #define AGENT_ISSUE_IN_FLIGHT 2u
+#define AGENT_ISSUE_BATCH_MIN 4u             /* to go out beside another batch */
 #define AGENT_ISSUE_BATCH_MAX 32u            /* the manager's ISSUE_BATCH_MAX */
 #define AGENT_ISSUE_BATCH_BYTES (512u << 10) /* half the manager's default body limit */
 #define AGENT_ISSUE_WAITING_MAX 4096u

@@ -228,8 +228,7 @@ issue_sign_and_record(struct issue_state *s)
     int err;
 
     err = store_nonce_consume(s->r->store, s->nonce_id,
-                              s->now_ms + (ISSUE_NONCE_TTL_SEC * 1000) + NONCE_CLOCK_SKEW_MS,
-                              s->now_ms);
+                              s->now_ms + (ISSUE_NONCE_TTL_SEC * 1000) + NONCE_CLOCK_SKEW_MS);
     if (err == -EEXIST) {
         /* A replay won the race on another account's lock; the failed insert may have ended
          * the transaction (PostgreSQL), so answer without an audit event and roll back. */

@@ -28,9 +28,8 @@ int store_issuance_build_get(struct store *store, const char *acct_id, const cha
 /* Whether a nonce was consumed already: 0 no, -EEXIST yes. */
 int store_nonce_check_unused(struct store *store, const char *nonce_id);
 /* Consumes a nonce until expires_ms; -EEXIST when it was consumed already (a replay racing
- * this one, on another replica). Old rows are deleted on the way. */
-int store_nonce_consume(struct store *store, const char *nonce_id, int64_t expires_ms,
-                        int64_t now_ms);
+ * this one, on another replica). Expired rows are the jobs process's to delete (jobs.c). */
+int store_nonce_consume(struct store *store, const char *nonce_id, int64_t expires_ms);
 
 struct instance_new {
     const char *acct_id;
