@@ -257,5 +257,42 @@ TEST(issue_shape)
     CHECK(names(err, "nonce"));
 }
 
+/* The records of the manager's answer to a batch: "<status> <length>\n<body>\n" each. */
+TEST(answer_records)
+{
+    static const char two[] = "200 2\n{}\n400 12\n{\"code\":\"x\"}\n";
+    static const char *const bad[] = {
+        "20 2\n{}\n",                        /* two digits of status */
+        "099 2\n{}\n",                       /* below 100 */
+        "600 2\n{}\n",                       /* above 599 */
+        "200 02\n{}\n",                      /* a leading zero */
+        "200 -2\n{}\n",                      /* not a length */
+        "200 2 \n{}\n",                      /* after the length */
+        "200 3\n{}\n",                       /* longer than what follows */
+        "200 1\n{}\n",                       /* no newline after the body */
+        "200 2\n{}",                         /* none at the end */
+        "200 99999999999999999999999\n{}\n", /* would overflow */
+    };
+    const char *body = NULL;
+    size_t at = 0, len = 0;
+    int status = 0;
+
+    CHECK_EQ_INT(agent_answer_record_next(two, strlen(two), &at, &status, &body, &len), 0);
+    CHECK_EQ_INT(status, 200);
+    CHECK(len == 2 && memcmp(body, "{}", 2) == 0);
+    CHECK_EQ_INT(agent_answer_record_next(two, strlen(two), &at, &status, &body, &len), 0);
+    CHECK_EQ_INT(status, 400);
+    CHECK(len == 12 && memcmp(body, "{\"code\":\"x\"}", 12) == 0);
+    CHECK(at == strlen(two));
+    CHECK_EQ_INT(agent_answer_record_next(two, strlen(two), &at, &status, &body, &len), -ENOENT);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        at = 0;
+        CHECK_EQ_INT(agent_answer_record_next(bad[i], strlen(bad[i]), &at, &status, &body, &len),
+                     -EBADMSG);
+        CHECK(at == 0);
+    }
+}
+
 TEST_MAIN(TEST_CASE(quote_valid), TEST_CASE(quote_refusals_name_the_field),
-          TEST_CASE(quote_signature_verifies), TEST_CASE(heartbeat_and_ids), TEST_CASE(issue_shape))
+          TEST_CASE(quote_signature_verifies), TEST_CASE(heartbeat_and_ids), TEST_CASE(issue_shape),
+          TEST_CASE(answer_records))
