@@ -399,6 +399,8 @@ ROWS = {
                                         scoped_entity_read()),
     "POST /v1/node/certificate/issue": (req("POST", "/v1/node/certificate/issue", {}),
                                         node_only()),
+    "POST /v1/node/certificate/issue-batch": (req("POST", "/v1/node/certificate/issue-batch", {}),
+                                              node_only()),
     "GET /v1/node/certificate/result/{id}": (req("GET", lambda w: "/v1/node/certificate/result/"
                                                  + w.task_id), node_only()),
     # zones and nodes
