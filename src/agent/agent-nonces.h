@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AGENT_NONCES_MAX 64u /* the pool's size, and the most the manager mints at once */
-#define AGENT_NONCES_LOW 16u /* a refill starts when fewer are left */
+#define AGENT_NONCES_MAX 128u /* the pool's size, and the most the manager mints at once */
+#define AGENT_NONCES_LOW 64u  /* a refill starts when fewer are left */
 /* A pooled nonce is handed out only this long after its refill was sent (which is no later than
  * the manager minted it): an app gets at least 240 of its 300 s. */
 #define AGENT_NONCE_MAX_AGE_MS 60000

@@ -17,7 +17,7 @@
 #define NONCE_ID_LEN 32 /* hex of the random part */
 #define NONCE_TTL_DEFAULT_SEC 300
 /* Most nonces one POST /v1/node/nonce mints ({"count": N}): an agent's pool (docs/agent.md). */
-#define NONCE_BATCH_MAX 64
+#define NONCE_BATCH_MAX 128
 /* Replicas' clocks may differ by this much: a nonce "from the future" within it is accepted. */
 #define NONCE_CLOCK_SKEW_MS 60000
 

@@ -38,7 +38,7 @@ from cloister_testlib import expect, free_port, unique, wait_until
 
 AGENT_START_TIMEOUT = 30
 SIM_BODY = 192
-NONCE_POOL = 64  # AGENT_NONCES_MAX: the nonces an agent prefetches (src/agent/agent-nonces.h)
+NONCE_POOL = 128  # AGENT_NONCES_MAX: the nonces an agent prefetches (src/agent/agent-nonces.h)
 
 
 # --------------------------------------------------------------------------------------------

@@ -437,10 +437,10 @@ def test_nonce_batch(team, node):
         assert set(expect(r, 200)) == {"nonce", "expires_at"}
     one = expect(node.post("/v1/node/nonce", {"count": 1}), 200)
     assert one["nonces"] == [one["nonce"]]
-    batch = expect(node.post("/v1/node/nonce", {"count": 64}), 200)
+    batch = expect(node.post("/v1/node/nonce", {"count": 128}), 200)
     assert set(batch) == {"nonce", "nonces", "expires_at"}
     nonces = batch["nonces"]
-    assert len(nonces) == len(set(nonces)) == 64 and batch["nonce"] == nonces[0]
+    assert len(nonces) == len(set(nonces)) == 128 and batch["nonce"] == nonces[0]
     assert all(isinstance(n, str) and 0 < len(n) < 64 for n in nonces)
     assert lib.TIME_RE.match(batch["expires_at"])
     expires = datetime.datetime.fromisoformat(batch["expires_at"].replace("Z", "+00:00"))
@@ -448,7 +448,7 @@ def test_nonce_batch(team, node):
     assert 290 <= left <= 301, batch["expires_at"]
     _, build, _ = approved_app(team)
     mrenclave, mrsigner = measurement(build)
-    for nonce in (nonces[0], nonces[31], nonces[63]):
+    for nonce in (nonces[0], nonces[31], nonces[127]):
         answer = node.issue(node.request(mrenclave, mrsigner, nonce=nonce))
         assert answer["task_status"] == "SUCCESS", answer
     check_refused(team, node, node.issue(node.request(mrenclave, mrsigner, nonce=nonces[31])),
@@ -456,10 +456,10 @@ def test_nonce_batch(team, node):
 
 
 def test_nonce_batch_bad_count(node):
-    for body, field, why in (({"count": 0}, "count", "between 1 and 64"),
-                             ({"count": 65}, "count", "between 1 and 64"),
-                             ({"count": -1}, "count", "between 1 and 64"),
-                             ({"count": 2 ** 63 - 1}, "count", "between 1 and 64"),
+    for body, field, why in (({"count": 0}, "count", "between 1 and 128"),
+                             ({"count": 129}, "count", "between 1 and 128"),
+                             ({"count": -1}, "count", "between 1 and 128"),
+                             ({"count": 2 ** 63 - 1}, "count", "between 1 and 128"),
                              ({"count": "3"}, "count", "integer"),
                              ({"count": 2.0}, "count", "integer"),
                              ({"count": True}, "count", "integer"),
