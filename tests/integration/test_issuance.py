@@ -649,6 +649,76 @@ def test_batch_requests_see_what_earlier_ones_wrote(team, node):
     assert [r["body"]["task_status"] for r in results] == ["SUCCESS"] * 4, results
 
 
+def test_batch_survives_the_ca_process_killed(manager, team, node):
+    """The CA process killed during a burst of batches: a batch is answered whole or fails whole
+    (503, Retry-After), never half recorded: every certificate answered is stored ISSUED, and the
+    requests of a failed batch were not consumed, so the same bodies succeed once resent."""
+    import signal
+    import threading
+
+    _, build, _ = approved_app(team)
+    mrenclave, mrsigner = measurement(build)
+    done, failed, stop = [], [], threading.Event()
+    lock = threading.Lock()
+
+    def run():
+        s = requests.Session()
+        s.trust_env = False
+        s.verify, s.cert = node.http.verify, node.http.cert
+        while not stop.is_set():
+            bodies = [node.request(mrenclave, mrsigner) for _ in range(4)]
+            r = s.post(node.m.url + "/v1/node/certificate/issue-batch",
+                       json={"requests": bodies}, timeout=60)
+            with lock:
+                if r.status_code == 503:
+                    assert r.headers.get("Retry-After"), lib.describe(r)
+                    failed.append(bodies)
+                else:
+                    done.extend(answer_records(r))
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(3)]
+    for t in threads:
+        t.start()
+    lib.wait_until(lambda: len(done) >= 8, 30, what="first batches")
+    [old] = manager.pids("cl-ca")
+    os.kill(old, signal.SIGKILL)
+    lib.wait_until(lambda: manager.pids("cl-ca") and manager.pids("cl-ca") != [old], 10,
+                   what="a new CA process")
+    n = len(done)
+    lib.wait_until(lambda: len(done) >= n + 8, 60, what="batches after the restart")
+    stop.set()
+    for t in threads:
+        t.join(60)
+    assert [r["body"]["task_status"] for r in done] == ["SUCCESS"] * len(done), done
+    for r in done:
+        record = expect(team.reader.get(f"/v1/certificates/{r['body']['certificate_id']}"), 200)
+        assert record["status"] == "ISSUED"
+    for bodies in failed:
+        again = batch(node, bodies)["results"]
+        assert [r["body"]["task_status"] for r in again] == ["SUCCESS"] * 4, again
+    manager.check_sanitizers()
+
+
+def test_batch_fails_whole_when_the_ca_process_does_not_answer(manager, team, node):
+    """A CA process that does not answer (stopped past the workers' 10 s wait): the batch fails
+    whole with 503 and Retry-After and records nothing, so the same requests succeed once it
+    answers again."""
+    import signal
+
+    _, build, _ = approved_app(team)
+    bodies = [node.request(*measurement(build)) for _ in range(3)]
+    [ca] = manager.pids("cl-ca")
+    os.kill(ca, signal.SIGSTOP)
+    try:
+        r = node.post("/v1/node/certificate/issue-batch", {"requests": bodies})
+    finally:
+        os.kill(ca, signal.SIGCONT)
+    expect(r, 503)
+    assert r.headers.get("Retry-After"), lib.describe(r)
+    results = batch(node, bodies)["results"]
+    assert [x["body"]["task_status"] for x in results] == ["SUCCESS"] * 3, results
+
+
 def test_batch_bad_bodies(team, node):
     _, build, _ = approved_app(team)
     one = node.request(*measurement(build))
