@@ -24,20 +24,28 @@ waiter_at(struct agent_issue_queue *q, unsigned i)
     return &q->waiting[(q->head + i) % AGENT_ISSUE_WAITING_MAX];
 }
 
-/* The manager's answer to a single request: passed through. */
+/* After the apps of b are answered: b is done, and what waits may go out. */
 static void
-on_single(int status, const char *reason, const char *body, size_t size, void *userdata)
+batch_done(struct sent_batch *b, int status)
 {
-    struct sent_batch *b = userdata;
     struct agent *a = b->a;
 
-    agent_reply_forwarded(b->reqs[0], status, reason, body, size);
     free(b);
     a->issue.in_flight--;
     if (status == -ECANCELED)
         agent_issue_stop(a); /* the client is being freed: nothing more goes out */
     else
         send_waiting(a);
+}
+
+/* The manager's answer to a single request: passed through. */
+static void
+on_single(int status, const char *reason, const char *body, size_t size, void *userdata)
+{
+    struct sent_batch *b = userdata;
+
+    agent_reply_forwarded(b->reqs[0], status, reason, body, size);
+    batch_done(b, status);
 }
 
 /* The manager's answer to a batch: each app gets its own record (agent_answer_record_next),
@@ -48,7 +56,6 @@ static void
 on_batch(int status, const char *reason, const char *body, size_t size, void *userdata)
 {
     struct sent_batch *b = userdata;
-    struct agent *a = b->a;
     int statuses[AGENT_ISSUE_BATCH_MAX];
     const char *bodies[AGENT_ISSUE_BATCH_MAX];
     size_t lens[AGENT_ISSUE_BATCH_MAX], at = 0;
@@ -70,12 +77,7 @@ on_batch(int status, const char *reason, const char *body, size_t size, void *us
                 agent_reply_forwarded(b->reqs[i], status, reason, body, size);
         }
     }
-    free(b);
-    a->issue.in_flight--;
-    if (status == -ECANCELED)
-        agent_issue_stop(a); /* the client is being freed: nothing more goes out */
-    else
-        send_waiting(a);
+    batch_done(b, status);
 }
 
 /* {"requests":[body,body,...]} from the first n waiting bodies (each a JSON object already). */
