@@ -43,8 +43,8 @@ int agent_body_check_issue(const char *text, size_t size, char err[AGENT_ERROR_M
 
 /* One record of the manager's answer to POST /v1/node/certificate/issue-batch (docs/issuance.md
  * "Batches"): "<status> <length>\n<body>\n", status 3 digits (100..599), length decimal without
- * leading zeros, at most what is left of text. Reads the record at
- * text[*at] and moves *at past it: 0 with the status and the body (pointing into text);
+ * leading zeros, at most what is left of text. Reads the record at text[*at] and moves *at past
+ * it: 0 with the status and the body (pointing into text);
  * -ENOENT at the end of text; -EBADMSG when what is there is not a record. */
 int agent_answer_record_next(const char *text, size_t size, size_t *at, int *ret_status,
                              const char **ret_body, size_t *ret_len);

@@ -85,7 +85,7 @@ int issue_verify_evidence(struct issue_state *s);
 /* Step 4: report_data binds the nonce and the CSR key; a refusal is left in s. */
 int issue_check_binding(struct issue_state *s);
 /* The build with the claims' measurement, its app and DNS names into s (s->build stays NULL when
- * there is none); the app row locked when lock. */
+ * there is none); the app row locked when lock. In issue-cache.c: from s->cache when it has them. */
 int issue_load_build(struct issue_state *s, bool lock);
 
 /* ---- step 5 (issue-policy.c) ---- */
