@@ -766,6 +766,22 @@ def issue_with_nonce(a, app, mrenclave, mrsigner, nonce):
                          json={"csr": make_csr(key), "evidence": evidence, "nonce": nonce}), 200)
 
 
+def approved_through_agent(a, owner):
+    """(app, mrenclave, mrsigner) of a new app and build, approved through the agent's issuance
+    (which raises the tasks): issues until SUCCESS, approving each task it is pending on."""
+    app = owner.create_app()
+    mrenclave, mrsigner = lib.rand_hex64(), lib.rand_hex64()
+    owner.create_build(app["app_id"], mrenclave=mrenclave, mrsigner=mrsigner)
+    for _ in range(10):
+        nonce = expect(a.get("/v1/challenge"), 200)["nonce"]
+        ans = issue_with_nonce(a, app, mrenclave, mrsigner, nonce)
+        if ans["task_status"] == "SUCCESS":
+            return app, mrenclave, mrsigner
+        assert ans["task_status"] == "PENDING_WHITELIST", ans
+        owner.approve(ans["task_id"])
+    raise AssertionError(f"no certificate after 10 attempts: {ans}")
+
+
 def issue_calls(m, route):
     """Calls of route the manager answered with 2xx, from its /metrics."""
     r = lib.Client(m).get("/metrics")
@@ -782,16 +798,7 @@ def test_requests_waiting_for_the_manager_go_in_batches(node_api, enrolled, owne
     a certificate for its own key, one certificate each."""
     from cryptography import x509
     a = enrolled
-    app = owner.create_app()
-    mrenclave, mrsigner = lib.rand_hex64(), lib.rand_hex64()
-    owner.create_build(app["app_id"], mrenclave=mrenclave, mrsigner=mrsigner)
-    for _ in range(10):
-        nonce = expect(a.get("/v1/challenge"), 200)["nonce"]
-        ans = issue_with_nonce(a, app, mrenclave, mrsigner, nonce)
-        if ans["task_status"] == "SUCCESS":
-            break
-        owner.approve(ans["task_id"])
-    assert ans["task_status"] == "SUCCESS", ans
+    app, mrenclave, mrsigner = approved_through_agent(a, owner)
 
     def ready(_):
         """key, and the issue body bound to it (nonce and quote made before the stop)."""
@@ -841,19 +848,7 @@ def test_challenges_come_from_the_nonce_pool(manager_factory, agents):
     zone_id, token = zone_token(owner)
     a = agents(m.url, token, ca=m.ca, name=unique("node"), extra=["--debug"])
     a.start()
-    # An app and build approved through the agent's issuance (which raises the tasks).
-    app = owner.create_app()
-    mrenclave, mrsigner = lib.rand_hex64(), lib.rand_hex64()
-    owner.create_build(app["app_id"], mrenclave=mrenclave, mrsigner=mrsigner)
-    for _ in range(10):
-        nonce = expect(a.get("/v1/challenge"), 200)["nonce"]
-        ans = issue_with_nonce(a, app, mrenclave, mrsigner, nonce)
-        if ans["task_status"] == "SUCCESS":
-            break
-        assert ans["task_status"] == "PENDING_WHITELIST", ans
-        owner.approve(ans["task_id"])
-    else:
-        raise AssertionError(f"no certificate after 10 attempts: {ans}")
+    app, mrenclave, mrsigner = approved_through_agent(a, owner)
 
     before = nonce_calls(m)
     seen = set()
