@@ -154,8 +154,6 @@ issue_ca_refused(int err)
     return err == -EINVAL || err == -ERANGE || err == -E2BIG || err == -EOPNOTSUPP;
 }
 
-/* Through the CA process. The CSR's key, which the prepare step took from the CSR it verified:
- * the CA process does not parse the CSR again (docs/ca.md). */
 /* The CSR's key (DER SubjectPublicKeyInfo) from the hex the prepare step handed on. */
 static int
 spki_of(const struct issue_state *s, uint8_t **ret_spki, size_t *ret_len)
@@ -177,6 +175,8 @@ spki_of(const struct issue_state *s, uint8_t **ret_spki, size_t *ret_len)
     return 0;
 }
 
+/* Through the CA process. The CSR's key, which the prepare step took from the CSR it verified:
+ * the CA process does not parse the CSR again (docs/ca.md). */
 int
 issue_sign(const struct issue_state *s, const struct signing *g, struct ca_error *error,
            struct ca_issued **ret_issued)
