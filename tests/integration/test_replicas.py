@@ -611,9 +611,12 @@ class Burst:
                     key = r.status_code if r is not None else "connection error"
                     self.by_status[key] = self.by_status.get(key, 0) + 1
                 if r is not None and r.status_code == 201:
-                    with self.lock:
-                        self.done[name] = r.json()["app_id"]
-                    break
+                    app_id = created_app_id(r)
+                    if app_id is not None:
+                        with self.lock:
+                            self.done[name] = app_id
+                        break
+                    r = None            # the kill cut the body: the answer is lost
                 if r is not None and r.status_code == 409 and failed_before and \
                         r.json().get("code") == "UNIQUE_VIOLATION":
                     with self.lock:
@@ -638,6 +641,17 @@ class Burst:
             else:
                 with self.lock:
                     self.errors.append(f"{name}: gave up after 200 attempts")
+
+
+def created_app_id(r):
+    """The app_id of a 201, or None when the body was cut short. A replica killed between
+    writing its headers and its body leaves the client a 201 with a truncated body (urllib3 1.x
+    does not enforce Content-Length); like a lost connection, the client cannot tell what it
+    got and retries, which then answers 409 UNIQUE_VIOLATION."""
+    try:
+        return r.json()["app_id"]
+    except (ValueError, KeyError):
+        return None
 
 
 def check_apps(owner, names, done, targets):
