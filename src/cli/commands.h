@@ -16,6 +16,7 @@ extern const struct cli_group cmd_account;
 extern const struct cli_group cmd_user;
 extern const struct cli_group cmd_app;
 extern const struct cli_group cmd_build;
+extern const struct cli_group cmd_image;
 extern const struct cli_group cmd_task;
 extern const struct cli_group cmd_registry;
 extern const struct cli_group cmd_audit;

@@ -23,6 +23,7 @@
 #include "json-reader.h"
 #include "json-writer.h"
 #include "log.h"
+#include "manifest-build.h"
 #include "manifest.h"
 #include "tree.h"
 
@@ -32,10 +33,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct jread_value, jread_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct manifest, manifest_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO, BIO_free);
-
-static const char *const default_skip[] = {
-    "/.cloister", "/dev", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys",
-};
 
 static int
 read_file(const char *path, size_t max, char **ret, size_t *ret_size)
@@ -109,63 +106,6 @@ signer_from_key(const char *path, uint8_t ret[32])
     return r;
 }
 
-/* Copies member key of from (if present) into the object being written, canonically. */
-static int
-copy_member(struct jwbuf *b, const struct jread_value *from, const char *key, bool *first)
-{
-    const struct jread_value *v = jread_get(from, key);
-    int r;
-
-    if (!v)
-        return 0;
-    jwbuf_key(b, key, *first);
-    *first = false;
-    r = jwbuf_canonical(b, v, NULL);
-    return r;
-}
-
-static int
-strings_of(const struct jread_value *v, struct manifest_strings *ret)
-{
-    *ret = (struct manifest_strings){ 0 };
-    if (!v)
-        return 0;
-    if (v->type != JREAD_ARRAY)
-        return -EINVAL;
-    ret->items = calloc(v->n + 1, sizeof(char *));
-    if (!ret->items)
-        return -ENOMEM;
-    for (size_t i = 0; i < v->n; i++) {
-        if (v->items[i]->type != JREAD_STRING)
-            return -EINVAL;
-        ret->items[ret->n++] = v->items[i]->string;
-    }
-    return 0;
-}
-
-static int
-skip_list(const struct jread_value *tree_cfg, struct manifest_strings *ret)
-{
-    const struct jread_value *skip = jread_get(tree_cfg, "skip");
-    int r;
-
-    if (!skip) {
-        ret->items = calloc(ELEMENTSOF(default_skip) + 1, sizeof(char *));
-        if (!ret->items)
-            return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(default_skip); i++)
-            ret->items[ret->n++] = default_skip[i];
-        return 0;
-    }
-    r = strings_of(skip, ret);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < ret->n; i++)
-        if (strcmp(ret->items[i], "/.cloister") == 0)
-            return 0;
-    return -EINVAL; /* the manifest cannot list itself */
-}
-
 struct create_args {
     const char *rootfs, *config, *init, *output, *signer_key;
 };
@@ -214,64 +154,6 @@ write_output(const char *path, const struct jwbuf *b)
     return 0;
 }
 
-/* The "app" section: the app's settings as the manager stores them (top level and
- * advanced_settings), certificate without the issuer. */
-static int
-write_app(struct jwbuf *b, const struct jread_value *cfg)
-{
-    static const char *const cert_keys[] = { "alt_names", "cert_path", "chain_path", "key_param",
-                                             "key_path",  "key_type",  "subject" };
-    static const char *const adv_keys[] = { "allow_cmdline_args", "encrypted_dirs", "manifest_env",
-                                            "rw_dirs" };
-    const struct jread_value *adv = jread_get(cfg, "advanced_settings");
-    const struct jread_value *cert = jread_get(adv, "certificate");
-    bool first = true, cfirst = true;
-    int r = 0;
-
-    if (!cert)
-        cert = jread_get(cfg, "certificate");
-    jwbuf_puts(b, "{");
-    for (size_t i = 0; r == 0 && i < ELEMENTSOF(adv_keys); i++)
-        r = copy_member(b, adv ? adv : cfg, adv_keys[i], &first);
-    if (r < 0)
-        return r;
-    jwbuf_key(b, "certificate", first);
-    first = false;
-    jwbuf_puts(b, "{");
-    for (size_t i = 0; r == 0 && i < ELEMENTSOF(cert_keys); i++)
-        r = copy_member(b, cert, cert_keys[i], &cfirst);
-    jwbuf_puts(b, "}");
-    if (r == 0)
-        r = copy_member(b, cfg, "isvprodid", &first);
-    if (r == 0)
-        r = copy_member(b, cfg, "isvsvn", &first);
-    if (r == 0)
-        r = copy_member(b, cfg, "mem_size", &first);
-    if (r == 0)
-        r = copy_member(b, cfg, "threads", &first);
-    jwbuf_puts(b, "}");
-    return r < 0 ? r : b->error;
-}
-
-/* What create() builds, released in one place. */
-struct create_state {
-    struct manifest_strings skip, keep, rw, enc;
-    struct tree_scan scan;
-    struct jwbuf entries, b;
-};
-
-static void
-create_state_release(struct create_state *st)
-{
-    tree_scan_release(&st->scan);
-    jwbuf_release(&st->entries);
-    jwbuf_release(&st->b);
-    free(st->skip.items);
-    free(st->keep.items);
-    free(st->rw.items);
-    free(st->enc.items);
-}
-
 static int
 create(const struct create_args *a)
 {
@@ -279,12 +161,12 @@ create(const struct create_args *a)
     _cleanup_(jread_freep) struct jread_value *cfg = NULL;
     _cleanup_(manifest_freep) struct manifest *m = NULL;
     _cleanup_close_ int root_fd = -1;
-    _cleanup_(create_state_release) struct create_state st = { 0 };
-    const struct jread_value *tree_cfg, *adv, *check;
+    _cleanup_(manifest_filters_release) struct manifest_filters filters = { 0 };
+    _cleanup_(tree_scan_release) struct tree_scan scan = { 0 };
+    _cleanup_(jwbuf_release) struct jwbuf b = { 0 };
     _cleanup_free_ char *bad = NULL;
-    uint8_t digest[32], signer[32] = { 0 };
+    uint8_t signer[32] = { 0 };
     const char *error = NULL;
-    char hex[65];
     size_t size = 0;
     int r;
 
@@ -302,21 +184,7 @@ create(const struct create_args *a)
         if (manifest_unhex(jread_get_string(cfg, "signer"), signer, 32) < 0)
             return log_error_errno(-EINVAL, "signer in %s must be 64 lowercase hex", a->config);
     }
-    tree_cfg = jread_get(cfg, "tree");
-    adv = jread_get(cfg, "advanced_settings");
-    r = skip_list(tree_cfg, &st.skip);
-    if (r == 0)
-        r = strings_of(jread_get(adv ? adv : cfg, "rw_dirs"), &st.rw);
-    if (r == 0)
-        r = strings_of(jread_get(adv ? adv : cfg, "encrypted_dirs"), &st.enc);
-    if (r == 0) {
-        st.keep.items = calloc(st.rw.n + st.enc.n + 1, sizeof(char *));
-        r = st.keep.items ? 0 : -ENOMEM;
-        for (size_t i = 0; r == 0 && i < st.rw.n; i++)
-            st.keep.items[st.keep.n++] = st.rw.items[i];
-        for (size_t i = 0; r == 0 && i < st.enc.n; i++)
-            st.keep.items[st.keep.n++] = st.enc.items[i];
-    }
+    r = manifest_filters_get(cfg, &filters);
     if (r < 0) {
         return log_error_errno(r,
                                "Bad tree.skip, rw_dirs or encrypted_dirs in %s (tree.skip must "
@@ -327,55 +195,23 @@ create(const struct create_args *a)
     if (root_fd < 0) {
         return log_error_errno(-errno, "Cannot open %s: %m", a->rootfs);
     }
-    r = tree_scan(root_fd, &st.skip, &st.keep, 100, &st.scan, &bad);
+    r = tree_scan(root_fd, &filters.skip, &filters.keep, 100, &scan, &bad);
     if (r < 0) {
         return log_error_errno(r, "Cannot scan %s%s%s: %m", a->rootfs, bad ? " at " : "",
                                bad ? bad : "");
     }
-    r = tree_scan_to_json(&st.scan, &st.entries, digest);
-    if (r < 0)
-        return r;
-
-    check = jread_get(tree_cfg, "check");
-    manifest_hex(digest, 32, hex);
-    jwbuf_printf(&st.b, "{\n\"version\": 1,\n\"tree\": {\"digest\": \"%s\", \"check\": ", hex);
-    if (check)
-        r = jwbuf_canonical(&st.b, check, NULL);
-    else
-        jwbuf_puts(&st.b, "\"full\"");
-    if (r == 0 && jread_get(tree_cfg, "sample_percent")) {
-        jwbuf_puts(&st.b, ", \"sample_percent\": ");
-        r = jwbuf_canonical(&st.b, jread_get(tree_cfg, "sample_percent"), NULL);
-    }
-    jwbuf_puts(&st.b, ", \"skip\": [");
-    for (size_t i = 0; i < st.skip.n; i++) {
-        jwbuf_puts(&st.b, i ? ", " : "");
-        jwbuf_string(&st.b, st.skip.items[i]);
-    }
-    jwbuf_puts(&st.b, "],\n\"entries\": ");
-    jwbuf_append(&st.b, st.entries.data, st.entries.size);
-    jwbuf_puts(&st.b, "},\n\"image\": ");
-    if (r == 0)
-        r = jread_get(cfg, "image") ? jwbuf_canonical(&st.b, jread_get(cfg, "image"), NULL)
-                                    : -EINVAL;
-    jwbuf_puts(&st.b, ",\n\"app\": ");
-    if (r == 0)
-        r = write_app(&st.b, cfg);
-    manifest_hex(signer, 32, hex);
-    jwbuf_printf(&st.b, ",\n\"signer\": \"%s\"\n}\n", hex);
-    if (r == 0)
-        r = st.b.error;
+    r = manifest_build(cfg, &filters, &scan, signer, &b);
     if (r < 0) {
         return log_error_errno(r, "Cannot make the manifest from %s (is \"image\" there?): %m",
                                a->config);
     }
     /* What cloister-init will accept, checked by cloister-init's own parser. */
-    r = manifest_parse(st.b.data, st.b.size, &m, &error);
+    r = manifest_parse(b.data, b.size, &m, &error);
     if (r < 0) {
         return log_error_errno(r, "The manifest made from %s is not valid: %s", a->config,
                                error ? error : "malformed");
     }
-    r = write_output(a->output, &st.b);
+    r = write_output(a->output, &b);
     if (r < 0) {
         return log_error_errno(r, "Cannot write %s: %m", a->output);
     }

@@ -1,0 +1,351 @@
+/* One pass over a layer blob (image-layer.h): fd → SHA-256 (digest) → decompress → SHA-256
+ * (diff_id) → libarchive's tar reader → image_tree, each file's content hashed as it is read.
+ * libarchive only parses the tar here; decompression is ours so that the uncompressed stream
+ * can be hashed too. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "image-layer.h"
+
+#define LAYER_CHUNK (256u << 10)
+
+struct layer_stream {
+    int fd;
+    EVP_MD_CTX *blob_sha, *tar_sha;
+    enum image_compression compression;
+    z_stream z;
+    bool z_ready, z_end;
+    ZSTD_DStream *zstd;
+    uint8_t in[LAYER_CHUNK], out[LAYER_CHUNK];
+    size_t in_pos, in_len;
+    bool eof;
+    uint64_t stored, uncompressed, last_progress;
+    image_progress_fn progress;
+    void *userdata;
+    struct image_error *e;
+    int error; /* the first failure of a callback, as a negative errno */
+};
+
+static int
+fill(struct layer_stream *s)
+{
+    ssize_t n;
+
+    if (s->in_pos < s->in_len || s->eof)
+        return 0;
+    do
+        n = read(s->fd, s->in, sizeof(s->in));
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return image_errorf(s->e, -EIO, "cannot read the layer: %s", strerror(errno));
+    s->in_pos = 0;
+    s->in_len = (size_t)n;
+    s->eof = n == 0;
+    s->stored += (uint64_t)n;
+    if (n > 0 && EVP_DigestUpdate(s->blob_sha, s->in, (size_t)n) != 1)
+        return -ENOMEM;
+    if (s->progress && s->stored - s->last_progress >= (8u << 20)) {
+        s->last_progress = s->stored;
+        s->progress(s->userdata, s->stored);
+    }
+    return 0;
+}
+
+static int
+detect(struct layer_stream *s)
+{
+    int r = fill(s);
+
+    if (r < 0)
+        return r;
+    if (s->in_len >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b) {
+        s->compression = IMAGE_COMPRESSION_GZIP;
+        if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK)
+            return -ENOMEM;
+        s->z_ready = true;
+    } else if (s->in_len >= 4 && s->in[0] == 0x28 && s->in[1] == 0xb5 && s->in[2] == 0x2f &&
+               s->in[3] == 0xfd) {
+        s->compression = IMAGE_COMPRESSION_ZSTD;
+        s->zstd = ZSTD_createDStream();
+        if (!s->zstd || ZSTD_isError(ZSTD_initDStream(s->zstd)))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Inflates into out; a gzip stream may have several members (as `cat a.gz b.gz` makes). */
+static int
+gunzip(struct layer_stream *s, size_t *ret_len)
+{
+    int r, z;
+
+    s->z.next_out = s->out;
+    s->z.avail_out = sizeof(s->out);
+    while (s->z.avail_out == sizeof(s->out)) {
+        r = fill(s);
+        if (r < 0)
+            return r;
+        if (s->z_end) {
+            if (s->in_pos == s->in_len)
+                break; /* a clean end */
+            if (inflateReset(&s->z) != Z_OK)
+                return -ENOMEM;
+            s->z_end = false;
+        }
+        if (s->in_pos == s->in_len)
+            return image_errorf(s->e, -EINVAL, "the gzip stream is truncated");
+        s->z.next_in = s->in + s->in_pos;
+        s->z.avail_in = (uInt)(s->in_len - s->in_pos);
+        z = inflate(&s->z, Z_NO_FLUSH);
+        s->in_pos = s->in_len - s->z.avail_in;
+        if (z == Z_STREAM_END)
+            s->z_end = true;
+        else if (z != Z_OK && z != Z_BUF_ERROR)
+            return image_errorf(s->e, -EINVAL, "the gzip stream is corrupt: %s",
+                                s->z.msg ? s->z.msg : "inflate failed");
+    }
+    *ret_len = sizeof(s->out) - s->z.avail_out;
+    return 0;
+}
+
+static int
+unzstd(struct layer_stream *s, size_t *ret_len)
+{
+    ZSTD_outBuffer out = { s->out, sizeof(s->out), 0 };
+    size_t z = 0;
+    int r;
+
+    while (out.pos == 0) {
+        ZSTD_inBuffer in;
+        r = fill(s);
+        if (r < 0)
+            return r;
+        if (s->in_pos == s->in_len) {
+            if (s->z_end)
+                break;
+            return image_errorf(s->e, -EINVAL, "the zstd stream is truncated");
+        }
+        in = (ZSTD_inBuffer){ s->in, s->in_len, s->in_pos };
+        z = ZSTD_decompressStream(s->zstd, &out, &in);
+        s->in_pos = in.pos;
+        if (ZSTD_isError(z))
+            return image_errorf(s->e, -EINVAL, "the zstd stream is corrupt: %s",
+                                ZSTD_getErrorName(z));
+        s->z_end = z == 0; /* a frame ended; another may follow */
+    }
+    *ret_len = out.pos;
+    return 0;
+}
+
+/* libarchive's read callback: the next piece of the uncompressed tar. */
+static la_ssize_t
+read_tar(struct archive *a, void *userdata, const void **ret_buf)
+{
+    struct layer_stream *s = userdata;
+    size_t len = 0;
+    int r = 0;
+
+    (void)a;
+    if (s->compression == IMAGE_COMPRESSION_GZIP)
+        r = gunzip(s, &len);
+    else if (s->compression == IMAGE_COMPRESSION_ZSTD)
+        r = unzstd(s, &len);
+    else {
+        r = fill(s);
+        if (r == 0) {
+            memcpy(s->out, s->in + s->in_pos, s->in_len - s->in_pos);
+            len = s->in_len - s->in_pos;
+            s->in_pos = s->in_len;
+        }
+    }
+    if (r < 0) {
+        s->error = r;
+        return -1;
+    }
+    s->uncompressed += len;
+    if (len > 0 && EVP_DigestUpdate(s->tar_sha, s->out, len) != 1) {
+        s->error = -ENOMEM;
+        return -1;
+    }
+    *ret_buf = s->out;
+    return (la_ssize_t)len;
+}
+
+static enum image_entry_kind
+entry_kind(struct archive_entry *ae)
+{
+    if (archive_entry_hardlink(ae))
+        return IMAGE_ENTRY_HARDLINK;
+    switch (archive_entry_filetype(ae)) {
+    case AE_IFREG:
+        return IMAGE_ENTRY_FILE;
+    case AE_IFDIR:
+        return IMAGE_ENTRY_DIR;
+    case AE_IFLNK:
+        return IMAGE_ENTRY_SYMLINK;
+    default:
+        return IMAGE_ENTRY_OTHER;
+    }
+}
+
+/* Hashes the content of the current (regular file) entry. */
+static int
+hash_content(struct archive *a, struct layer_stream *s, const char *path, uint8_t ret[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    const void *buf;
+    size_t len;
+    la_int64_t offset, expected = 0;
+    int r = 0;
+
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        return -ENOMEM;
+    }
+    for (;;) {
+        int x = archive_read_data_block(a, &buf, &len, &offset);
+        if (x == ARCHIVE_EOF)
+            break;
+        if (x < ARCHIVE_WARN) {
+            r = s->error ? s->error
+                         : image_errorf(s->e, -EINVAL, "%s: %s", path, archive_error_string(a));
+            break;
+        }
+        /* Sparse files come as blocks with holes between them: the holes are zeros. */
+        for (; expected < offset && r == 0; expected++)
+            r = EVP_DigestUpdate(ctx, "", 1) == 1 ? 0 : -ENOMEM;
+        if (r == 0 && EVP_DigestUpdate(ctx, buf, len) != 1)
+            r = -ENOMEM;
+        expected = offset + (la_int64_t)len;
+        if (r < 0)
+            break;
+    }
+    if (r == 0 && EVP_DigestFinal_ex(ctx, ret, NULL) != 1)
+        r = -ENOMEM;
+    EVP_MD_CTX_free(ctx);
+    return r;
+}
+
+static int
+apply_entries(struct archive *a, struct layer_stream *s, struct image_tree *t)
+{
+    struct archive_entry *ae;
+    int x, r;
+
+    for (;;) {
+        struct image_entry in = { 0 };
+
+        x = archive_read_next_header(a, &ae);
+        if (x == ARCHIVE_EOF)
+            return 0;
+        if (x < ARCHIVE_WARN)
+            return s->error ? s->error
+                            : image_errorf(s->e, -EINVAL, "not a valid tar: %s",
+                                           archive_error_string(a));
+        in.path = archive_entry_pathname(ae);
+        if (!in.path)
+            in.path = archive_entry_pathname_utf8(ae);
+        if (!in.path)
+            return image_errorf(s->e, -EINVAL, "an entry without a usable name");
+        in.kind = entry_kind(ae);
+        in.mode = archive_entry_perm(ae) & 07777;
+        in.uid = (uint32_t)archive_entry_uid(ae);
+        in.gid = (uint32_t)archive_entry_gid(ae);
+        if (archive_entry_uid(ae) < 0 || archive_entry_uid(ae) > UINT32_MAX - 1 ||
+            archive_entry_gid(ae) < 0 || archive_entry_gid(ae) > UINT32_MAX - 1)
+            return image_errorf(s->e, -EINVAL, "%s: uid or gid out of range", in.path);
+        in.size = archive_entry_size(ae) > 0 ? (uint64_t)archive_entry_size(ae) : 0;
+        in.link = in.kind == IMAGE_ENTRY_HARDLINK ? archive_entry_hardlink(ae)
+                                                  : archive_entry_symlink(ae);
+        if (in.kind == IMAGE_ENTRY_FILE) {
+            r = hash_content(a, s, in.path, in.sha256);
+            if (r < 0)
+                return r;
+        }
+        r = image_tree_add(t, &in, s->e);
+        if (r < 0)
+            return r;
+    }
+}
+
+static void
+stream_release(struct layer_stream *s)
+{
+    EVP_MD_CTX_free(s->blob_sha);
+    EVP_MD_CTX_free(s->tar_sha);
+    if (s->z_ready)
+        inflateEnd(&s->z);
+    ZSTD_freeDStream(s->zstd);
+    free(s);
+}
+
+/* Reads what libarchive left of the stream (tar padding after the end blocks), so that the two
+ * digests cover the whole blob. */
+static int
+drain(struct layer_stream *s)
+{
+    const void *buf;
+    int r = 0;
+
+    while (r == 0) {
+        la_ssize_t n = read_tar(NULL, s, &buf);
+        if (n < 0)
+            return s->error;
+        if (n == 0)
+            break;
+    }
+    return 0;
+}
+
+int
+image_layer_apply(int fd, struct image_tree *t, image_progress_fn progress, void *userdata,
+                  struct image_layer_info *ret, struct image_error *e)
+{
+    struct layer_stream *s = calloc(1, sizeof(*s));
+    struct archive *a = NULL;
+    int r;
+
+    if (!s)
+        return -ENOMEM;
+    *s = (struct layer_stream){ .fd = fd, .progress = progress, .userdata = userdata, .e = e };
+    s->blob_sha = EVP_MD_CTX_new();
+    s->tar_sha = EVP_MD_CTX_new();
+    a = archive_read_new();
+    r = s->blob_sha && s->tar_sha && a &&
+                EVP_DigestInit_ex(s->blob_sha, EVP_sha256(), NULL) == 1 &&
+                EVP_DigestInit_ex(s->tar_sha, EVP_sha256(), NULL) == 1
+            ? 0
+            : -ENOMEM;
+    if (r == 0)
+        r = detect(s);
+    if (r == 0 && (archive_read_support_format_tar(a) != ARCHIVE_OK ||
+                   archive_read_support_format_empty(a) != ARCHIVE_OK))
+        r = -ENOMEM;
+    if (r == 0 && archive_read_open(a, s, NULL, read_tar, NULL) != ARCHIVE_OK)
+        r = s->error ? s->error
+                     : image_errorf(e, -EINVAL, "not a valid tar: %s", archive_error_string(a));
+    if (r == 0)
+        r = apply_entries(a, s, t);
+    if (r == 0)
+        r = drain(s);
+    if (r == 0) {
+        *ret = (struct image_layer_info){ .size = s->stored,
+                                          .uncompressed = s->uncompressed,
+                                          .compression = s->compression };
+        if (EVP_DigestFinal_ex(s->blob_sha, ret->digest, NULL) != 1 ||
+            EVP_DigestFinal_ex(s->tar_sha, ret->diff_id, NULL) != 1)
+            r = -ENOMEM;
+    }
+    if (progress && r == 0)
+        progress(userdata, s->stored);
+    archive_read_free(a);
+    stream_release(s);
+    return r;
+}
