@@ -6,8 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "commands.h"
-#include "convert.h"
+#include "image-location.h"
 #include "manifest.h"
 
 #define APP_CONFIG_MAX (1u << 20)
@@ -19,10 +20,18 @@ enum {
     OPT_APP_CONFIG,
     OPT_SIGNER_KEY,
     OPT_INIT,
+    OPT_SRC_CREDS,
+    OPT_DEST_CREDS,
+    OPT_PLAIN_HTTP,
+    OPT_REGISTRY_CA,
+    OPT_CHUNK_SIZE,
 };
 
 struct image_opts {
     const char *input, *output, *app_config, *signer_key, *init;
+    const char *src_creds, *dest_creds, *registry_ca;
+    bool plain_http;
+    uint64_t chunk_size;
 };
 
 static int
@@ -46,6 +55,20 @@ image_on_flag(void *userdata, int opt, const char *arg)
     case OPT_INIT:
         o->init = arg;
         return 0;
+    case OPT_SRC_CREDS:
+        o->src_creds = arg;
+        return 0;
+    case OPT_DEST_CREDS:
+        o->dest_creds = arg;
+        return 0;
+    case OPT_PLAIN_HTTP:
+        o->plain_http = true;
+        return 0;
+    case OPT_REGISTRY_CA:
+        o->registry_ca = arg;
+        return 0;
+    case OPT_CHUNK_SIZE:
+        return args_size("--chunk-size", arg, &o->chunk_size);
     default:
         return 0;
     }
@@ -57,13 +80,20 @@ static const struct option convert_options[] = {
     { "app-config", required_argument, NULL, OPT_APP_CONFIG },
     { "signer-key", required_argument, NULL, OPT_SIGNER_KEY },
     { "init", required_argument, NULL, OPT_INIT },
+    { "src-creds", required_argument, NULL, OPT_SRC_CREDS },
+    { "dest-creds", required_argument, NULL, OPT_DEST_CREDS },
+    { "plain-http", no_argument, NULL, OPT_PLAIN_HTTP },
+    { "registry-ca", required_argument, NULL, OPT_REGISTRY_CA },
+    { "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
     CLI_OPTION_END,
 };
 
 static const struct cli_cmd convert_cmd = {
     .name = "image convert",
-    .usage = "Usage: cloister image convert --input oci:DIR[:TAG] --output oci:DIR[:TAG]\n"
-             "           --app-config APP.json [--signer-key PEM] [--init CLOISTER_INIT]\n"
+    .usage = "Usage: cloister image convert --input IMAGE --output IMAGE --app-config APP.json\n"
+             "           [--signer-key PEM] [--init CLOISTER_INIT] [--src-creds USER:PASS]\n"
+             "           [--dest-creds USER:PASS] [--plain-http] [--registry-ca PEM]\n"
+             "           [--chunk-size SIZE]\n"
              "\n"
              "Convert a container image into a confidential image on this machine (no manager\n"
              "needed): the input's layers plus one with cloister-init and the manifest of the\n"
@@ -71,9 +101,12 @@ static const struct cli_cmd convert_cmd = {
              "measurement to register the build with: mrenclave, mrsigner, manifest_digest,\n"
              "tree_digest, isvprodid, isvsvn and image_digest, one 'name value' line each.\n"
              "\n"
+             "An IMAGE is oci:DIR[:TAG] (an OCI layout; input default: its only image, output\n"
+             "default: latest) or docker://HOST[:PORT]/REPO[:TAG|@DIGEST] (a registry).\n"
+             "\n"
              "Flags:\n"
-             "  --input oci:DIR[:TAG]   an OCI layout and tag (default: its only image)\n"
-             "  --output oci:DIR[:TAG]  where to write (created if missing; TAG default latest)\n"
+             "  --input IMAGE           the image to convert (linux/amd64 of an index)\n"
+             "  --output IMAGE          where to write (a layout is created if missing)\n"
              "  --app-config FILE       the app's settings, as 'cloister app show --json' prints\n"
              "                          them (isvprodid, isvsvn, mem_size, threads,\n"
              "                          advanced_settings.certificate, ...)\n"
@@ -81,6 +114,14 @@ static const struct cli_cmd convert_cmd = {
              "                          SHA-256 of its public key); default: unsigned, zeros\n"
              "  --init FILE             the cloister-init to put in the image (env CLOISTER_INIT;\n"
              "                          default: the one installed beside this program)\n"
+             "  --src-creds USER:PASS   credentials of the input registry (env\n"
+             "                          CLOISTER_SRC_CREDS); default: anonymous\n"
+             "  --dest-creds USER:PASS  credentials of the output registry (env\n"
+             "                          CLOISTER_DEST_CREDS)\n"
+             "  --plain-http            talk HTTP to loopback registries (127.0.0.1, localhost)\n"
+             "  --registry-ca PEM       CA certificates to trust for HTTPS registries\n"
+             "  --chunk-size SIZE       push blobs larger than SIZE in chunks of SIZE (default\n"
+             "                          64M; smaller blobs go in one PUT)\n"
              "\n"
              "Example:\n"
              "  cloister image convert --input oci:./flask:1.0 --output oci:./flask-conf:1.0 \\\n"
@@ -89,28 +130,41 @@ static const struct cli_cmd convert_cmd = {
     .required = (const char *const[]){ "input", "output", "app-config", NULL },
 };
 
-/* "oci:DIR[:TAG]" into dir and tag (NULL when absent); both malloc'd. */
 static int
-parse_ref(const char *flag, const char *ref, char **ret_dir, char **ret_tag)
+parse_location(const char *flag, const char *text, struct image_location *ret)
 {
-    const char *path, *colon;
+    struct image_error e = {};
+    int r = image_location_parse(text, ret, &e);
 
-    if (strncmp(ref, "oci:", 4) != 0)
-        return cli_usage_error(&convert_cmd,
-                               "%s: only oci:DIR[:TAG] is supported by this version (registry "
-                               "references and docker-archive: come with the next one)",
-                               flag);
-    path = ref + 4;
-    colon = strrchr(path, ':');
-    if (colon && strchr(colon, '/'))
-        colon = NULL;
-    if (colon == path || *path == '\0' || (colon && colon[1] == '\0'))
-        return cli_usage_error(&convert_cmd, "%s: %s has an empty directory or tag", flag, ref);
-    *ret_dir = colon ? strndup(path, (size_t)(colon - path)) : strdup(path);
-    *ret_tag = colon ? strdup(colon + 1) : NULL;
-    if (!*ret_dir || (colon && !*ret_tag))
-        return cli_oom();
+    if (r == -EINVAL)
+        return cli_usage_error(&convert_cmd, "%s: %s", flag, e.text);
+    return r < 0 ? cli_oom() : 0;
+}
+
+/* USER:PASS (from the flag, else the environment) into o's username and password, which point
+ * into creds. */
+static int
+set_creds(const char *flag, const char *env, char *creds, struct registry_options *o)
+{
+    char *colon;
+
+    if (!creds)
+        return 0;
+    colon = strchr(creds, ':');
+    if (!colon || colon == creds)
+        return cli_usage_error(&convert_cmd, "%s (or $%s) must be USER:PASSWORD", flag, env);
+    *colon = '\0';
+    o->username = creds;
+    o->password = colon + 1;
     return 0;
+}
+
+static char *
+creds_of(const char *flag_value, const char *env)
+{
+    const char *v = flag_value ? flag_value : getenv(env);
+
+    return v && *v ? strdup(v) : NULL;
 }
 
 static int
@@ -206,12 +260,21 @@ print_result(const struct convert_result *res)
            res->image_digest);
 }
 
+static void
+locations_release(struct image_location (*l)[2])
+{
+    image_location_release(&(*l)[0]);
+    image_location_release(&(*l)[1]);
+}
+
 static int
 image_convert_verb(struct cli *cli, int argc, char **argv)
 {
     struct image_opts o = {};
-    _cleanup_free_ char *in_dir = NULL, *in_tag = NULL, *out_dir = NULL, *out_tag = NULL;
+    _cleanup_(locations_release) struct image_location loc[2] = {};
     _cleanup_free_ char *config = NULL, *init = NULL;
+    _cleanup_(secret_freep) char *src_creds = NULL, *dest_creds = NULL;
+    struct registry_options src = {}, dest = {};
     struct convert_options co = {};
     struct convert_result res;
     struct image_error e = {};
@@ -220,9 +283,17 @@ image_convert_verb(struct cli *cli, int argc, char **argv)
 
     if (r != 0)
         return r;
-    r = parse_ref("--input", o.input, &in_dir, &in_tag);
+    r = parse_location("--input", o.input, &loc[0]);
     if (r == 0)
-        r = parse_ref("--output", o.output, &out_dir, &out_tag);
+        r = parse_location("--output", o.output, &loc[1]);
+    src_creds = creds_of(o.src_creds, "CLOISTER_SRC_CREDS");
+    dest_creds = creds_of(o.dest_creds, "CLOISTER_DEST_CREDS");
+    if (r == 0)
+        r = set_creds("--src-creds", "CLOISTER_SRC_CREDS", src_creds, &src);
+    if (r == 0)
+        r = set_creds("--dest-creds", "CLOISTER_DEST_CREDS", dest_creds, &dest);
+    if (r == 0 && loc[1].kind == IMAGE_LOCATION_REGISTRY && loc[1].ref.digest)
+        r = cli_usage_error(&convert_cmd, "--output: push to a tag, not a digest");
     if (r == 0)
         r = read_app_config(o.app_config, &config, &co.app_config_size);
     if (r < 0)
@@ -230,16 +301,15 @@ image_convert_verb(struct cli *cli, int argc, char **argv)
     init = o.init ? strdup(o.init) : default_init();
     if (!init)
         return cli_oom();
-    co.input_dir = in_dir;
-    co.input_tag = in_tag;
-    co.output_dir = out_dir;
-    co.output_tag = out_tag;
+    src.plain_http = dest.plain_http = o.plain_http;
+    src.ca_file = dest.ca_file = o.registry_ca;
+    dest.chunk_size = o.chunk_size;
     co.app_config = config;
     co.init_path = init;
     co.signer_key = o.signer_key;
     co.progress = (struct convert_progress){ on_layer_begin, on_layer_read, on_step,
                                              &last_progress };
-    r = image_convert(&co, &res, &e);
+    r = image_convert_locations(&loc[0], &src, &loc[1], &dest, &co, &res, &e);
     if (r < 0) {
         cli_error("%s", e.text[0] ? e.text : strerror(-r));
         return r == -EINVAL ? -EIO : r; /* a bad image is not a usage error */

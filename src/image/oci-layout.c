@@ -165,6 +165,7 @@ void
 oci_image_release(struct oci_image *img)
 {
     free(img->dir);
+    free(img->manifest_text);
     oci_manifest_release(&img->manifest);
     oci_config_release(&img->config);
     free(img->config_text);
@@ -189,9 +190,11 @@ oci_layout_read(const char *dir, const char *tag, struct oci_image *ret, struct 
     } else if (r == 0 && !oci_is_manifest_type(desc.media_type))
         r = image_errorf(e, -EINVAL, "the tag points at a %s, not an image", desc.media_type);
     if (r == 0)
-        r = read_json_blob(dir, &desc, "image manifest", &text, &size, e);
+        r = read_json_blob(dir, &desc, "image manifest", &img.manifest_text, &img.manifest_size,
+                           e);
     if (r == 0)
-        r = oci_manifest_parse(text, size, &img.manifest, e);
+        r = oci_manifest_parse(img.manifest_text, img.manifest_size, &img.manifest, e);
+    img.manifest_desc = desc;
     if (r == 0)
         r = read_json_blob(dir, &img.manifest.config, "image config", &img.config_text,
                            &img.config_size, e);

@@ -12,6 +12,9 @@
 /* A tag's image in a layout: its manifest and config, read and checked. */
 struct oci_image {
     char *dir;
+    struct oci_descriptor manifest_desc; /* of the image manifest (not of an index) */
+    char *manifest_text;                 /* its bytes, as stored */
+    size_t manifest_size;
     struct oci_manifest manifest;
     struct oci_config config;
     char *config_text; /* the config's bytes, as stored */

@@ -1,0 +1,29 @@
+/* Where an image is: "oci:DIR[:TAG]" (an OCI layout) or "docker://HOST/REPO[:TAG|@DIGEST]" (a
+ * registry), and a conversion between any two of them: a registry input is pulled into a
+ * temporary layout first, a registry output is converted into one and pushed from it. */
+#pragma once
+
+#include "convert.h"
+#include "image-error.h"
+#include "registry.h"
+
+enum image_location_kind {
+    IMAGE_LOCATION_OCI,
+    IMAGE_LOCATION_REGISTRY,
+};
+
+struct image_location {
+    enum image_location_kind kind;
+    char *dir, *tag; /* OCI; tag NULL: the only one (input) or "latest" (output) */
+    struct registry_ref ref;
+};
+
+int image_location_parse(const char *text, struct image_location *ret, struct image_error *e);
+void image_location_release(struct image_location *l);
+
+/* image_convert() from and to any location: o's input and output directories are filled in
+ * here. in_reg and out_reg are used for registry locations. */
+int image_convert_locations(const struct image_location *in, const struct registry_options *in_reg,
+                            const struct image_location *out,
+                            const struct registry_options *out_reg, struct convert_options *o,
+                            struct convert_result *ret, struct image_error *e);
