@@ -25,6 +25,7 @@ enum {
     OPT_PLAIN_HTTP,
     OPT_REGISTRY_CA,
     OPT_CHUNK_SIZE,
+    OPT_MANIFEST,
 };
 
 struct image_opts {
@@ -32,6 +33,7 @@ struct image_opts {
     const char *src_creds, *dest_creds, *registry_ca;
     bool plain_http;
     uint64_t chunk_size;
+    bool manifest;
 };
 
 static int
@@ -66,6 +68,9 @@ image_on_flag(void *userdata, int opt, const char *arg)
         return 0;
     case OPT_REGISTRY_CA:
         o->registry_ca = arg;
+        return 0;
+    case OPT_MANIFEST:
+        o->manifest = true;
         return 0;
     case OPT_CHUNK_SIZE:
         return args_size("--chunk-size", arg, &o->chunk_size);
@@ -131,20 +136,22 @@ static const struct cli_cmd convert_cmd = {
 };
 
 static int
-parse_location(const char *flag, const char *text, struct image_location *ret)
+parse_location(const struct cli_cmd *cmd, const char *flag, const char *text,
+               struct image_location *ret)
 {
     struct image_error e = {};
     int r = image_location_parse(text, ret, &e);
 
     if (r == -EINVAL)
-        return cli_usage_error(&convert_cmd, "%s: %s", flag, e.text);
+        return cli_usage_error(cmd, "%s: %s", flag, e.text);
     return r < 0 ? cli_oom() : 0;
 }
 
 /* USER:PASS (from the flag, else the environment) into o's username and password, which point
  * into creds. */
 static int
-set_creds(const char *flag, const char *env, char *creds, struct registry_options *o)
+set_creds(const struct cli_cmd *cmd, const char *flag, const char *env, char *creds,
+          struct registry_options *o)
 {
     char *colon;
 
@@ -152,7 +159,7 @@ set_creds(const char *flag, const char *env, char *creds, struct registry_option
         return 0;
     colon = strchr(creds, ':');
     if (!colon || colon == creds)
-        return cli_usage_error(&convert_cmd, "%s (or $%s) must be USER:PASSWORD", flag, env);
+        return cli_usage_error(cmd, "%s (or $%s) must be USER:PASSWORD", flag, env);
     *colon = '\0';
     o->username = creds;
     o->password = colon + 1;
@@ -283,15 +290,15 @@ image_convert_verb(struct cli *cli, int argc, char **argv)
 
     if (r != 0)
         return r;
-    r = parse_location("--input", o.input, &loc[0]);
+    r = parse_location(&convert_cmd, "--input", o.input, &loc[0]);
     if (r == 0)
-        r = parse_location("--output", o.output, &loc[1]);
+        r = parse_location(&convert_cmd, "--output", o.output, &loc[1]);
     src_creds = creds_of(o.src_creds, "CLOISTER_SRC_CREDS");
     dest_creds = creds_of(o.dest_creds, "CLOISTER_DEST_CREDS");
     if (r == 0)
-        r = set_creds("--src-creds", "CLOISTER_SRC_CREDS", src_creds, &src);
+        r = set_creds(&convert_cmd, "--src-creds", "CLOISTER_SRC_CREDS", src_creds, &src);
     if (r == 0)
-        r = set_creds("--dest-creds", "CLOISTER_DEST_CREDS", dest_creds, &dest);
+        r = set_creds(&convert_cmd, "--dest-creds", "CLOISTER_DEST_CREDS", dest_creds, &dest);
     if (r == 0 && loc[1].kind == IMAGE_LOCATION_REGISTRY && loc[1].ref.digest)
         r = cli_usage_error(&convert_cmd, "--output: push to a tag, not a digest");
     if (r == 0)
@@ -318,8 +325,113 @@ image_convert_verb(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+static const struct option inspect_options[] = {
+    { "src-creds", required_argument, NULL, OPT_SRC_CREDS },
+    { "plain-http", no_argument, NULL, OPT_PLAIN_HTTP },
+    { "registry-ca", required_argument, NULL, OPT_REGISTRY_CA },
+    { "manifest", no_argument, NULL, OPT_MANIFEST },
+    CLI_OPTION_END,
+};
+
+static const struct cli_cmd inspect_cmd = {
+    .name = "image inspect",
+    .usage = "Usage: cloister image inspect IMAGE [--manifest] [--src-creds USER:PASS]\n"
+             "           [--plain-http] [--registry-ca PEM]\n"
+             "\n"
+             "Show what a converted image will measure as: reads its /.cloister layer (checking\n"
+             "the layer's digest), computes the measurement from the manifest and cloister-init\n"
+             "there, checks the manifest's signature and the image's labels. Prints 'name value'\n"
+             "lines; fails (exit 1) when the signature or the labels do not match. IMAGE is\n"
+             "oci:DIR[:TAG] or docker://HOST[:PORT]/REPO[:TAG|@DIGEST].\n"
+             "\n"
+             "Flags:\n"
+             "  --manifest              print /.cloister/manifest.json instead\n"
+             "  --src-creds USER:PASS   registry credentials (env CLOISTER_SRC_CREDS)\n"
+             "  --plain-http            talk HTTP to loopback registries\n"
+             "  --registry-ca PEM       CA certificates to trust for HTTPS registries\n"
+             "\n"
+             "Example:\n"
+             "  cloister image inspect oci:./flask-conf:1.0\n",
+    .options = inspect_options,
+    .min_args = 1,
+    .max_args = 1,
+    .args = "IMAGE",
+};
+
+static const char *const signature_names[] = { "unsigned", "valid", "INVALID" };
+
+static void
+print_inspection(const struct inspect_result *res)
+{
+    const struct manifest *m = res->manifest;
+    char hex[65];
+
+    printf("image_digest %s\n", res->image_digest);
+    manifest_hex(res->mrenclave, 32, hex);
+    printf("mrenclave %s\n", hex);
+    manifest_hex(m->signer, 32, hex);
+    printf("mrsigner %s\n", hex);
+    manifest_hex(m->digest, 32, hex);
+    printf("manifest_digest %s\n", hex);
+    manifest_hex(m->tree_digest, 32, hex);
+    printf("tree_digest %s\n", hex);
+    manifest_hex(res->init_digest, 32, hex);
+    printf("init_digest %s\n", hex);
+    printf("isvprodid %u\nisvsvn %u\n", m->isvprodid, m->isvsvn);
+    printf("signature %s\n", signature_names[res->signature]);
+    printf("labels %s\n", res->labels_match ? "match" : "DIFFER");
+    printf("entries %zu\n", m->n_entries);
+    printf("check %s\n", m->check == MANIFEST_CHECK_FULL ? "full" : "sampled");
+    printf("domain %s\n", m->certificate.subject ? m->certificate.subject : "");
+    printf("user %s\n", m->user ? m->user : "");
+}
+
+static int
+image_inspect_verb(struct cli *cli, int argc, char **argv)
+{
+    struct image_opts o = {};
+    _cleanup_(image_location_release) struct image_location loc = {};
+    _cleanup_(inspect_result_release) struct inspect_result res = {};
+    _cleanup_(secret_freep) char *creds = NULL;
+    struct registry_options reg = {};
+    struct image_error e = {};
+    int r = cli_parse(cli, &inspect_cmd, argc, argv, image_on_flag, &o, &argc, &argv);
+
+    if (r != 0)
+        return r;
+    r = parse_location(&inspect_cmd, "IMAGE", argv[0], &loc);
+    creds = creds_of(o.src_creds, "CLOISTER_SRC_CREDS");
+    if (r == 0)
+        r = set_creds(&inspect_cmd, "--src-creds", "CLOISTER_SRC_CREDS", creds, &reg);
+    if (r < 0)
+        return r;
+    reg.plain_http = o.plain_http;
+    reg.ca_file = o.registry_ca;
+    r = image_inspect_location(&loc, &reg, &res, &e);
+    if (r < 0) {
+        cli_error("%s", e.text[0] ? e.text : strerror(-r));
+        return r == -EINVAL ? -EIO : r;
+    }
+    if (o.manifest)
+        fwrite(res.manifest_text, 1, res.manifest_size, stdout);
+    else
+        print_inspection(&res);
+    if (res.signature == INSPECT_BAD_SIGNATURE) {
+        cli_error("the manifest's signature does not verify with /.cloister/signer.pem, or that "
+                  "key is not the manifest's signer");
+        return -EIO;
+    }
+    if (!res.labels_match) {
+        cli_error("the image's labels dev.cloister.mrenclave/mrsigner are not its measurement");
+        return -EIO;
+    }
+    return 0;
+}
+
 static const struct cli_verb image_verbs[] = {
     { "convert", "convert an image into a confidential image (locally)", image_convert_verb },
+    { "inspect", "show a converted image's measurement, signature and manifest",
+      image_inspect_verb },
 };
 
 const struct cli_group cmd_image = { "image", image_verbs, ELEMENTSOF(image_verbs) };

@@ -18,7 +18,7 @@ static const struct cli_verb cli_verbs[] = {
     { "user", "members of the selected account and their roles", NULL, &cmd_user },
     { "app", "applications", NULL, &cmd_app },
     { "build", "builds (measured images) of applications", NULL, &cmd_build },
-    { "image", "container images on this machine: convert", NULL, &cmd_image },
+    { "image", "container images: convert, inspect", NULL, &cmd_image },
     { "task", "approval tasks: list, approve, deny", NULL, &cmd_task },
     { "registry", "container registry credentials", NULL, &cmd_registry },
     { "audit", "the audit log: list, verify, export", NULL, &cmd_audit },

@@ -128,3 +128,24 @@ image_convert_locations(const struct image_location *in, const struct registry_o
     }
     return r;
 }
+
+int
+image_inspect_location(const struct image_location *l, const struct registry_options *reg,
+                       struct inspect_result *ret, struct image_error *e)
+{
+    _cleanup_(scratch_release) struct scratch s = { 0 };
+    _cleanup_free_ char *dir = NULL;
+    int r;
+
+    if (l->kind == IMAGE_LOCATION_OCI)
+        return image_inspect(l->dir, l->tag, ret, e);
+    r = scratch_make(&s, e);
+    if (r < 0)
+        return r;
+    if (asprintf(&dir, "%s/image", s.dir) < 0)
+        return -ENOMEM;
+    r = registry_pull(&l->ref, reg, dir, "image", e);
+    if (r < 0)
+        return r;
+    return image_inspect(dir, "image", ret, e);
+}

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "convert.h"
+#include "inspect.h"
 #include "image-error.h"
 #include "registry.h"
 
@@ -27,3 +28,7 @@ int image_convert_locations(const struct image_location *in, const struct regist
                             const struct image_location *out,
                             const struct registry_options *out_reg, struct convert_options *o,
                             struct convert_result *ret, struct image_error *e);
+
+/* image_inspect() of a location (a registry image is pulled into a temporary layout first). */
+int image_inspect_location(const struct image_location *l, const struct registry_options *reg,
+                           struct inspect_result *ret, struct image_error *e);
