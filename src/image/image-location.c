@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "docker-archive.h"
 #include "image-location.h"
 
 int
@@ -18,9 +19,22 @@ image_location_parse(const char *text, struct image_location *ret, struct image_
         ret->kind = IMAGE_LOCATION_REGISTRY;
         return registry_ref_parse(text, &ret->ref, e);
     }
+    if (strncmp(text, "docker-archive:", 15) == 0) {
+        const char *file = text + 15, *sep = strchr(file, ':');
+        ret->kind = IMAGE_LOCATION_DOCKER_ARCHIVE;
+        if (*file == '\0' || sep == file || (sep && sep[1] == '\0'))
+            return image_errorf(e, -EINVAL, "%s: docker-archive:FILE[:REPO:TAG]", text);
+        ret->dir = sep ? strndup(file, (size_t)(sep - file)) : strdup(file);
+        ret->tag = sep ? strdup(sep + 1) : NULL;
+        if (!ret->dir || (sep && !ret->tag)) {
+            image_location_release(ret);
+            return -ENOMEM;
+        }
+        return 0;
+    }
     if (strncmp(text, "oci:", 4) != 0)
-        return image_errorf(e, -EINVAL, "%s: an image is oci:DIR[:TAG] or docker://HOST/REPO"
-                            "[:TAG]", text);
+        return image_errorf(e, -EINVAL, "%s: an image is oci:DIR[:TAG], docker://HOST/REPO"
+                            "[:TAG] or docker-archive:FILE[:REPO:TAG]", text);
     ret->kind = IMAGE_LOCATION_OCI;
     path = text + 4;
     colon = strrchr(path, ':');
@@ -82,6 +96,34 @@ scratch_make(struct scratch *s, struct image_error *e)
     return 0;
 }
 
+/* Makes in readable as an OCI layout: pulled or unpacked into the scratch directory. */
+static int
+input_layout(const struct image_location *in, const struct registry_options *reg,
+             const struct scratch *s, const char *name, char **ret_dir, const char **ret_tag,
+             struct image_error *e)
+{
+    if (in->kind == IMAGE_LOCATION_OCI) {
+        *ret_dir = strdup(in->dir);
+        *ret_tag = in->tag;
+        return *ret_dir ? 0 : -ENOMEM;
+    }
+    if (asprintf(ret_dir, "%s/%s", s->dir, name) < 0) {
+        *ret_dir = NULL;
+        return -ENOMEM;
+    }
+    *ret_tag = name;
+    if (in->kind == IMAGE_LOCATION_REGISTRY)
+        return registry_pull(&in->ref, reg, *ret_dir, name, e);
+    return docker_archive_read(in->dir, in->tag, *ret_dir, name, e);
+}
+
+static void
+step(const struct convert_options *o, const char *what)
+{
+    if (o->progress.step)
+        o->progress.step(o->progress.userdata, what);
+}
+
 int
 image_convert_locations(const struct image_location *in, const struct registry_options *in_reg,
                         const struct image_location *out, const struct registry_options *out_reg,
@@ -93,25 +135,19 @@ image_convert_locations(const struct image_location *in, const struct registry_o
     struct registry_options push = out_reg ? *out_reg : (struct registry_options){ 0 };
     int r = 0;
 
-    if (in->kind == IMAGE_LOCATION_REGISTRY || out->kind == IMAGE_LOCATION_REGISTRY)
+    if (in->kind != IMAGE_LOCATION_OCI || out->kind != IMAGE_LOCATION_OCI)
         r = scratch_make(&s, e);
-    if (r == 0 && in->kind == IMAGE_LOCATION_REGISTRY) {
-        if (asprintf(&in_dir, "%s/in", s.dir) < 0)
-            return -ENOMEM;
-        if (o->progress.step)
-            o->progress.step(o->progress.userdata, "pulling the input image");
-        r = registry_pull(&in->ref, in_reg, in_dir, "input", e);
-        o->input_dir = in_dir;
-        o->input_tag = "input";
-    } else {
-        o->input_dir = in->dir;
-        o->input_tag = in->tag;
-    }
-    if (r == 0 && out->kind == IMAGE_LOCATION_REGISTRY) {
+    if (r == 0 && in->kind != IMAGE_LOCATION_OCI)
+        step(o, in->kind == IMAGE_LOCATION_REGISTRY ? "pulling the input image"
+                                                    : "reading the docker archive");
+    if (r == 0)
+        r = input_layout(in, in_reg, &s, "in", &in_dir, &o->input_tag, e);
+    o->input_dir = in_dir;
+    if (r == 0 && out->kind != IMAGE_LOCATION_OCI) {
         if (asprintf(&out_dir, "%s/out", s.dir) < 0)
             return -ENOMEM;
         o->output_dir = out_dir;
-        o->output_tag = "output";
+        o->output_tag = "out";
     } else {
         o->output_dir = out->dir;
         o->output_tag = out->tag;
@@ -122,9 +158,11 @@ image_convert_locations(const struct image_location *in, const struct registry_o
         /* Layers the input already has in the same registry are mounted, not uploaded. */
         if (in->kind == IMAGE_LOCATION_REGISTRY && strcmp(in->ref.host, out->ref.host) == 0)
             push.mount_from = in->ref.repo;
-        if (o->progress.step)
-            o->progress.step(o->progress.userdata, "pushing the converted image");
-        r = registry_push(out_dir, "output", &out->ref, &push, ret->image_digest, e);
+        step(o, "pushing the converted image");
+        r = registry_push(out_dir, "out", &out->ref, &push, ret->image_digest, e);
+    } else if (r == 0 && out->kind == IMAGE_LOCATION_DOCKER_ARCHIVE) {
+        step(o, "writing the docker archive");
+        r = docker_archive_write(out_dir, "out", out->dir, out->tag, e);
     }
     return r;
 }
@@ -135,17 +173,14 @@ image_inspect_location(const struct image_location *l, const struct registry_opt
 {
     _cleanup_(scratch_release) struct scratch s = { 0 };
     _cleanup_free_ char *dir = NULL;
-    int r;
+    const char *tag = NULL;
+    int r = 0;
 
-    if (l->kind == IMAGE_LOCATION_OCI)
-        return image_inspect(l->dir, l->tag, ret, e);
-    r = scratch_make(&s, e);
+    if (l->kind != IMAGE_LOCATION_OCI)
+        r = scratch_make(&s, e);
+    if (r == 0)
+        r = input_layout(l, reg, &s, "image", &dir, &tag, e);
     if (r < 0)
         return r;
-    if (asprintf(&dir, "%s/image", s.dir) < 0)
-        return -ENOMEM;
-    r = registry_pull(&l->ref, reg, dir, "image", e);
-    if (r < 0)
-        return r;
-    return image_inspect(dir, "image", ret, e);
+    return image_inspect(dir, tag, ret, e);
 }

@@ -1,6 +1,7 @@
-/* Where an image is: "oci:DIR[:TAG]" (an OCI layout) or "docker://HOST/REPO[:TAG|@DIGEST]" (a
- * registry), and a conversion between any two of them: a registry input is pulled into a
- * temporary layout first, a registry output is converted into one and pushed from it. */
+/* Where an image is: "oci:DIR[:TAG]" (an OCI layout), "docker://HOST/REPO[:TAG|@DIGEST]" (a
+ * registry) or "docker-archive:FILE[:REPO:TAG]" (a `docker save` tarball), and a conversion
+ * between any two of them: other inputs are read into a temporary OCI layout first, other
+ * outputs are converted into one and pushed or written from it. */
 #pragma once
 
 #include "convert.h"
@@ -11,11 +12,13 @@
 enum image_location_kind {
     IMAGE_LOCATION_OCI,
     IMAGE_LOCATION_REGISTRY,
+    IMAGE_LOCATION_DOCKER_ARCHIVE,
 };
 
 struct image_location {
     enum image_location_kind kind;
-    char *dir, *tag; /* OCI; tag NULL: the only one (input) or "latest" (output) */
+    char *dir, *tag; /* OCI; tag NULL: the only one (input) or "latest" (output);
+                      * docker-archive: the file and the image's REPO:TAG (may be NULL) */
     struct registry_ref ref;
 };
 
