@@ -157,6 +157,21 @@ read_members(const char *file, struct oci_layout_out *out, struct archive_member
     return r;
 }
 
+/* Whether a RepoTags name is repo_tag, also in the long form tools write for Docker Hub names
+ * ("docker.io/library/tiny:1.0" for "tiny:1.0"). */
+static bool
+same_name(const char *listed, const char *repo_tag)
+{
+    static const char *const prefixes[] = { "", "docker.io/library/", "docker.io/" };
+
+    for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(listed, prefixes[i], n) == 0 && strcmp(listed + n, repo_tag) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* The entry of manifest.json for repo_tag (or its only one). */
 static const json_t *
 pick_image(const json_t *list, const char *repo_tag)
@@ -168,7 +183,7 @@ pick_image(const json_t *list, const char *repo_tag)
         return json_array_size(list) == 1 ? json_array_get(list, 0) : NULL;
     json_array_foreach (list, i, item)
         json_array_foreach (json_object_get(item, "RepoTags"), j, t)
-            if (json_is_string(t) && strcmp(json_string_value(t), repo_tag) == 0)
+            if (json_is_string(t) && same_name(json_string_value(t), repo_tag))
                 return item;
     return NULL;
 }

@@ -619,3 +619,140 @@ def test_usage_errors(tmp_path, app_json, drop):
     hints = (drop.lstrip("-"),) if drop else ("input", "usage", "convert")
     assert any(h in p.stderr.lower() for h in hints), p.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# h. cloister image inspect: the measurement read back, the signature and labels checked
+
+
+def inspect(ref, *extra):
+    p = subprocess.run([str(lib.CLI_BIN), "image", "inspect", ref, *map(str, extra)],
+                       capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    check_sanitizers(p.stderr)
+    return p
+
+
+def inspected(ref):
+    p = inspect(ref)
+    assert p.returncode == 0, f"exit {p.returncode}\n{p.stderr}"
+    return dict(line.split(" ", 1) for line in p.stdout.splitlines())
+
+
+def signed_copy(tmp_path, rich_in, app_json):
+    key = tmp_path / "signer.pem"
+    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-out", key])
+    out = fx.OciLayout(tmp_path / "signed")
+    values = converted(f"oci:{rich_in.path}", f"oci:{out.path}", app_json, "--signer-key", key)
+    return out, values
+
+
+def test_inspect_reads_back_the_printed_values(tmp_path, rich_in, app_json):
+    out, values = signed_copy(tmp_path, rich_in, app_json)
+    shown = inspected(f"oci:{out.path}")
+    for name in VALUE_NAMES:
+        assert shown[name] == values[name], name
+    assert shown["signature"] == "valid"
+    assert shown["labels"] == "match"
+    assert shown["init_digest"] == sha256_hex(Path(INIT_BIN).read_bytes())
+    p = inspect(f"oci:{out.path}", "--manifest")
+    assert p.returncode == 0 and json.loads(p.stdout) == image_manifest(out)
+
+
+def test_inspect_unsigned_and_not_converted(rich_in, rich_out):
+    assert inspected(f"oci:{rich_out['layout'].path}")["signature"] == "unsigned"
+    p = inspect(f"oci:{rich_in.path}")
+    assert p.returncode == 1 and "not a converted image" in p.stderr, p.stderr
+
+
+def rewrite_last_layer(layout, edit, tag="latest"):
+    """Rewrites the /.cloister layer with edit(name, data) -> data, then fixes its digest, the
+    diff_id, the config and the manifest so that only what edit changed is wrong."""
+    desc, manifest = layout.manifest(tag)
+    last = manifest["layers"][-1]
+    src = tarfile.open(fileobj=io.BytesIO(layout.blob(last["digest"])), mode="r:gz")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None
+            if data is not None:
+                data = edit(m.name, data)
+                m.size = len(data)
+            dst.addfile(m, io.BytesIO(data) if data is not None else None)
+    tar = raw.getvalue()
+    manifest["layers"][-1] = layout.put_blob(fx.compress(tar, "gzip"), last["mediaType"])
+    config = layout.json_blob(manifest["config"]["digest"])
+    config["rootfs"]["diff_ids"][-1] = "sha256:" + sha256_hex(tar)
+    manifest["config"] = layout.put_blob(fx.json_bytes(config), manifest["config"]["mediaType"])
+    layout.set_tag(tag, layout.put_blob(fx.json_bytes(manifest), desc["mediaType"]))
+
+
+def test_inspect_refuses_a_bad_signature(tmp_path, rich_in, app_json):
+    out, _ = signed_copy(tmp_path, rich_in, app_json)
+
+    def break_signature(name, data):
+        return data[:-1] + bytes([data[-1] ^ 1]) if name.endswith("manifest.sig") else data
+
+    rewrite_last_layer(out, break_signature)
+    p = inspect(f"oci:{out.path}")
+    assert p.returncode == 1, p.stdout
+    assert "signature INVALID" in p.stdout and "signature" in p.stderr, p.stderr
+
+
+def test_inspect_refuses_a_changed_manifest(tmp_path, rich_in, app_json):
+    """A manifest edited after conversion measures differently from the labels (and breaks the
+    signature)."""
+    out, _ = signed_copy(tmp_path, rich_in, app_json)
+
+    def change(name, data):
+        if not name.endswith("manifest.json"):
+            return data
+        assert b'"threads":128' in data
+        return data.replace(b'"threads":128', b'"threads":129')
+
+    rewrite_last_layer(out, change)
+    p = inspect(f"oci:{out.path}")
+    assert p.returncode == 1, p.stdout
+    assert "labels DIFFER" in p.stdout and "signature INVALID" in p.stdout, p.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# i. docker-archive in and out (what `docker save` writes), read back by skopeo
+
+
+@needs_skopeo
+@needs_umoci
+def test_docker_archive_in_and_out(tmp_path, app_json):
+    src = fx.tiny_image(tmp_path / "tiny")
+    archive_in, archive_out = tmp_path / "in.tar", tmp_path / "out.tar"
+    run(["skopeo", "copy", "--insecure-policy", f"oci:{src.path}:latest",
+         f"docker-archive:{archive_in}:tiny:1.0"])
+    via_oci = converted(f"oci:{src.path}", f"oci:{tmp_path / 'oci-out'}:x", app_json)
+    values = converted(f"docker-archive:{archive_in}:tiny:1.0",
+                       f"docker-archive:{archive_out}:tiny-conf:1.0", app_json)
+    # skopeo writes the layers uncompressed: other blobs, the same files, the same measurement.
+    assert values["mrenclave"] == via_oci["mrenclave"]
+    info = skopeo_inspect(f"docker-archive:{archive_out}")
+    assert info["Labels"]["dev.cloister.mrenclave"] == values["mrenclave"]
+    with tarfile.open(archive_out) as t:
+        listed = json.load(t.extractfile("manifest.json"))
+    assert listed[0]["RepoTags"] == ["tiny-conf:1.0"], listed
+    run(["skopeo", "copy", "--insecure-policy", f"docker-archive:{archive_out}",
+         f"oci:{tmp_path / 'back'}:x"])
+    rootfs = umoci_unpack(tmp_path / "back", "x", tmp_path / "bundle")
+    assert (rootfs / ".cloister" / "cloister-init").read_bytes() == \
+        Path(INIT_BIN).read_bytes()
+
+
+def test_docker_archive_errors(tmp_path, app_json):
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(bad, "w") as t:
+        data = b"{}"
+        info = tarfile.TarInfo("x.json")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    p = convert(f"docker-archive:{bad}", f"oci:{tmp_path / 'o'}", app_json)
+    assert p.returncode == 1 and "manifest.json" in p.stderr, p.stderr
+    p = convert(f"docker-archive:{tmp_path / 'missing.tar'}", f"oci:{tmp_path / 'o'}", app_json)
+    assert p.returncode == 1 and "missing.tar" in p.stderr, p.stderr
+    assert not (tmp_path / "o" / "index.json").exists()
