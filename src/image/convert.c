@@ -333,8 +333,12 @@ output_config(const struct conversion *c, const struct convert_result *res, cons
     }
     if (r == 0)
         r = json_object_set_new(run, "Entrypoint", json_pack("[s]", INIT_ENTRYPOINT));
-    if (r == 0)
+    /* cloister-init starts as root to write the key and certificate, then runs the original
+     * entrypoint as the image's user, which the manifest records. */
+    if (r == 0) {
         json_object_del(run, "Cmd");
+        json_object_del(run, "User");
+    }
     manifest_hex(res->mrenclave, 32, hex);
     if (r == 0)
         r = json_object_set_new(labels, LABEL_MRENCLAVE, json_string(hex));
