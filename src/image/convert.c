@@ -415,6 +415,7 @@ write_output(struct conversion *c, int init_fd, struct convert_result *res)
     if (r < 0)
         return r;
     cfg_desc.size = size;
+    res->image_size = size;
     manifest = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[]}", "schemaVersion", 2, "mediaType",
                          OCI_MT_MANIFEST, "config", "mediaType", OCI_MT_CONFIG, "digest",
                          cfg_desc.digest, "size", (json_int_t)cfg_desc.size, "layers");
@@ -427,6 +428,7 @@ write_output(struct conversion *c, int init_fd, struct convert_result *res)
         if (json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest",
                                                     l->digest, "size", (json_int_t)l->size)) < 0)
             return -ENOMEM;
+        res->image_size += l->size;
     }
     r = put_json(c, manifest, man_desc.digest, &size);
     if (r < 0)

@@ -32,6 +32,7 @@ struct convert_result {
     uint8_t mrenclave[32], mrsigner[32], manifest_digest[32], tree_digest[32];
     unsigned isvprodid, isvsvn;
     char image_digest[OCI_DIGEST_SIZE]; /* of the output image manifest */
+    uint64_t image_size;                /* its config and layers, as stored (compressed) */
 };
 
 int image_convert(const struct convert_options *o, struct convert_result *ret,

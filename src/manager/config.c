@@ -22,6 +22,7 @@ config_defaults(struct manager_config *config)
         .max_body_bytes = 1 << 20,
         .request_timeout = 30,
         .audit_checkpoint_interval = 10,
+        .conversion_workers = 2,
     };
     snprintf(config->data_dir, sizeof(config->data_dir), "/var/lib/cloister");
 }
@@ -82,6 +83,8 @@ set_number(struct manager_config *c, const char *section, const char *name, cons
         c->request_timeout = (int)v;
     else if (KEY("audit", "checkpoint_interval") && parse_int(value, 1, 86400, &v) == 0)
         c->audit_checkpoint_interval = (int)v;
+    else if (KEY("conversion", "workers") && parse_int(value, 1, 64, &v) == 0)
+        c->conversion_workers = (int)v;
     else
         return -EINVAL;
     return 0;
@@ -98,6 +101,8 @@ set_flag(struct manager_config *c, const char *section, const char *name, const 
         return parse_bool(value, &c->allow_signup);
     if (KEY("metrics", "allow_remote"))
         return parse_bool(value, &c->metrics_allow_remote);
+    if (KEY("conversion", "plain_http_loopback"))
+        return parse_bool(value, &c->conversion_plain_http);
     return set_number(c, section, name, value);
 }
 
@@ -114,6 +119,8 @@ set_value(struct manager_config *c, const char *section, const char *name, const
         return set_string(c->tls_cert, sizeof(c->tls_cert), value);
     if (KEY("tls", "key"))
         return set_string(c->tls_key, sizeof(c->tls_key), value);
+    if (KEY("conversion", "init"))
+        return set_string(c->conversion_init, sizeof(c->conversion_init), value);
     return set_flag(c, section, name, value);
 }
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "conversions.h"
 #include "crypto-util.h"
 #include "log.h"
 #include "store.h"
@@ -70,6 +71,7 @@ int
 jobs_run(struct manager_context *ctx)
 {
     const struct timespec tick = { 0, STORE_CHECKPOINT_INTERVAL_MS * 1000000L };
+    struct conversion_runners runners = { 0 };
     int64_t every = (int64_t)ctx->config->audit_checkpoint_interval * 1000, next = 0, now;
     sigset_t mask;
     int r;
@@ -90,10 +92,12 @@ jobs_run(struct manager_context *ctx)
             next = now + every;
         }
         checkpoint_store(ctx->store);
+        conversions_tick(ctx, &runners);
         r = sigtimedwait(&mask, NULL, &tick);
         if (r == SIGTERM || r == SIGINT)
             break;
     }
+    conversions_stop(&runners);
     /* A last checkpoint covers the events written since the previous one. */
     run_once(ctx);
     store_close(ctx->store);

@@ -210,6 +210,18 @@ def run_build_create(w, caller):
     return resp, after
 
 
+def run_convert_app(w, caller):
+    """A conversion job is only recorded here (its registry does not exist: it fails later)."""
+    tag = lib.unique("perm")
+    resp = caller.post("/v1/builds/convert-app",
+                       json={"app_id": w.app["app_id"], "docker_version": tag})
+
+    def after(succeeded):
+        builds = w.t.owner.list_all("/v1/builds", app_id=w.app["app_id"])
+        assert any(b["docker_info"]["docker_version"] == tag for b in builds) == succeeded
+    return resp, after
+
+
 def run_invite(w, caller):
     u = lib.new_user(w.t.m, "invitee")
     return caller.post("/v1/users/invite", json={"user_email": u.email, "role": "READER"}), None
@@ -363,6 +375,7 @@ ROWS = {
     "DELETE /v1/apps/{id}": (run_delete("apps"), writer_entity(204)),
     # builds (the outsider names an app of A in the body: not found in B)
     "POST /v1/builds": (run_build_create, writer_create(outsider=NOTF)),
+    "POST /v1/builds/convert-app": (run_convert_app, writer_create(outsider=NOTF)),
     "GET /v1/builds": (req("GET", "/v1/builds"), scoped_read()),
     "GET /v1/builds/{id}": (req("GET", lambda w: f"/v1/builds/{w.build['build_id']}"),
                             scoped_entity_read()),

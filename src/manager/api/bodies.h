@@ -10,5 +10,6 @@ extern const struct field_spec member_update_fields[]; /* PATCH /v1/users/{id} *
 extern const struct field_spec app_fields[];           /* POST/PATCH /v1/apps */
 extern const struct field_spec registry_fields[];      /* POST/PATCH /v1/registry */
 extern const struct field_spec build_fields[];         /* POST /v1/builds */
+extern const struct field_spec convert_fields[];       /* POST /v1/builds/convert-app */
 extern const struct field_spec task_update_fields[];   /* PATCH /v1/tasks/{id} */
 extern const struct field_spec node_nonce_fields[];    /* POST /v1/node/nonce */

@@ -308,11 +308,36 @@ static const char *const migration_4[] = {
     NULL,
 };
 
+/* Image conversions waiting or running (docs/convert.md, "In the manager"). A row lives from
+ * POST /v1/builds/convert-app until its build is PENDING or FAILED; a runner holds it by its
+ * lease, and a lease that runs out (the runner died) lets another runner take the job over. */
+static const char *const migration_5[] = {
+    "CREATE TABLE conversion_jobs ("
+    " build_id {text} PRIMARY KEY REFERENCES builds(build_id) ON DELETE CASCADE,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " requester_id {text} NOT NULL,"
+    " requester_email {text} NOT NULL,"
+    " requester_name {text} NOT NULL,"
+    " input_image {text} NOT NULL,"
+    " output_image {text} NOT NULL,"
+    " input_username {text},"
+    " input_password_sealed {text},"
+    " output_username {text},"
+    " output_password_sealed {text},"
+    " settings {text} NOT NULL,"
+    " lease_until_ms BIGINT NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_at {text} NOT NULL)",
+    "CREATE INDEX conversion_jobs_ready ON conversion_jobs(lease_until_ms, created_at)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     { 1, migration_1 },
     { 2, migration_2 },
     { 3, migration_3 },
     { 4, migration_4 },
+    { 5, migration_5 },
 };
 
 int

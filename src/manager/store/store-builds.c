@@ -18,7 +18,11 @@
     " b.docker_image_sha AS \"docker_info.docker_image_sha\","                                     \
     " b.docker_image_size AS \"docker_info.docker_image_size\","                                   \
     " b.platform,"                                                                                 \
-    " b.mrenclave AS \"enclave_info.mrenclave\", b.mrsigner AS \"enclave_info.mrsigner\","         \
+    /* A conversion's build holds its own id until it has a measurement (store-conversions.h) */ \
+    " CASE WHEN b.mrenclave = b.build_id THEN NULL ELSE b.mrenclave END"                           \
+    " AS \"enclave_info.mrenclave\","                                                              \
+    " CASE WHEN b.mrenclave = b.build_id THEN NULL ELSE b.mrsigner END"                            \
+    " AS \"enclave_info.mrsigner\","                                                               \
     " b.isvprodid AS \"enclave_info.isvprodid\", b.isvsvn AS \"enclave_info.isvsvn\","             \
     " b.debug AS \"enclave_info.debug_bool\","                                                     \
     " b.status AS \"status.status\", b.status_updated_at AS \"status.status_updated_at\","         \

@@ -95,3 +95,21 @@ store_registry_list(struct store *store, const char *acct_id, const struct list_
 {
     return store_list(store, &registry_list, acct_id, LIST_NO_FILTERS, p, ret_page);
 }
+
+int
+store_registry_credentials(struct store *store, const char *acct_id, const char *host,
+                           json_t **ret_credentials)
+{
+    char https[300], host_slash[300], https_slash[300];
+
+    snprintf(https, sizeof(https), "https://%s", host);
+    snprintf(host_slash, sizeof(host_slash), "%s/", host);
+    snprintf(https_slash, sizeof(https_slash), "https://%s/", host);
+    return store_query_json_object(
+        store,
+        "SELECT registry_id, username, password_sealed FROM registries"
+        " WHERE acct_id = ? AND url IN (?, ?, ?, ?) ORDER BY url LIMIT 1",
+        STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(host), SV_TEXT(https), SV_TEXT(host_slash),
+                   SV_TEXT(https_slash)),
+        ret_credentials);
+}

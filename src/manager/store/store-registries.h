@@ -48,3 +48,9 @@ extern const struct list_sort store_registry_sorts[];
  * description. */
 int store_registry_list(struct store *store, const char *acct_id, const struct list_params *p,
                         struct list_page *ret_page);
+
+/* For image conversions (the only reader of a sealed password): {registry_id, username,
+ * password_sealed} of the account's registry whose url is host (as "host", "https://host", with
+ * or without a trailing "/"); -ENOENT when there is none. */
+int store_registry_credentials(struct store *store, const char *acct_id, const char *host,
+                               json_t **ret_credentials);

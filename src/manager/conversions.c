@@ -1,0 +1,418 @@
+/* Conversion runners (conversions.h). */
+#include "conversions.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "api.h"
+#include "image-location.h"
+#include "json-member.h"
+#include "log.h"
+#include "manifest.h"
+#include "store-builds.h"
+#include "store-conversions.h"
+#include "store.h"
+#include "tasks.h"
+
+#define LOG_MAX (16u << 10)
+#define PROGRESS_EVERY_MS 1000
+
+static void
+password_freep(char **p)
+{
+    if (*p) {
+        OPENSSL_cleanse(*p, strlen(*p));
+        free(*p);
+    }
+}
+
+/* One runner's job and what it has said so far. */
+struct runner {
+    struct manager_context *ctx;
+    struct store *store;
+    json_t *job;
+    const char *build_id, *acct_id;
+    char log[LOG_MAX];
+    size_t log_len;
+    int progress;
+    size_t layers;
+    int64_t last_report_ms;
+};
+
+static void
+say(struct runner *rn, const char *fmt, ...) _printf_(2, 3);
+
+static void
+say(struct runner *rn, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (rn->log_len >= sizeof(rn->log) - 1)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(rn->log + rn->log_len, sizeof(rn->log) - rn->log_len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        rn->log_len += (size_t)n < sizeof(rn->log) - rn->log_len ? (size_t)n
+                                                                  : sizeof(rn->log) - 1 - rn->log_len;
+}
+
+/* Records progress and renews the lease, at most once a second unless forced. */
+static void
+report(struct runner *rn, bool force)
+{
+    int64_t now = time_monotonic_ms();
+    char stamp[32];
+    int r;
+
+    if (!force && now - rn->last_report_ms < PROGRESS_EVERY_MS)
+        return;
+    rn->last_report_ms = now;
+    time_now_rfc3339(stamp);
+    r = store_conversion_progress(rn->store, rn->build_id,
+                                  time_now_unix_ms() + CONVERSION_LEASE_MS, rn->progress, rn->log,
+                                  stamp);
+    if (r < 0)
+        log_warning_errno(r, "Conversion %s: recording progress failed: %m", rn->build_id);
+}
+
+static void
+on_layer_begin(void *userdata, size_t index, size_t count, const char *digest, uint64_t size)
+{
+    struct runner *rn = userdata;
+
+    rn->layers = count;
+    rn->progress = (int)(10 + 70 * index / (count ? count : 1));
+    say(rn, "Layer %zu/%zu %.19s (%.1f MiB)\n", index + 1, count, digest,
+        (double)size / (1 << 20));
+    report(rn, false);
+}
+
+static void
+on_layer_read(void *userdata, uint64_t done, uint64_t size)
+{
+    report(userdata, false);
+}
+
+static void
+on_step(void *userdata, const char *what)
+{
+    struct runner *rn = userdata;
+
+    if (strncmp(what, "writing", 7) == 0 || strncmp(what, "making", 6) == 0)
+        rn->progress = 80;
+    else if (strncmp(what, "pushing", 7) == 0)
+        rn->progress = 85;
+    say(rn, "%c%s\n", what[0] - 'a' + 'A', what + 1);
+    report(rn, true);
+}
+
+/* The job's credentials for one side ("input" or "output"), unsealed into o. */
+static int
+credentials(struct runner *rn, const char *which, struct registry_options *o, char **ret_password)
+{
+    char user_key[32], sealed_key[40], aad[80];
+    const char *sealed;
+    size_t len = 0;
+
+    snprintf(user_key, sizeof(user_key), "%s_username", which);
+    snprintf(sealed_key, sizeof(sealed_key), "%s_password_sealed", which);
+    o->username = member_text(rn->job, user_key);
+    sealed = member_text(rn->job, sealed_key);
+    *ret_password = NULL;
+    if (!sealed)
+        return 0;
+    snprintf(aad, sizeof(aad), "conversion:%s:%s", rn->build_id, which);
+    return open_secret(rn->ctx->keys->seal_key, aad, sealed, ret_password, &len);
+}
+
+/* cloister-init beside this program (installed) or in the build tree, unless configured. */
+static int
+init_path(const struct manager_config *config, char out[PATH_MAX])
+{
+    char self[PATH_MAX];
+    ssize_t n;
+
+    if (*config->conversion_init) {
+        snprintf(out, PATH_MAX, "%s", config->conversion_init);
+        return 0;
+    }
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return -errno;
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    snprintf(out, PATH_MAX, "%.4000s/cloister-init", self);
+    if (access(out, R_OK) == 0)
+        return 0;
+    snprintf(out, PATH_MAX, "%.4000s/../init/cloister-init", self);
+    return 0;
+}
+
+static int
+parse_ref(const char *image, struct image_location *ret, struct image_error *e)
+{
+    _cleanup_free_ char *text = NULL;
+
+    if (asprintf(&text, "docker://%s", image) < 0)
+        return -ENOMEM;
+    return image_location_parse(text, ret, e);
+}
+
+struct convert_outcome {
+    struct convert_result res;
+    struct image_error e;
+};
+
+static int
+convert(struct runner *rn, struct convert_outcome *out)
+{
+    const char *settings = member_text(rn->job, "settings");
+    struct image_location in = { 0 }, outl = { 0 };
+    struct registry_options in_reg = { .plain_http = rn->ctx->config->conversion_plain_http };
+    struct registry_options out_reg = in_reg;
+    _cleanup_(password_freep) char *in_pw = NULL, *out_pw = NULL;
+    char init[PATH_MAX];
+    struct convert_options o = {
+        .app_config = settings,
+        .app_config_size = strlen(settings),
+        .init_path = init,
+        .progress = { on_layer_begin, on_layer_read, on_step, rn },
+    };
+    int r;
+
+    r = init_path(rn->ctx->config, init);
+    if (r == 0)
+        r = credentials(rn, "input", &in_reg, &in_pw);
+    if (r == 0)
+        r = credentials(rn, "output", &out_reg, &out_pw);
+    in_reg.password = in_pw;
+    out_reg.password = out_pw;
+    if (r == 0)
+        r = parse_ref(member_text(rn->job, "input_image"), &in, &out->e);
+    if (r == 0)
+        r = parse_ref(member_text(rn->job, "output_image"), &outl, &out->e);
+    if (r == 0)
+        r = image_convert_locations(&in, &in_reg, &outl, &out_reg, &o, &out->res, &out->e);
+    image_location_release(&in);
+    image_location_release(&outl);
+    return r;
+}
+
+/* The request the job came from, for task_create() and api_audit(): the same account and
+ * requester, acting now. */
+static void
+job_request(struct runner *rn, struct api_request *r)
+{
+    *r = (struct api_request){ .ctx = rn->ctx, .store = rn->store };
+    snprintf(r->acct_id, sizeof(r->acct_id), "%s", rn->acct_id);
+    snprintf(r->user_id, sizeof(r->user_id), "%s", member_text(rn->job, "requester_id") ?: "");
+    snprintf(r->user_email, sizeof(r->user_email), "%s",
+             member_text(rn->job, "requester_email") ?: "");
+    snprintf(r->user_name, sizeof(r->user_name), "%s",
+             member_text(rn->job, "requester_name") ?: "");
+    time_now_rfc3339(r->now);
+}
+
+static int
+record_success(struct runner *rn, struct api_request *r, const struct convert_result *res)
+{
+    json_auto_t *build = NULL;
+    char mrenclave[65], mrsigner[65], task_id[37];
+    int err;
+
+    manifest_hex(res->mrenclave, 32, mrenclave);
+    manifest_hex(res->mrsigner, 32, mrsigner);
+    say(rn, "Measurement %s, signer %s, image %s\n", mrenclave, mrsigner, res->image_digest);
+    err = store_conversion_succeed(rn->store, rn->build_id, mrenclave, mrsigner, res->isvprodid,
+                                   res->isvsvn, res->image_digest, (int64_t)res->image_size,
+                                   rn->log, r->now);
+    if (err == -EEXIST)
+        return -EEXIST;
+    if (err >= 0)
+        err = store_build_get(rn->store, rn->acct_id, rn->build_id, &build);
+    if (err >= 0)
+        err = task_create(r, TASK_BUILD_WHITELIST, rn->build_id, member_text(build, "app_name"),
+                          NULL, NULL, task_id);
+    if (err >= 0)
+        err = store_build_set_pending_task(rn->store, rn->acct_id, rn->build_id, task_id);
+    if (err >= 0)
+        err = api_audit(r, "IMAGE_CONVERSION", "INFO", "build", rn->build_id,
+                        "Converted app '%s': build %s, mrenclave %s",
+                        member_text(build, "app_name"), rn->build_id, mrenclave);
+    return err;
+}
+
+static int
+record_failure(struct runner *rn, struct api_request *r, const char *why)
+{
+    int err;
+
+    say(rn, "error: %s\n", why);
+    err = store_conversion_fail(rn->store, rn->build_id, rn->log, r->now);
+    if (err >= 0)
+        err = api_audit(r, "IMAGE_CONVERSION", "ERROR", "build", rn->build_id,
+                        "Conversion of build %s failed: %s", rn->build_id, why);
+    return err;
+}
+
+/* The job's end, in one transaction under the account's lock; nothing when the job is gone
+ * (its build was deleted meanwhile) or the build is no longer CONVERTING. */
+static int
+record(struct runner *rn, int result, const struct convert_outcome *out)
+{
+    struct api_request r;
+    int err;
+
+    job_request(rn, &r);
+    err = store_begin(rn->store, STORE_TXN_WRITE);
+    if (err >= 0)
+        err = store_lock_scope(rn->store, rn->acct_id);
+    if (err >= 0 && result == 0) {
+        err = record_success(rn, &r, &out->res);
+        if (err == -EEXIST)
+            err = record_failure(rn, &r, "this image's measurement is already registered as "
+                                         "another build of the account");
+    } else if (err >= 0)
+        err = record_failure(rn, &r, out->e.text[0] ? out->e.text : strerror(-result));
+    if (err >= 0)
+        err = store_conversion_delete(rn->store, rn->build_id);
+    if (err == -ENOENT) {
+        log_info("Conversion %s: the build is gone, nothing recorded", rn->build_id);
+        err = 0;
+    }
+    if (err >= 0)
+        return store_commit(rn->store);
+    store_rollback(rn->store);
+    return err;
+}
+
+static int
+run_job(struct manager_context *ctx, json_t *job)
+{
+    struct runner *rn = calloc(1, sizeof(*rn));
+    struct convert_outcome out = { 0 };
+    int r, result;
+
+    if (!rn)
+        return -ENOMEM;
+    *rn = (struct runner){ .ctx = ctx, .job = job };
+    rn->build_id = member_text(job, "build_id");
+    rn->acct_id = member_text(job, "acct_id");
+    r = store_open(ctx->config->store_url, &rn->store);
+    if (r >= 0) {
+        say(rn, "Converting %s to %s (attempt %lld)\n", member_text(job, "input_image"),
+            member_text(job, "output_image"),
+            (long long)json_integer_value(json_object_get(job, "attempts")));
+        report(rn, true);
+        result = convert(rn, &out);
+        rn->progress = 100;
+        r = record(rn, result, &out);
+        if (result < 0)
+            log_warning("Conversion %s failed: %s", rn->build_id, out.e.text);
+        else
+            log_info("Conversion %s done", rn->build_id);
+    }
+    if (r < 0)
+        log_error_errno(r, "Conversion %s: recording the result failed: %m", rn->build_id);
+    store_close(rn->store);
+    free(rn);
+    return r;
+}
+
+/* A job that its runners kept dying on: failed for good, by whoever finds it. */
+static void
+give_up(struct manager_context *ctx, json_t *job)
+{
+    struct runner rn = { .ctx = ctx, .store = ctx->store, .job = job,
+                         .build_id = member_text(job, "build_id"),
+                         .acct_id = member_text(job, "acct_id") };
+    struct convert_outcome out = { 0 };
+
+    snprintf(out.e.text, sizeof(out.e.text), "the conversion was interrupted %d times (its "
+             "runner stopped: the manager restarted or the runner crashed)",
+             CONVERSION_ATTEMPTS_MAX);
+    if (record(&rn, -EINTR, &out) < 0)
+        log_warning("Conversion %s: recording that it was given up failed", rn.build_id);
+}
+
+static void
+start_runner(struct manager_context *ctx, struct conversion_runners *runners, json_t *job)
+{
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        log_warning_errno(-errno, "Cannot start a conversion runner: %m");
+        return;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        prctl(PR_SET_NAME, "cl-convert");
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        _exit(run_job(ctx, job) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+    }
+    runners->pids[runners->n++] = pid;
+}
+
+static void
+reap(struct conversion_runners *runners)
+{
+    for (int i = 0; i < runners->n;) {
+        int status;
+        if (waitpid(runners->pids[i], &status, WNOHANG) == runners->pids[i]) {
+            if (WIFSIGNALED(status))
+                log_warning("A conversion runner died of signal %d; its job will be taken over",
+                            WTERMSIG(status));
+            runners->pids[i] = runners->pids[--runners->n];
+        } else
+            i++;
+    }
+}
+
+void
+conversions_tick(struct manager_context *ctx, struct conversion_runners *runners)
+{
+    int workers = ctx->config->conversion_workers;
+
+    reap(runners);
+    if (workers > CONVERSION_WORKERS_MAX)
+        workers = CONVERSION_WORKERS_MAX;
+    while (runners->n < workers) {
+        int64_t now = time_now_unix_ms();
+        json_t *job = NULL;
+        int r = store_conversion_claim(ctx->store, now, now + CONVERSION_LEASE_MS, &job);
+
+        if (r < 0)
+            log_warning_errno(r, "Taking a conversion job failed: %m");
+        if (!job)
+            return;
+        if (json_integer_value(json_object_get(job, "attempts")) > CONVERSION_ATTEMPTS_MAX)
+            give_up(ctx, job);
+        else
+            start_runner(ctx, runners, job);
+        json_decref(job);
+    }
+}
+
+void
+conversions_stop(struct conversion_runners *runners)
+{
+    for (int i = 0; i < runners->n; i++)
+        kill(runners->pids[i], SIGTERM);
+    for (int i = 0; i < runners->n; i++)
+        waitpid(runners->pids[i], NULL, 0);
+    runners->n = 0;
+}

@@ -1,0 +1,24 @@
+/* Image conversions in the jobs process (docs/convert.md, "In the manager"): each tick reaps
+ * finished runners and, while fewer than [conversion] workers run, takes the next job from the
+ * store (store-conversions.h) and forks a runner for it. A runner pulls, converts, pushes,
+ * records the build's measurement (PENDING, with its BUILD_WHITELIST task) or its failure, and
+ * exits. It holds its job by a lease it renews; if it dies, the lease runs out and a runner of
+ * any replica takes the job over, up to CONVERSION_ATTEMPTS_MAX times. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "manager.h"
+
+#define CONVERSION_WORKERS_MAX 64
+#define CONVERSION_LEASE_MS 60000
+#define CONVERSION_ATTEMPTS_MAX 3
+
+struct conversion_runners {
+    pid_t pids[CONVERSION_WORKERS_MAX];
+    int n;
+};
+
+void conversions_tick(struct manager_context *ctx, struct conversion_runners *runners);
+/* Stops the runners (their jobs are taken over later, by lease). */
+void conversions_stop(struct conversion_runners *runners);

@@ -1,0 +1,186 @@
+"""Conversions in the manager: `POST /v1/builds/convert-app` records a CONVERTING build, the
+jobs process pulls the app's input image from a real registry (docker-registry with htpasswd),
+converts it, pushes it, and records the build PENDING with its measurement and a
+BUILD_WHITELIST task, or FAILED with the reason (docs/convert.md, "In the manager").
+
+The measurement is checked against the CLI's local conversion of the same image with the same
+settings and cloister-init: the two share the converter, but the manager's pull, credentials,
+settings snapshot and push are what is under test. The pushed image is read back with skopeo.
+"""
+
+import json
+import subprocess
+import time
+
+import pytest
+
+import cloister_testlib as lib
+import oci_fixtures as fx
+from cloister_testlib import expect, new_user
+from registry_server import Registry
+from test_init import INIT_BIN, binaries, check_sanitizers
+
+USER, PASSWORD = "alice", "s3cret-pw"
+CONVERT_TIMEOUT = 90
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    reg = Registry(tmp_path_factory.mktemp("conv-registry"), auth="htpasswd",
+                   users={USER: PASSWORD})
+    reg.start()
+    src = fx.tiny_image(tmp_path_factory.mktemp("conv-input") / "tiny")
+    subprocess.run(["skopeo", "copy", "--insecure-policy", "--dest-tls-verify=false",
+                    "--dest-creds", f"{USER}:{PASSWORD}", f"oci:{src.path}:latest",
+                    f"docker://{reg.host}/in-app:1.0"], check=True, capture_output=True,
+                   timeout=60)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture(scope="module")
+def mgr(manager_factory):
+    binaries()
+    return manager_factory({"conversion": {"plain_http_loopback": "true", "init": str(INIT_BIN),
+                                           "workers": "2"}}, name="conv-mgr")
+
+
+@pytest.fixture(scope="module")
+def owner(mgr):
+    c = new_user(mgr, "conv")
+    acct = c.create_account(lib.unique("conv-acct"))
+    c.select(acct["acct_id"])
+    return c
+
+
+@pytest.fixture(scope="module")
+def app(owner, registry):
+    expect(owner.post("/v1/registry", json={"url": registry.host, "username": USER,
+                                             "password": PASSWORD}), 201)
+    return owner.create_app(input_image_name=f"{registry.host}/in-app:latest",
+                            output_image_name=f"{registry.host}/out-app")
+
+
+def wait_build(owner, build_id, statuses=("PENDING", "FAILED")):
+    seen = {}
+
+    def done():
+        seen["b"] = owner.build(build_id)
+        return seen["b"]["status"]["status"] in statuses
+    lib.wait_until(done, CONVERT_TIMEOUT, interval=0.2, what=f"build {build_id} in {statuses}")
+    return seen["b"]
+
+
+def local_conversion(tmp_path, registry, app_json):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(app_json))
+    p = subprocess.run([str(lib.CLI_BIN), "image", "convert", "--input",
+                        f"docker://{registry.host}/in-app:1.0", "--output",
+                        f"oci:{tmp_path / 'local'}:x", "--app-config", str(settings), "--init",
+                        str(INIT_BIN), "--plain-http", "--src-creds", f"{USER}:{PASSWORD}"],
+                       capture_output=True, text=True, timeout=120)
+    check_sanitizers(p.stderr)
+    assert p.returncode == 0, p.stderr
+    return dict(line.split(" ", 1) for line in p.stdout.splitlines())
+
+
+def test_convert_app_records_a_pending_build(tmp_path, mgr, owner, app, registry):
+    b = expect(owner.post("/v1/builds/convert-app",
+                          json={"app_id": app["app_id"], "docker_version": "1.0"}), 201)
+    assert b["status"]["status"] == "CONVERTING", b
+    assert b["enclave_info"]["mrenclave"] is None and b["conversion"]["progress"] == 0, b
+    assert b["docker_info"]["docker_image_name"] == f"{registry.host}/out-app"
+    done = wait_build(owner, b["build_id"])
+    assert done["status"]["status"] == "PENDING", done["conversion"]["log"]
+    assert done["conversion"]["progress"] == 100
+    assert "Layer 1/" in done["conversion"]["log"]
+
+    local = local_conversion(tmp_path, registry, owner.app(app["app_id"]))
+    assert done["enclave_info"]["mrenclave"] == local["mrenclave"]
+    assert done["enclave_info"]["mrsigner"] == local["mrsigner"]
+    # The image the manager pushed is the one the CLI makes (the converter is deterministic).
+    assert done["docker_info"]["docker_image_sha"] == local["image_digest"]
+    info = json.loads(subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--creds", f"{USER}:{PASSWORD}",
+         f"docker://{registry.host}/out-app:1.0"], check=True, capture_output=True,
+        text=True, timeout=60).stdout)
+    assert info["Digest"] == local["image_digest"]
+    assert info["Labels"]["dev.cloister.mrenclave"] == local["mrenclave"]
+
+    task = owner.task(done["pending_task_id"])
+    assert task["task_type"] == "BUILD_WHITELIST" and task["entity_id"] == b["build_id"]
+    owner.approve(task["task_id"])
+    assert owner.build(b["build_id"])["status"]["status"] == "WHITELISTED"
+    events = owner.list_all("/v1/events", action_type="IMAGE_CONVERSION")
+    assert any(b["build_id"] == e.get("entity", {}).get("id") or
+               b["build_id"] in e["message"] for e in events), events
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"docker_version": "no-such-tag"}, ["MANIFEST_UNKNOWN"]),
+    ({"docker_version": "1.0", "input_auth_config": {"username": USER, "password": "wrong"}},
+     ["refused the credentials"]),
+])
+def test_failed_conversion_records_why(mgr, owner, app, registry, body, words):
+    b = expect(owner.post("/v1/builds/convert-app", json={"app_id": app["app_id"], **body}),
+               201)
+    done = wait_build(owner, b["build_id"])
+    assert done["status"]["status"] == "FAILED", done
+    for w in words:
+        assert w in done["conversion"]["log"], done["conversion"]["log"]
+    assert done["pending_task_id"] is None
+    assert done["enclave_info"]["mrenclave"] is None
+    tasks = owner.list_all("/v1/tasks")
+    assert not any(t["entity_id"] == b["build_id"] for t in tasks)
+
+
+def test_conversions_survive_a_manager_restart(mgr, owner, app):
+    """Jobs recorded just before a kill -9 are taken after the restart: none stays
+    CONVERTING."""
+    ids = [expect(owner.post("/v1/builds/convert-app",
+                             json={"app_id": app["app_id"], "docker_version": "1.0",
+                                   "output_docker_version": f"r{i}"}), 201)["build_id"]
+           for i in range(3)]
+    mgr.kill9()
+    mgr.start()
+    owner = owner.clone()
+    for build_id in ids:
+        # The same image under other tags: PENDING once, then the same measurement again.
+        assert wait_build(owner, build_id)["status"]["status"] in ("PENDING", "FAILED")
+    states = [owner.build(i)["status"]["status"] for i in ids]
+    # One mrenclave per account: one of the three is PENDING (or an earlier test's build of
+    # the same image already holds it), the others say so.
+    for i in ids:
+        b = owner.build(i)
+        if b["status"]["status"] == "FAILED":
+            assert "already registered" in b["conversion"]["log"], b["conversion"]["log"]
+    assert "CONVERTING" not in states
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ({}, 400, "app_id"),
+    ({"app_id": "x"}, 400, "docker_version"),
+    ({"docker_version": "bad tag"}, 400, "docker_version"),
+    ({"docker_version": "-x"}, 400, "docker_version"),
+    ({"docker_version": "1.0", "threads": 0}, 400, "threads"),
+    ({"docker_version": "1.0", "mem_size": 3 << 20}, 400, "mem_size"),
+    ({"docker_version": "1.0", "input_auth_config": {"user": "x"}}, 400, "input_auth_config"),
+    ({"docker_version": "1.0", "unknown": 1}, 400, "unknown"),
+])
+def test_bad_bodies(owner, app, body, status, field):
+    full = {"app_id": app["app_id"], **body} if "app_id" not in body and body else body
+    if body == {}:
+        full = {}
+    resp = owner.post("/v1/builds/convert-app", json=full)
+    expect(resp, status, field=field)
+
+
+def test_unknown_app(owner):
+    expect(owner.post("/v1/builds/convert-app",
+                      json={"app_id": "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+                            "docker_version": "1.0"}), 404, "NOT_FOUND")
+
+
+def test_manager_log_is_clean(mgr):
+    time.sleep(0.2)
+    mgr.check_sanitizers()
