@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -268,6 +270,86 @@ print_result(const struct convert_result *res)
            res->image_digest);
 }
 
+/* Work that uses a temporary directory, run in a thread of its own while this one waits for it
+ * or for SIGINT, SIGTERM or SIGHUP: then the directory (a pulled image, a converted one) is
+ * removed before the program ends, which a signal handler could not do safely. */
+struct interruptible {
+    int (*run)(void *userdata);
+    void *userdata;
+    pthread_t waiter;
+    int result;
+};
+
+static void *
+interruptible_thread(void *p)
+{
+    struct interruptible *job = p;
+
+    job->result = job->run(job->userdata);
+    pthread_kill(job->waiter, SIGUSR1);
+    return NULL;
+}
+
+static int
+run_interruptible(int (*run)(void *userdata), void *userdata)
+{
+    struct interruptible job = { .run = run, .userdata = userdata, .waiter = pthread_self() };
+    sigset_t wait_for, old;
+    pthread_t thread;
+    int sig = 0;
+
+    sigemptyset(&wait_for);
+    sigaddset(&wait_for, SIGINT);
+    sigaddset(&wait_for, SIGTERM);
+    sigaddset(&wait_for, SIGHUP);
+    sigaddset(&wait_for, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &wait_for, &old);
+    if (pthread_create(&thread, NULL, interruptible_thread, &job) != 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return run(userdata);
+    }
+    while (sigwait(&wait_for, &sig) == 0 && sig != SIGUSR1) {
+        image_scratch_remove();
+        fprintf(stderr, "error: interrupted (signal %d); temporary files removed\n", sig);
+        _exit(128 + sig);
+    }
+    pthread_join(thread, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return job.result;
+}
+
+struct convert_call {
+    struct image_location *loc;
+    struct registry_options *src, *dest;
+    struct convert_options *co;
+    struct convert_result *res;
+    struct image_error *e;
+};
+
+static int
+convert_call_run(void *p)
+{
+    struct convert_call *c = p;
+
+    return image_convert_locations(&c->loc[0], c->src, &c->loc[1], c->dest, c->co, c->res,
+                                   c->e);
+}
+
+struct inspect_call {
+    struct image_location *loc;
+    struct registry_options *reg;
+    struct inspect_result *res;
+    struct image_error *e;
+};
+
+static int
+inspect_call_run(void *p)
+{
+    struct inspect_call *c = p;
+
+    return image_inspect_location(c->loc, c->reg, c->res, c->e);
+}
+
 static void
 locations_release(struct image_location (*l)[2])
 {
@@ -317,7 +399,8 @@ image_convert_verb(struct cli *cli, int argc, char **argv)
     co.signer_key = o.signer_key;
     co.progress = (struct convert_progress){ on_layer_begin, on_layer_read, on_step,
                                              &last_progress };
-    r = image_convert_locations(&loc[0], &src, &loc[1], &dest, &co, &res, &e);
+    r = run_interruptible(convert_call_run, &(struct convert_call){ loc, &src, &dest, &co, &res,
+                                                                    &e });
     if (r < 0) {
         cli_error("%s", e.text[0] ? e.text : strerror(-r));
         return r == -EINVAL ? -EIO : r; /* a bad image is not a usage error */
@@ -409,7 +492,7 @@ image_inspect_verb(struct cli *cli, int argc, char **argv)
         return r;
     reg.plain_http = o.plain_http;
     reg.ca_file = o.registry_ca;
-    r = image_inspect_location(&loc, &reg, &res, &e);
+    r = run_interruptible(inspect_call_run, &(struct inspect_call){ &loc, &reg, &res, &e });
     if (r < 0) {
         cli_error("%s", e.text[0] ? e.text : strerror(-r));
         return r == -EINVAL ? -EIO : r;

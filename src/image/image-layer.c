@@ -15,6 +15,7 @@
 #include "image-layer.h"
 
 #define LAYER_CHUNK (256u << 10)
+#define LAYER_HOLES_MAX (1024u << 20)
 
 struct layer_stream {
     int fd;
@@ -27,6 +28,7 @@ struct layer_stream {
     size_t in_pos, in_len;
     bool eof;
     uint64_t stored, uncompressed, last_progress;
+    uint64_t holes; /* zeros hashed for sparse files so far */
     image_progress_fn progress;
     void *userdata;
     struct image_error *e;
@@ -195,14 +197,41 @@ entry_kind(struct archive_entry *ae)
     }
 }
 
-/* Hashes the content of the current (regular file) entry. */
+/* Feeds n zero bytes (a sparse file's hole) to ctx. */
 static int
-hash_content(struct archive *a, struct layer_stream *s, const char *path, uint8_t ret[32])
+hash_zeros(EVP_MD_CTX *ctx, uint64_t n)
+{
+    static const uint8_t zeros[1u << 16];
+
+    for (; n > 0; n -= n < sizeof(zeros) ? n : sizeof(zeros))
+        if (EVP_DigestUpdate(ctx, zeros, n < sizeof(zeros) ? n : sizeof(zeros)) != 1)
+            return -ENOMEM;
+    return 0;
+}
+
+/* A sparse file's hole, hashed as zeros, within the layer's budget for holes: a few KiB of tar
+ * can describe a file of terabytes. */
+static int
+hash_hole(struct layer_stream *s, EVP_MD_CTX *ctx, const char *path, uint64_t n)
+{
+    if (n > LAYER_HOLES_MAX - s->holes)
+        return image_errorf(s->e, -EINVAL, "%s: sparse files with more than %u MiB of holes in "
+                            "one layer are not supported", path, LAYER_HOLES_MAX >> 20);
+    s->holes += n;
+    return hash_zeros(ctx, n);
+}
+
+/* Hashes the content of the current (regular file) entry: its data blocks, and the holes of a
+ * sparse file as the zeros a runtime unpacks them to, up to the entry's size. */
+static int
+hash_content(struct archive *a, struct layer_stream *s, const char *path, uint64_t size,
+             uint8_t ret[32])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     const void *buf;
     size_t len;
-    la_int64_t offset, expected = 0;
+    la_int64_t offset;
+    uint64_t at = 0;
     int r = 0;
 
     if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
@@ -218,15 +247,20 @@ hash_content(struct archive *a, struct layer_stream *s, const char *path, uint8_
                          : image_errorf(s->e, -EINVAL, "%s: %s", path, archive_error_string(a));
             break;
         }
-        /* Sparse files come as blocks with holes between them: the holes are zeros. */
-        for (; expected < offset && r == 0; expected++)
-            r = EVP_DigestUpdate(ctx, "", 1) == 1 ? 0 : -ENOMEM;
+        if (offset < 0 || (uint64_t)offset < at || (uint64_t)offset + len > size) {
+            r = image_errorf(s->e, -EINVAL, "%s: data blocks out of order or past its size",
+                             path);
+            break;
+        }
+        r = hash_hole(s, ctx, path, (uint64_t)offset - at);
         if (r == 0 && EVP_DigestUpdate(ctx, buf, len) != 1)
             r = -ENOMEM;
-        expected = offset + (la_int64_t)len;
+        at = (uint64_t)offset + len;
         if (r < 0)
             break;
     }
+    if (r == 0)
+        r = hash_hole(s, ctx, path, size - at);
     if (r == 0 && EVP_DigestFinal_ex(ctx, ret, NULL) != 1)
         r = -ENOMEM;
     EVP_MD_CTX_free(ctx);
@@ -265,7 +299,7 @@ apply_entries(struct archive *a, struct layer_stream *s, struct image_tree *t)
         in.link = in.kind == IMAGE_ENTRY_HARDLINK ? archive_entry_hardlink(ae)
                                                   : archive_entry_symlink(ae);
         if (in.kind == IMAGE_ENTRY_FILE) {
-            r = hash_content(a, s, in.path, in.sha256);
+            r = hash_content(a, s, in.path, in.size, in.sha256);
             if (r < 0)
                 return r;
         }

@@ -75,11 +75,22 @@ struct scratch {
     char dir[256];
 };
 
+/* The scratch directory in use, for image_scratch_remove() (one conversion at a time). */
+static char active_scratch[256];
+
+void
+image_scratch_remove(void)
+{
+    if (active_scratch[0])
+        nftw(active_scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void
 scratch_release(struct scratch *s)
 {
     if (s->dir[0])
         nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    active_scratch[0] = '\0';
 }
 
 static int
@@ -91,8 +102,10 @@ scratch_make(struct scratch *s, struct image_error *e)
     if (!mkdtemp(s->dir)) {
         int r = -errno;
         s->dir[0] = '\0';
-        return image_errorf(e, r, "cannot make a temporary directory: %s", strerror(-r));
+        return image_errorf(e, r, "cannot make a temporary directory in %s: %s",
+                            tmp && *tmp ? tmp : "/var/tmp", strerror(-r));
     }
+    memcpy(active_scratch, s->dir, sizeof(active_scratch));
     return 0;
 }
 

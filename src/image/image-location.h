@@ -35,3 +35,7 @@ int image_convert_locations(const struct image_location *in, const struct regist
 /* image_inspect() of a location (a registry image is pulled into a temporary layout first). */
 int image_inspect_location(const struct image_location *l, const struct registry_options *reg,
                            struct inspect_result *ret, struct image_error *e);
+
+/* Removes the temporary directory of the conversion or inspection under way, if any: for a
+ * program stopped by a signal while one runs (in another thread). */
+void image_scratch_remove(void);

@@ -148,7 +148,8 @@ remove_node(struct image_tree *t, struct node *n)
     free_subtree(t, n);
 }
 
-/* An opaque marker: the directory keeps only what the current layer put in it. */
+/* An opaque marker: the directory keeps only what the current layer put in it, at any depth (a
+ * directory the layer lists again keeps its own entry, not what lower layers put in it). */
 static void
 drop_lower_children(struct image_tree *t, struct node *dir)
 {
@@ -158,6 +159,8 @@ drop_lower_children(struct image_tree *t, struct node *dir)
         next = c->next;
         if (c->layer < t->layer)
             remove_node(t, c);
+        else if (c->type == MANIFEST_ENTRY_DIR)
+            drop_lower_children(t, c);
     }
 }
 
@@ -189,6 +192,7 @@ static int
 normalise(const char *in, char *out, size_t size, struct image_error *e)
 {
     size_t o = 0;
+    unsigned depth = 0;
 
     for (const char *p = in; *p;) {
         const char *end = strchrnul(p, '/');
@@ -200,6 +204,9 @@ normalise(const char *in, char *out, size_t size, struct image_error *e)
             if (o + 1 + n >= size || o + 1 + n > MANIFEST_PATH_MAX)
                 return image_errorf(e, -EINVAL, "%.64s...: path longer than %u bytes", in,
                                     MANIFEST_PATH_MAX);
+            if (++depth > TREE_DEPTH_MAX)
+                return image_errorf(e, -EINVAL, "%.64s...: deeper than %u directories", in,
+                                    TREE_DEPTH_MAX);
             out[o++] = '/';
             memcpy(out + o, p, n);
             o += n;

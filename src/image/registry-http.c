@@ -5,17 +5,34 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <jansson.h>
 
 #include "registry-http.h"
 
 #define TOKEN_MAX (64u << 10)
 
+/* Whether host (a registry reference's host, with an optional port) is this machine: localhost,
+ * an IPv4 address in 127/8 or [::1]. Exact names only: "localhost.example.com" is not. */
 static bool
 loopback(const char *host)
 {
-    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
-           strncmp(host, "[::1]", 5) == 0;
+    char name[64];
+    struct in_addr v4;
+    size_t n;
+
+    if (strncmp(host, "[::1]", 5) == 0)
+        return host[5] == '\0' || host[5] == ':';
+    n = strcspn(host, ":");
+    if (n >= sizeof(name) || (host[n] == ':' && strspn(host + n + 1, "0123456789") !=
+                                                    strlen(host + n + 1)))
+        return false;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    if (strcmp(name, "localhost") == 0)
+        return true;
+    return inet_pton(AF_INET, name, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 int
@@ -150,6 +167,19 @@ on_read(char *buf, size_t size, size_t n, void *userdata)
     return (size_t)got;
 }
 
+/* curl rewinds a body it must send again (a kept-alive connection the server closed). */
+static int
+on_seek(void *userdata, curl_off_t offset, int origin)
+{
+    struct body_source *s = userdata;
+    uint64_t len = s->x->body_fd >= 0 ? s->x->body_length : s->x->body_size;
+
+    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    s->sent = (uint64_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 static int
 reset_out(struct http_exchange *x)
 {
@@ -230,16 +260,20 @@ perform(struct registry_conn *c, struct http_exchange *x, const char *userpwd,
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(h, CURLOPT_READDATA, &src);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, &src);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(has_body ? body_len : 0));
     }
     cc = curl_easy_perform(h);
     curl_slist_free_all(headers);
     if (x->failed)
-        return image_errorf(c->e, x->failed, "%s %s: %s", x->method, url,
+        return image_errorf(c->e, x->failed, "%s %.*s: %s", x->method,
+                            (int)strcspn(url, "?"), url,
                             x->failed == -E2BIG ? "the answer is too large"
                                                 : strerror(-x->failed));
     if (cc != CURLE_OK)
-        return image_errorf(c->e, -EIO, "%s %s: %s", x->method, url, curl_easy_strerror(cc));
+        return image_errorf(c->e, -EIO, "%s %.*s: the connection to %s failed: %s", x->method,
+                            (int)strcspn(url, "?"), url, c->ref->host, curl_easy_strerror(cc));
     return 0;
 }
 
@@ -272,6 +306,32 @@ userpwd(const struct registry_options *o)
     return asprintf(&s, "%s:%s", o->username, o->password ? o->password : "") < 0 ? NULL : s;
 }
 
+/* Appends "&scope=S" to url for each space-separated scope of scopes. */
+static int
+add_scopes(struct registry_conn *c, char *url, size_t size, size_t *len, const char *scopes)
+{
+    for (const char *p = scopes; *p;) {
+        size_t n = strcspn(p, " ");
+        char one[512], *esc;
+        int w;
+        if (n > 0 && n < sizeof(one)) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+            esc = curl_easy_escape(c->curl, one, 0);
+            if (!esc)
+                return -ENOMEM;
+            w = snprintf(url + *len, size - *len, "&scope=%s", esc);
+            curl_free(esc);
+            if (w < 0 || (size_t)w >= size - *len)
+                return image_errorf(c->e, -E2BIG, "the token request is too long");
+            *len += (size_t)w;
+        }
+        p += n;
+        p += *p == ' ';
+    }
+    return 0;
+}
+
 /* A bearer token from the challenge's realm, asked with the credentials as Basic. */
 static int
 fetch_token(struct registry_conn *c, const char *challenge)
@@ -279,7 +339,8 @@ fetch_token(struct registry_conn *c, const char *challenge)
     char realm[512], service[256], scope[512], url[REGISTRY_URL_MAX];
     _cleanup_free_ char *out = malloc(TOKEN_MAX), *creds = userpwd(c->o);
     struct http_exchange x = { .method = "GET", .url = url, .body_fd = -1, .out_fd = -1 };
-    char *esc_service, *esc_scope, *esc_ours;
+    char *esc_service;
+    size_t n;
     json_t *doc;
     const char *token;
     int r;
@@ -293,15 +354,16 @@ fetch_token(struct registry_conn *c, const char *challenge)
     if (!out)
         return -ENOMEM;
     esc_service = curl_easy_escape(c->curl, service, 0);
-    esc_scope = curl_easy_escape(c->curl, scope, 0);
-    esc_ours = curl_easy_escape(c->curl, c->scope, 0);
-    /* The challenge's scope (what this request needs) and ours (what the next ones will). */
-    snprintf(url, sizeof(url), "%s%sservice=%s&scope=%s%s%s", realm,
-             strchr(realm, '?') ? "&" : "?", esc_service ? esc_service : "",
-             esc_ours ? esc_ours : "", scope[0] ? "&scope=" : "", esc_scope ? esc_scope : "");
+    n = snprintf(url, sizeof(url), "%s%sservice=%s", realm, strchr(realm, '?') ? "&" : "?",
+                 esc_service ? esc_service : "");
     curl_free(esc_service);
-    curl_free(esc_scope);
-    curl_free(esc_ours);
+    /* The challenge's scopes (what this request needs) and ours (what the next ones will), one
+     * scope parameter each, as the token protocol wants. */
+    r = add_scopes(c, url, sizeof(url), &n, scope);
+    if (r == 0)
+        r = add_scopes(c, url, sizeof(url), &n, c->scope);
+    if (r < 0)
+        return r;
     x.out = out;
     x.out_max = TOKEN_MAX;
     r = perform(c, &x, creds, NULL);

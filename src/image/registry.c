@@ -26,6 +26,29 @@ valid_repo(const char *s)
     return s[0] != '/' && s[strlen(s) - 1] != '/' && !strstr(s, "//");
 }
 
+/* HOST[:PORT]: a DNS name or IPv4 address, or [IPv6]; no user info, paths or other URL parts. */
+static bool
+valid_host(const char *s)
+{
+    const char *port;
+
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end == s + 1 || strspn(s + 1, "0123456789abcdefABCDEF:.") != (size_t)(end - s - 1))
+            return false;
+        port = end + 1;
+    } else {
+        size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+        if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-')
+            return false;
+        port = s + n;
+    }
+    if (*port == '\0')
+        return true;
+    return port[0] == ':' && port[1] && strlen(port + 1) <= 5 &&
+           strspn(port + 1, "0123456789") == strlen(port + 1);
+}
+
 static bool
 valid_tag(const char *s)
 {
@@ -77,6 +100,11 @@ registry_ref_parse(const char *text, struct registry_ref *ret, struct image_erro
         registry_ref_release(&ref);
         return -ENOMEM;
     }
+    if (!valid_host(ref.host)) {
+        registry_ref_release(&ref);
+        return image_errorf(e, -EINVAL, "%s: the registry must be HOST[:PORT] (a name, an IPv4 "
+                            "address or [IPv6])", text);
+    }
     if (!valid_repo(ref.repo) || (ref.tag && !valid_tag(ref.tag)) ||
         (ref.digest && !oci_digest_ok(ref.digest))) {
         registry_ref_release(&ref);
@@ -108,9 +136,12 @@ get_manifest(struct registry_conn *c, const char *reference, char **ret, size_t 
     r = registry_call(c, &x);
     if (r < 0)
         return r;
-    if (x.status != 200)
-        return registry_answer_error(c, &x, x.status == 404 ? -ENOENT : -EPROTO,
-                                     "the image manifest");
+    if (x.status != 200) {
+        char what[600];
+        snprintf(what, sizeof(what), "the image manifest of %s%s%s", c->ref->repo,
+                 oci_digest_ok(reference) ? "@" : ":", reference);
+        return registry_answer_error(c, &x, x.status == 404 ? -ENOENT : -EPROTO, what);
+    }
     manifest_sha256(out, x.out_size, d);
     manifest_hex(d, 32, digest + 7);
     if ((oci_digest_ok(reference) && strcmp(reference, digest) != 0) ||
@@ -366,7 +397,7 @@ put_manifest(struct registry_conn *c, const struct oci_image *img, char *ret_dig
     if (r < 0)
         return r;
     if (x.status != 201)
-        return registry_answer_error(c, &x, -EPROTO, "the image manifest");
+        return registry_answer_error(c, &x, -EPROTO, "pushing the image manifest");
     if (x.digest_got[0] && strcmp(x.digest_got, img->manifest_desc.digest) != 0)
         return image_errorf(c->e, -EPROTO, "%s stored the manifest as %s, not %s", c->ref->host,
                             x.digest_got, img->manifest_desc.digest);

@@ -13,7 +13,6 @@
 #include "cleanup.h"
 #include "tree.h"
 
-#define TREE_DEPTH_MAX 256
 
 struct scanner {
     const struct manifest_strings *skip, *keep;

@@ -10,6 +10,9 @@
 #include "json-writer.h"
 #include "manifest.h"
 
+/* Directories nested deeper than this are refused by a scan (and so by the converter). */
+#define TREE_DEPTH_MAX 256
+
 struct tree_scan {
     struct manifest_entry *entries; /* sorted by path; paths owned (char *) */
     size_t n;
