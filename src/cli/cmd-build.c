@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "commands.h"
@@ -25,6 +27,12 @@ enum {
     OPT_IMAGE_SHA,
     OPT_IMAGE_SIZE,
     OPT_STATUS,
+    OPT_TAG,
+    OPT_INPUT_TAG,
+    OPT_OUTPUT_TAG,
+    OPT_INPUT_CREDS,
+    OPT_OUTPUT_CREDS,
+    OPT_NO_WAIT,
 };
 
 static const char *const platforms[] = { "sim", "sgx", "tdx", "snp" };
@@ -39,6 +47,8 @@ struct build_opts {
     const char *status;
     bool has_isvsvn, has_image_size, debug;
     uint64_t isvsvn, image_size;
+    const char *tag, *input_tag, *output_tag, *input_creds, *output_creds;
+    bool no_wait;
 };
 
 static int
@@ -78,6 +88,24 @@ build_on_flag(void *userdata, int opt, const char *arg)
         return args_size("--image-size", arg, &o->image_size);
     case OPT_STATUS:
         return args_choice("--status", arg, statuses, ELEMENTSOF(statuses), &o->status);
+    case OPT_TAG:
+        o->tag = arg;
+        return 0;
+    case OPT_INPUT_TAG:
+        o->input_tag = arg;
+        return 0;
+    case OPT_OUTPUT_TAG:
+        o->output_tag = arg;
+        return 0;
+    case OPT_INPUT_CREDS:
+        o->input_creds = arg;
+        return 0;
+    case OPT_OUTPUT_CREDS:
+        o->output_creds = arg;
+        return 0;
+    case OPT_NO_WAIT:
+        o->no_wait = true;
+        return 0;
     default:
         return 0;
     }
@@ -214,6 +242,177 @@ build_register(struct cli *cli, int argc, char **argv)
     return build_print_registered(build);
 }
 
+static const struct option convert_options[] = {
+    { "app", required_argument, NULL, OPT_APP },
+    { "tag", required_argument, NULL, OPT_TAG },
+    { "input-tag", required_argument, NULL, OPT_INPUT_TAG },
+    { "output-tag", required_argument, NULL, OPT_OUTPUT_TAG },
+    { "input-creds", required_argument, NULL, OPT_INPUT_CREDS },
+    { "output-creds", required_argument, NULL, OPT_OUTPUT_CREDS },
+    { "debug", no_argument, NULL, OPT_DEBUG },
+    { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+    CLI_OPTION_END,
+};
+
+static const struct cli_cmd convert_cmd = {
+    .name = "build convert",
+    .usage = "Usage: cloister build convert --app APP_ID|NAME --tag TAG [--input-tag TAG]\n"
+             "           [--output-tag TAG] [--input-creds USER:PASS] [--output-creds USER:PASS]\n"
+             "           [--debug] [--no-wait]\n"
+             "\n"
+             "Convert the app's input image in the manager (POST /v1/builds/convert-app; WRITER):\n"
+             "the manager pulls input_image_name:TAG, converts it, pushes output_image_name:TAG\n"
+             "and registers the build, PENDING with a BUILD_WHITELIST task. Shows the progress\n"
+             "until the build is PENDING (exit 0) or FAILED (exit 1, with the reason).\n"
+             "Registry credentials default to the account's registry for each image's host.\n"
+             "\n"
+             "Flags:\n"
+             "  --app APP_ID|NAME       the application\n"
+             "  --tag TAG               the image tag (docker_version)\n"
+             "  --input-tag TAG         the input's tag, if not TAG\n"
+             "  --output-tag TAG        the output's tag, if not TAG\n"
+             "  --input-creds USER:PASS credentials for the input registry\n"
+             "  --output-creds USER:PASS credentials for the output registry\n"
+             "  --debug                 a debug build\n"
+             "  --no-wait               print the CONVERTING build and return\n"
+             "\n"
+             "Example:\n"
+             "  cloister build convert --app flask-app --tag 1.0\n",
+    .options = convert_options,
+    .required = (const char *const[]){ "app", "tag", NULL },
+};
+
+/* {"username", "password"} from USER:PASS. */
+static int
+auth_config(const char *flag, const char *creds, json_t *body, const char *key)
+{
+    const char *colon = creds ? strchr(creds, ':') : NULL;
+    _cleanup_free_ char *user = NULL;
+
+    if (!creds)
+        return 0;
+    if (!colon || colon == creds)
+        return cli_usage_error(&convert_cmd, "%s must be USER:PASSWORD", flag);
+    user = strndup(creds, (size_t)(colon - creds));
+    if (!user)
+        return -ENOMEM;
+    return jval_set_new(body, key, json_pack("{s:s, s:s}", "username", user, "password",
+                                             colon + 1));
+}
+
+static int
+convert_body(const struct build_opts *o, const char *app_id, json_t **ret)
+{
+    const struct jval_field fields[] = {
+        { "docker_version", o->tag },
+        { "input_docker_version", o->input_tag },
+        { "output_docker_version", o->output_tag },
+        {},
+    };
+    _cleanup_json_ json_t *body = json_object();
+    int r = body ? jval_set_str(body, "app_id", app_id) : -ENOMEM;
+
+    if (r >= 0)
+        r = jval_set_fields(body, fields);
+    if (r >= 0 && o->debug)
+        r = jval_set_bool(body, "debug", true);
+    if (r >= 0)
+        r = auth_config("--input-creds", o->input_creds, body, "input_auth_config");
+    if (r >= 0)
+        r = auth_config("--output-creds", o->output_creds, body, "output_auth_config");
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(body);
+    return 0;
+}
+
+/* The progress while the manager converts: a bar on a terminal, else each new log line. */
+static void
+show_progress(const json_t *build, size_t *shown)
+{
+    const char *log = jval_str(build, "conversion.log") ?: "";
+    json_int_t pct = json_integer_value(json_object_get(json_object_get(build, "conversion"),
+                                                        "progress"));
+    size_t len = strlen(log);
+
+    if (isatty(STDERR_FILENO)) {
+        const char *last = len ? log + len - 1 : log;
+        int bar = (int)(pct * 30 / 100);
+        while (last > log && last[-1] != '\n')
+            last--;
+        if (len > 0 && last == log + len - 1)
+            last = "";
+        fprintf(stderr, "\r[%.*s%*s] %3d%% %-50.50s", bar, "##############################",
+                30 - bar, "", (int)pct, last);
+        fflush(stderr);
+    } else if (len > *shown) {
+        fputs(log + *shown, stderr);
+        *shown = len;
+    }
+}
+
+static int
+wait_converted(struct cli *cli, const char *build_id, json_t **ret_build)
+{
+    const struct timespec pause = { 0, 500 * 1000 * 1000 };
+    size_t shown = 0;
+
+    for (;;) {
+        _cleanup_json_ json_t *build = NULL;
+        const char *status;
+        int r = cli_call_id(cli, "GET", build_resource.path, build_id, NULL, NULL, 0, &build);
+
+        if (r < 0)
+            return r;
+        show_progress(build, &shown);
+        status = jval_str(build, "status.status") ?: "";
+        if (strcmp(status, "CONVERTING") != 0) {
+            if (isatty(STDERR_FILENO))
+                fputc('\n', stderr);
+            *ret_build = TAKE_PTR(build);
+            return 0;
+        }
+        nanosleep(&pause, NULL);
+    }
+}
+
+static int
+build_convert(struct cli *cli, int argc, char **argv)
+{
+    struct build_opts o = {};
+    _cleanup_json_ json_t *app = NULL, *body = NULL, *build = NULL, *done = NULL;
+    const char *log;
+    int r = cli_parse(cli, &convert_cmd, argc, argv, build_on_flag, &o, &argc, &argv);
+
+    if (r != 0)
+        return r;
+    r = app_resolve(cli, o.app, &app);
+    if (r >= 0)
+        r = convert_body(&o, jval_str(app, "app_id") ?: o.app, &body);
+    if (r < 0)
+        return cli_build_error(r);
+    r = cli_call(cli, "POST", "/v1/builds/convert-app", body, 0, &build);
+    if (r < 0)
+        return r;
+    if (o.no_wait)
+        return output_object(cli, build, build_resource.id_key);
+    r = wait_converted(cli, jval_str(build, "build_id") ?: "", &done);
+    if (r < 0)
+        return r;
+    if (strcmp(jval_str(done, "status.status") ?: "", "FAILED") == 0) {
+        log = jval_str(done, "conversion.log") ?: "";
+        log = strstr(log, "error: ") ? strstr(log, "error: ") + 7 : log;
+        cli_error("the conversion failed: %.*s", (int)strcspn(log, "\n"), log);
+        return -EIO;
+    }
+    if (cli->json || cli->quiet)
+        return output_object(cli, done, build_resource.id_key);
+    output_line("Converted: build %s, mrenclave %s, mrsigner %s.", jval_str(done, "build_id"),
+                jval_str(done, "enclave_info.mrenclave") ?: "?",
+                jval_str(done, "enclave_info.mrsigner") ?: "?");
+    return build_print_registered(done);
+}
+
 static const struct option list_options[] = {
     { "app", required_argument, NULL, OPT_APP },
     { "status", required_argument, NULL, OPT_STATUS },
@@ -300,6 +499,8 @@ build_delete(struct cli *cli, int argc, char **argv)
 
 static const struct cli_verb build_verbs[] = {
     { "register", "register a build measured elsewhere", build_register },
+    { "convert", "convert the app's image in the manager and register the build",
+      build_convert },
     { "list", "list builds", build_list },
     { "show", "show a build", build_show },
     { "delete", "delete a build", build_delete },

@@ -184,3 +184,36 @@ def test_unknown_app(owner):
 def test_manager_log_is_clean(mgr):
     time.sleep(0.2)
     mgr.check_sanitizers()
+
+
+def run_cli(m, client, home, *args):
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOISTER_", "XDG_"))}
+    env.update(HOME=str(home), CLOISTER_URL=m.url, CLOISTER_CA=str(m.ca),
+               CLOISTER_TOKEN=client.token, LC_ALL="C.UTF-8")
+    p = subprocess.run([str(lib.CLI_BIN), *args], capture_output=True, text=True, env=env,
+                       timeout=CONVERT_TIMEOUT + 30)
+    check_sanitizers(p.stderr)
+    return p
+
+
+def test_cli_build_convert(tmp_path, mgr, owner, app, registry):
+    """`cloister build convert` waits for the build and prints its measurement; a failure
+    exits 1 with the reason."""
+    # An app of its own (other settings, so another measurement than the other tests' builds).
+    app = owner.create_app(input_image_name=f"{registry.host}/in-app",
+                           output_image_name=f"{registry.host}/out-app", threads=64)
+    p = run_cli(mgr, owner, tmp_path, "build", "convert", "--app", app["name"], "--tag", "1.0",
+                "--output-tag", "cli-1")
+    assert p.returncode == 0, p.stderr
+    assert "Layer 1/" in p.stderr  # the log, line by line (stderr is not a terminal)
+    builds = owner.list_all("/v1/builds", app_id=app["app_id"])
+    mine = [b for b in builds if b["docker_info"]["docker_version"] == "cli-1"]
+    assert len(mine) == 1 and mine[0]["status"]["status"] == "PENDING", mine
+    assert mine[0]["enclave_info"]["mrenclave"] in p.stdout
+    assert mine[0]["pending_task_id"] in p.stdout
+    p = run_cli(mgr, owner, tmp_path, "build", "convert", "--app", app["name"], "--tag",
+                "missing-tag")
+    assert p.returncode == 1 and "MANIFEST_UNKNOWN" in p.stderr, p.stderr
+    p = run_cli(mgr, owner, tmp_path, "build", "convert", "--app", app["name"])
+    assert p.returncode == 2 and "tag" in p.stderr, p.stderr
