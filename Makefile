@@ -34,6 +34,7 @@ bench: build
 	bench/api/run $(BUILD)
 	bench/store/run $(BUILD)
 	bench/issue/run $(BUILD)
+	bench/convert/run $(BUILD)
 
 format:
 	git ls-files -co --exclude-standard -- '*.c' '*.h' | xargs clang-format -i

@@ -37,8 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         for (size_t i = 0; i < m.n_layers; i++)
             check_descriptor(&m.layers[i]);
-        if (oci_config_parse(text, size, m.n_layers, &c, &e) == 0 &&
-            c.n_diff_ids != m.n_layers)
+        if (oci_config_parse(text, size, m.n_layers, &c, &e) == 0 && c.n_diff_ids != m.n_layers)
             __builtin_trap();
         oci_config_release(&c);
         oci_manifest_release(&m);

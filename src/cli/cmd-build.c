@@ -296,8 +296,8 @@ auth_config(const char *flag, const char *creds, json_t *body, const char *key)
     user = strndup(creds, (size_t)(colon - creds));
     if (!user)
         return -ENOMEM;
-    return jval_set_new(body, key, json_pack("{s:s, s:s}", "username", user, "password",
-                                             colon + 1));
+    return jval_set_new(body, key,
+                        json_pack("{s:s, s:s}", "username", user, "password", colon + 1));
 }
 
 static int
@@ -331,8 +331,8 @@ static void
 show_progress(const json_t *build, size_t *shown)
 {
     const char *log = jval_str(build, "conversion.log") ?: "";
-    json_int_t pct = json_integer_value(json_object_get(json_object_get(build, "conversion"),
-                                                        "progress"));
+    json_int_t pct =
+        json_integer_value(json_object_get(json_object_get(build, "conversion"), "progress"));
     size_t len = strlen(log);
 
     if (isatty(STDERR_FILENO)) {
@@ -499,8 +499,7 @@ build_delete(struct cli *cli, int argc, char **argv)
 
 static const struct cli_verb build_verbs[] = {
     { "register", "register a build measured elsewhere", build_register },
-    { "convert", "convert the app's image in the manager and register the build",
-      build_convert },
+    { "convert", "convert the app's image in the manager and register the build", build_convert },
     { "list", "list builds", build_list },
     { "show", "show a build", build_show },
     { "delete", "delete a build", build_delete },

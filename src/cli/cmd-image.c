@@ -331,8 +331,7 @@ convert_call_run(void *p)
 {
     struct convert_call *c = p;
 
-    return image_convert_locations(&c->loc[0], c->src, &c->loc[1], c->dest, c->co, c->res,
-                                   c->e);
+    return image_convert_locations(&c->loc[0], c->src, &c->loc[1], c->dest, c->co, c->res, c->e);
 }
 
 struct inspect_call {
@@ -350,8 +349,7 @@ inspect_call_run(void *p)
     return image_inspect_location(c->loc, c->reg, c->res, c->e);
 }
 
-static void
-locations_release(struct image_location (*l)[2])
+static void locations_release(struct image_location (*l)[2])
 {
     image_location_release(&(*l)[0]);
     image_location_release(&(*l)[1]);
@@ -397,10 +395,10 @@ image_convert_verb(struct cli *cli, int argc, char **argv)
     co.app_config = config;
     co.init_path = init;
     co.signer_key = o.signer_key;
-    co.progress = (struct convert_progress){ on_layer_begin, on_layer_read, on_step,
-                                             &last_progress };
-    r = run_interruptible(convert_call_run, &(struct convert_call){ loc, &src, &dest, &co, &res,
-                                                                    &e });
+    co.progress =
+        (struct convert_progress){ on_layer_begin, on_layer_read, on_step, &last_progress };
+    r = run_interruptible(convert_call_run,
+                          &(struct convert_call){ loc, &src, &dest, &co, &res, &e });
     if (r < 0) {
         cli_error("%s", e.text[0] ? e.text : strerror(-r));
         return r == -EINVAL ? -EIO : r; /* a bad image is not a usage error */

@@ -153,8 +153,8 @@ write_tar(struct layer_sink *s, const struct cloister_layer_file *files, size_t 
 }
 
 int
-cloister_layer_write(struct oci_layout_out *out, const struct cloister_layer_file *files,
-                     size_t n, struct oci_descriptor *ret, char diff_id[OCI_DIGEST_SIZE],
+cloister_layer_write(struct oci_layout_out *out, const struct cloister_layer_file *files, size_t n,
+                     struct oci_descriptor *ret, char diff_id[OCI_DIGEST_SIZE],
                      struct image_error *e)
 {
     _cleanup_free_ struct layer_sink *s = calloc(1, sizeof(*s));

@@ -10,10 +10,10 @@
 #include "oci-layout.h"
 
 struct cloister_layer_file {
-    const char *name;  /* below /.cloister/ */
-    const void *data;  /* the content, or NULL to read it from fd */
+    const char *name; /* below /.cloister/ */
+    const void *data; /* the content, or NULL to read it from fd */
     size_t size;
-    int fd;            /* when data is NULL: read to its end */
+    int fd; /* when data is NULL: read to its end */
     uint32_t mode;
 };
 

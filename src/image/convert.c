@@ -82,8 +82,8 @@ image_section(const json_t *config)
 
     for (size_t i = 0; image && i < ELEMENTSOF(lists); i++) {
         json_t *v = json_object_get(run, lists[i][1]);
-        if (json_object_set_new(image, lists[i][0], json_is_array(v) ? json_deep_copy(v)
-                                                                     : json_array()) < 0)
+        if (json_object_set_new(image, lists[i][0],
+                                json_is_array(v) ? json_deep_copy(v) : json_array()) < 0)
             return json_decref(image), NULL;
     }
     if (image && workdir && *workdir && json_object_set_new(image, "workdir", json_string(workdir)))
@@ -106,7 +106,8 @@ read_settings(struct conversion *c)
         return image_errorf(c->e, -EINVAL, "the app settings are not a JSON object: %s",
                             settings ? "" : err.text);
     if (json_object_get(settings, "image"))
-        return image_errorf(c->e, -EINVAL, "the app settings may not have \"image\": it comes "
+        return image_errorf(c->e, -EINVAL,
+                            "the app settings may not have \"image\": it comes "
                             "from the input image's config");
     if (json_object_set_new(settings, "image", image_section(c->in.config.json)) < 0)
         return -ENOMEM;
@@ -118,7 +119,8 @@ read_settings(struct conversion *c)
         return image_errorf(c->e, r, "the app settings cannot be read: %s", strerror(-r));
     r = manifest_filters_get(c->cfg, &c->filters);
     if (r < 0)
-        return image_errorf(c->e, r, "the app settings' tree.skip, rw_dirs or encrypted_dirs are "
+        return image_errorf(c->e, r,
+                            "the app settings' tree.skip, rw_dirs or encrypted_dirs are "
                             "not lists of paths (tree.skip must contain /.cloister)");
     return 0;
 }
@@ -126,8 +128,8 @@ read_settings(struct conversion *c)
 static bool
 is_layer_type(const char *mt)
 {
-    static const char *const types[] = { OCI_MT_LAYER, OCI_MT_LAYER_GZIP, OCI_MT_LAYER_ZSTD,
-                                         DOCKER_MT_LAYER_GZIP,
+    static const char *const types[] = { OCI_MT_LAYER,         OCI_MT_LAYER_GZIP,
+                                         OCI_MT_LAYER_ZSTD,    DOCKER_MT_LAYER_GZIP,
                                          OCI_MT_LAYER_NONDIST, OCI_MT_LAYER_NONDIST "+gzip" };
 
     for (size_t i = 0; i < ELEMENTSOF(types); i++)
@@ -168,13 +170,16 @@ check_layer(struct conversion *c, size_t i, const struct image_layer_info *info)
     manifest_hex(info->digest, 32, digest + 7);
     manifest_hex(info->diff_id, 32, diff_id + 7);
     if (strcmp(digest, l->digest) != 0 || info->size != l->size)
-        return image_errorf(c->e, -EINVAL, "the blob does not match its digest: it has %s, %llu "
-                            "bytes, the manifest says %s, %llu bytes", digest,
-                            (unsigned long long)info->size, l->digest,
+        return image_errorf(c->e, -EINVAL,
+                            "the blob does not match its digest: it has %s, %llu "
+                            "bytes, the manifest says %s, %llu bytes",
+                            digest, (unsigned long long)info->size, l->digest,
                             (unsigned long long)l->size);
     if (strcmp(diff_id, c->in.config.diff_ids[i]) != 0)
-        return image_errorf(c->e, -EINVAL, "the uncompressed layer is %s, the config's diff_id "
-                            "says %s", diff_id, c->in.config.diff_ids[i]);
+        return image_errorf(c->e, -EINVAL,
+                            "the uncompressed layer is %s, the config's diff_id "
+                            "says %s",
+                            diff_id, c->in.config.diff_ids[i]);
     return 0;
 }
 
@@ -197,8 +202,8 @@ flatten(struct conversion *c)
         struct image_layer_info info;
         c->layer = i;
         if (c->o->progress.layer_begin)
-            c->o->progress.layer_begin(c->o->progress.userdata, i, m->n_layers,
-                                       m->layers[i].digest, m->layers[i].size);
+            c->o->progress.layer_begin(c->o->progress.userdata, i, m->n_layers, m->layers[i].digest,
+                                       m->layers[i].size);
         if (!is_layer_type(m->layers[i].media_type))
             r = image_errorf(c->e, -EINVAL, "media type %s is not a layer",
                              m->layers[i].media_type);
@@ -251,12 +256,12 @@ sign_manifest(struct conversion *c)
     int r;
 
     r = ctx ? manifest_canonical(c->manifest, &canonical, &size) : -ENOMEM;
-    if (r == 0 && (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, c->key) != 1 ||
-                   EVP_DigestSign(ctx, NULL, &c->signature_size, (unsigned char *)canonical,
-                                  size) != 1 ||
-                   !(c->signature = OPENSSL_malloc(c->signature_size)) ||
-                   EVP_DigestSign(ctx, c->signature, &c->signature_size,
-                                  (unsigned char *)canonical, size) != 1))
+    if (r == 0 &&
+        (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, c->key) != 1 ||
+         EVP_DigestSign(ctx, NULL, &c->signature_size, (unsigned char *)canonical, size) != 1 ||
+         !(c->signature = OPENSSL_malloc(c->signature_size)) ||
+         EVP_DigestSign(ctx, c->signature, &c->signature_size, (unsigned char *)canonical, size) !=
+             1))
         r = image_errorf(c->e, -EINVAL, "cannot sign the manifest with %s", c->o->signer_key);
     EVP_MD_CTX_free(ctx);
     return r;
@@ -276,7 +281,8 @@ make_manifest(struct conversion *c, const uint8_t init_digest[32], struct conver
     }
     r = manifest_build(c->cfg, &c->filters, &c->scan, signer, &c->manifest_json);
     if (r < 0)
-        return image_errorf(c->e, r, "cannot make the manifest from the app settings (a value "
+        return image_errorf(c->e, r,
+                            "cannot make the manifest from the app settings (a value "
                             "of the wrong type?)");
     r = manifest_parse(c->manifest_json.data, c->manifest_json.size, &c->manifest, &error);
     if (r < 0)
@@ -376,16 +382,20 @@ write_layer(struct conversion *c, int init_fd, struct oci_descriptor *ret, char 
 {
     struct cloister_layer_file files[4] = {
         { .name = "cloister-init", .fd = init_fd, .mode = 0755 },
-        { .name = "manifest.json", .data = c->manifest_json.data, .size = c->manifest_json.size,
+        { .name = "manifest.json",
+          .data = c->manifest_json.data,
+          .size = c->manifest_json.size,
           .mode = 0644 },
     };
     size_t n = 2;
 
     if (c->key) {
-        files[n++] = (struct cloister_layer_file){ .name = "manifest.sig", .data = c->signature,
-                                                   .size = c->signature_size, .mode = 0644 };
-        files[n++] = (struct cloister_layer_file){ .name = "signer.pem", .data = c->spki_pem,
-                                                   .size = strlen(c->spki_pem), .mode = 0644 };
+        files[n++] = (struct cloister_layer_file){
+            .name = "manifest.sig", .data = c->signature, .size = c->signature_size, .mode = 0644
+        };
+        files[n++] = (struct cloister_layer_file){
+            .name = "signer.pem", .data = c->spki_pem, .size = strlen(c->spki_pem), .mode = 0644
+        };
     }
     return cloister_layer_write(&c->out, files, n, ret, diff_id, c->e);
 }
@@ -421,10 +431,10 @@ write_output(struct conversion *c, int init_fd, struct convert_result *res)
                          cfg_desc.digest, "size", (json_int_t)cfg_desc.size, "layers");
     layers = json_object_get(manifest, "layers");
     for (size_t i = 0; layers && i <= c->in.manifest.n_layers; i++) {
-        const struct oci_descriptor *l = i < c->in.manifest.n_layers ? &c->in.manifest.layers[i]
-                                                                     : &layer;
-        const char *mt = i < c->in.manifest.n_layers ? output_layer_type(c->compression[i])
-                                                     : l->media_type;
+        const struct oci_descriptor *l =
+            i < c->in.manifest.n_layers ? &c->in.manifest.layers[i] : &layer;
+        const char *mt =
+            i < c->in.manifest.n_layers ? output_layer_type(c->compression[i]) : l->media_type;
         if (json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest",
                                                     l->digest, "size", (json_int_t)l->size)) < 0)
             return -ENOMEM;

@@ -98,8 +98,7 @@ store_blob(struct archive *a, struct oci_layout_out *out, struct member *m, stru
         }
         if (got < 4)
             memcpy(m->magic + got, buf, len < 4 - got ? len : 4 - got);
-        r = EVP_DigestUpdate(ctx, buf, len) == 1 && write(fd, buf, len) == (ssize_t)len ? 0
-                                                                                        : -EIO;
+        r = EVP_DigestUpdate(ctx, buf, len) == 1 && write(fd, buf, len) == (ssize_t)len ? 0 : -EIO;
         got += len;
     }
     if (r == 0 && EVP_DigestFinal_ex(ctx, d, NULL) != 1)
@@ -127,8 +126,7 @@ read_members(const char *file, struct oci_layout_out *out, struct archive_member
         archive_read_support_filter_gzip(a) != ARCHIVE_OK)
         r = -ENOMEM;
     else if (archive_read_open_filename(a, file, 1u << 16) != ARCHIVE_OK)
-        r = image_errorf(e, -EINVAL, "%s is not a readable tar: %s", file,
-                         archive_error_string(a));
+        r = image_errorf(e, -EINVAL, "%s is not a readable tar: %s", file, archive_error_string(a));
     while (r == 0 && (x = archive_read_next_header(a, &ae)) != ARCHIVE_EOF) {
         const char *name = x >= ARCHIVE_WARN ? archive_entry_pathname(ae) : NULL;
         struct member *m;
@@ -181,8 +179,8 @@ pick_image(const json_t *list, const char *repo_tag)
 
     if (!repo_tag)
         return json_array_size(list) == 1 ? json_array_get(list, 0) : NULL;
-    json_array_foreach (list, i, item)
-        json_array_foreach (json_object_get(item, "RepoTags"), j, t)
+    json_array_foreach(list, i, item)
+        json_array_foreach(json_object_get(item, "RepoTags"), j, t)
             if (json_is_string(t) && same_name(json_string_value(t), repo_tag))
                 return item;
     return NULL;
@@ -210,7 +208,8 @@ oci_manifest_of(struct oci_layout_out *out, const struct archive_members *ms, co
     int r;
 
     if (!cfg || !cfg->data || !json_is_array(layers))
-        return image_errorf(e, -EINVAL, "the archive's manifest.json names a Config or Layers "
+        return image_errorf(e, -EINVAL,
+                            "the archive's manifest.json names a Config or Layers "
                             "that are not in it");
     r = oci_layout_out_put(out, cfg->data, cfg->size, digest, e);
     if (r < 0)
@@ -219,14 +218,14 @@ oci_manifest_of(struct oci_layout_out *out, const struct archive_members *ms, co
                      OCI_MT_MANIFEST, "config", "mediaType", OCI_MT_CONFIG, "digest", digest,
                      "size", (json_int_t)cfg->size, "layers");
     list = json_object_get(*ret, "layers");
-    json_array_foreach (layers, i, l) {
+    json_array_foreach(layers, i, l) {
         const struct member *m = member_find(ms, json_string_value(l));
         if (!m || m->data)
             return image_errorf(e, -EINVAL, "the archive's layer %s is missing",
                                 json_is_string(l) ? json_string_value(l) : "(not a string)");
-        if (json_array_append_new(list, json_pack("{s:s, s:s, s:I}", "mediaType",
-                                                  layer_type(m->magic), "digest", m->digest,
-                                                  "size", (json_int_t)m->size)) < 0)
+        if (json_array_append_new(list,
+                                  json_pack("{s:s, s:s, s:I}", "mediaType", layer_type(m->magic),
+                                            "digest", m->digest, "size", (json_int_t)m->size)) < 0)
             return -ENOMEM;
     }
     return 0;

@@ -8,8 +8,8 @@
 
 /* Reads the image of archive named repo_tag ("repo:tag"; NULL: the archive's only image) into
  * the OCI layout dir (created if missing) as tag. */
-int docker_archive_read(const char *archive, const char *repo_tag, const char *dir,
-                        const char *tag, struct image_error *e);
+int docker_archive_read(const char *archive, const char *repo_tag, const char *dir, const char *tag,
+                        struct image_error *e);
 
 /* Writes the image tagged tag of the OCI layout dir as the archive file (replaced atomically),
  * named repo_tag (may be NULL: no RepoTags). Layer files keep their compression, which

@@ -215,8 +215,10 @@ static int
 hash_hole(struct layer_stream *s, EVP_MD_CTX *ctx, const char *path, uint64_t n)
 {
     if (n > LAYER_HOLES_MAX - s->holes)
-        return image_errorf(s->e, -EINVAL, "%s: sparse files with more than %u MiB of holes in "
-                            "one layer are not supported", path, LAYER_HOLES_MAX >> 20);
+        return image_errorf(s->e, -EINVAL,
+                            "%s: sparse files with more than %u MiB of holes in "
+                            "one layer are not supported",
+                            path, LAYER_HOLES_MAX >> 20);
     s->holes += n;
     return hash_zeros(ctx, n);
 }
@@ -248,8 +250,7 @@ hash_content(struct archive *a, struct layer_stream *s, const char *path, uint64
             break;
         }
         if (offset < 0 || (uint64_t)offset < at || (uint64_t)offset + len > size) {
-            r = image_errorf(s->e, -EINVAL, "%s: data blocks out of order or past its size",
-                             path);
+            r = image_errorf(s->e, -EINVAL, "%s: data blocks out of order or past its size", path);
             break;
         }
         r = hash_hole(s, ctx, path, (uint64_t)offset - at);
@@ -352,8 +353,7 @@ image_layer_apply(int fd, struct image_tree *t, image_progress_fn progress, void
     s->blob_sha = EVP_MD_CTX_new();
     s->tar_sha = EVP_MD_CTX_new();
     a = archive_read_new();
-    r = s->blob_sha && s->tar_sha && a &&
-                EVP_DigestInit_ex(s->blob_sha, EVP_sha256(), NULL) == 1 &&
+    r = s->blob_sha && s->tar_sha && a && EVP_DigestInit_ex(s->blob_sha, EVP_sha256(), NULL) == 1 &&
                 EVP_DigestInit_ex(s->tar_sha, EVP_sha256(), NULL) == 1
             ? 0
             : -ENOMEM;

@@ -33,8 +33,10 @@ image_location_parse(const char *text, struct image_location *ret, struct image_
         return 0;
     }
     if (strncmp(text, "oci:", 4) != 0)
-        return image_errorf(e, -EINVAL, "%s: an image is oci:DIR[:TAG], docker://HOST/REPO"
-                            "[:TAG] or docker-archive:FILE[:REPO:TAG]", text);
+        return image_errorf(e, -EINVAL,
+                            "%s: an image is oci:DIR[:TAG], docker://HOST/REPO"
+                            "[:TAG] or docker-archive:FILE[:REPO:TAG]",
+                            text);
     ret->kind = IMAGE_LOCATION_OCI;
     path = text + 4;
     colon = strrchr(path, ':');

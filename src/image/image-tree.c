@@ -232,13 +232,11 @@ below_listed(const struct manifest_strings *list, const char *path, size_t len, 
 
 /* The directory that will hold path (len bytes): every ancestor must be a directory or absent
  * (then made as the runtime makes it: 0755 root:root). */
-static int
-parent_dir(struct image_tree *t, const char *path, size_t len, struct node **ret,
-           struct image_error *e);
+static int parent_dir(struct image_tree *t, const char *path, size_t len, struct node **ret,
+                      struct image_error *e);
 
 static int
-new_node(struct image_tree *t, struct node *parent, const char *path, size_t len,
-         struct node **ret)
+new_node(struct image_tree *t, struct node *parent, const char *path, size_t len, struct node **ret)
 {
     struct node *n;
     size_t at;
@@ -294,8 +292,10 @@ parent_dir(struct image_tree *t, const char *path, size_t len, struct node **ret
         p->type = MANIFEST_ENTRY_DIR;
         p->mode = 0755;
     } else if (p->type == MANIFEST_ENTRY_SYMLINK) {
-        return image_errorf(e, -EINVAL, "%.*s: below the symlink %.*s (writing through a link "
-                            "could leave the root)", (int)len, path, (int)plen, path);
+        return image_errorf(e, -EINVAL,
+                            "%.*s: below the symlink %.*s (writing through a link "
+                            "could leave the root)",
+                            (int)len, path, (int)plen, path);
     } else if (p->type != MANIFEST_ENTRY_DIR) {
         return image_errorf(e, -EINVAL, "%.*s: below %.*s, which is not a directory", (int)len,
                             path, (int)plen, path);
@@ -317,8 +317,8 @@ whiteout(struct image_tree *t, const char *path, size_t len, size_t base, struct
     if (!dir)
         return 0;
     if (dir->type != MANIFEST_ENTRY_DIR)
-        return image_errorf(e, -EINVAL, "%s: a whiteout below %.*s, which is not a directory",
-                            path, (int)(base - 1), path);
+        return image_errorf(e, -EINVAL, "%s: a whiteout below %.*s, which is not a directory", path,
+                            (int)(base - 1), path);
     if (strcmp(name, ".wh..opq") == 0) {
         drop_lower_children(t, dir);
         return 0;
@@ -391,8 +391,10 @@ set_node(struct image_tree *t, const struct image_entry *in, const struct node *
     case IMAGE_ENTRY_OTHER:
         break;
     }
-    return image_errorf(e, -EINVAL, "%s: device files, FIFOs and sockets cannot be in a "
-                        "converted image", in->path);
+    return image_errorf(e, -EINVAL,
+                        "%s: device files, FIFOs and sockets cannot be in a "
+                        "converted image",
+                        in->path);
 }
 
 int
@@ -451,7 +453,11 @@ collect(const struct node *n, struct tree_scan *out)
     for (const struct node *c = n->first_child; c; c = c->next) {
         struct manifest_entry *x = &out->entries[out->n];
         *x = (struct manifest_entry){
-            .type = c->type, .mode = c->mode, .uid = c->uid, .gid = c->gid, .size = c->size,
+            .type = c->type,
+            .mode = c->mode,
+            .uid = c->uid,
+            .gid = c->gid,
+            .size = c->size,
             .has_sha256 = c->type != MANIFEST_ENTRY_DIR,
         };
         memcpy(x->sha256, c->sha256, 32);

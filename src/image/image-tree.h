@@ -30,9 +30,9 @@ struct image_entry {
     enum image_entry_kind kind;
     uint32_t mode; /* permission bits with setuid, setgid and sticky */
     uint32_t uid, gid;
-    uint64_t size;         /* files: content bytes */
-    const char *link;      /* symlink target (as is), hard link target (a path like path) */
-    uint8_t sha256[32];    /* files: of the content */
+    uint64_t size;      /* files: content bytes */
+    const char *link;   /* symlink target (as is), hard link target (a path like path) */
+    uint8_t sha256[32]; /* files: of the content */
 };
 
 struct image_tree;

@@ -151,8 +151,7 @@ read_cloister_layer(const struct oci_image *img, struct cloister_files *f, struc
         EVP_DigestFinal_ex(rr->sha, d, NULL);
         manifest_hex(d, 32, digest + 7);
         if (strcmp(digest, l->digest) != 0 || rr->size != l->size)
-            r = image_errorf(e, -EINVAL, "the last layer does not match its digest %s",
-                             l->digest);
+            r = image_errorf(e, -EINVAL, "the last layer does not match its digest %s", l->digest);
     }
     if (rr) {
         if (rr->fd >= 0)
@@ -234,7 +233,8 @@ image_inspect(const char *dir, const char *tag, struct inspect_result *ret, stru
     if (r == 0)
         r = read_cloister_layer(&img, &f, e);
     if (r == 0 && (!f.manifest || !f.has_init))
-        r = image_errorf(e, -ENOENT, "the last layer has no /.cloister/manifest.json and "
+        r = image_errorf(e, -ENOENT,
+                         "the last layer has no /.cloister/manifest.json and "
                          "cloister-init: it is not a converted image");
     if (r == 0 && manifest_parse(f.manifest, f.manifest_size, &res.manifest, &error) < 0)
         r = image_errorf(e, -EINVAL, "/.cloister/manifest.json is not valid: %s",

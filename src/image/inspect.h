@@ -11,8 +11,8 @@
 #include "oci-parse.h"
 
 enum inspect_signature {
-    INSPECT_UNSIGNED,  /* no manifest.sig: signer is whatever the manifest says */
-    INSPECT_SIGNED,    /* signer.pem is the signer and manifest.sig verifies with it */
+    INSPECT_UNSIGNED, /* no manifest.sig: signer is whatever the manifest says */
+    INSPECT_SIGNED,   /* signer.pem is the signer and manifest.sig verifies with it */
     INSPECT_BAD_SIGNATURE,
 };
 

@@ -14,7 +14,6 @@
 #define REF_NAME "org.opencontainers.image.ref.name"
 #define LAYOUT_FILE "{\"imageLayoutVersion\":\"1.0.0\"}"
 
-
 static int
 read_all(int fd, size_t max, char **ret, size_t *ret_size)
 {
@@ -99,8 +98,10 @@ read_json_blob(const char *dir, const struct oci_descriptor *desc, const char *w
         return image_errorf(e, r, "cannot read the %s %s: %s", what, desc->digest, strerror(-r));
     digest_of(text, size, digest);
     if (size != desc->size || strcmp(digest, desc->digest) != 0)
-        return image_errorf(e, -EINVAL, "the %s blob does not match its digest %s (it has %s, "
-                            "%zu bytes)", what, desc->digest, digest, size);
+        return image_errorf(e, -EINVAL,
+                            "the %s blob does not match its digest %s (it has %s, "
+                            "%zu bytes)",
+                            what, desc->digest, digest, size);
     *ret = TAKE_PTR(text);
     *ret_size = size;
     return 0;
@@ -152,9 +153,9 @@ find_tag(const char *dir, const char *tag, struct oci_descriptor *ret, struct im
     if (!tag)
         return image_errorf(e, -EINVAL, "%s holds %zu images: name one with oci:%s:TAG", dir,
                             json_array_size(manifests), dir);
-    json_array_foreach (manifests, i, d) {
-        const char *name = json_string_value(json_object_get(json_object_get(d, "annotations"),
-                                                             REF_NAME));
+    json_array_foreach(manifests, i, d) {
+        const char *name =
+            json_string_value(json_object_get(json_object_get(d, "annotations"), REF_NAME));
         if (name && strcmp(name, tag) == 0)
             return oci_descriptor_parse(d, "index.json's descriptor of the tag", ret, e);
     }
@@ -190,8 +191,7 @@ oci_layout_read(const char *dir, const char *tag, struct oci_image *ret, struct 
     } else if (r == 0 && !oci_is_manifest_type(desc.media_type))
         r = image_errorf(e, -EINVAL, "the tag points at a %s, not an image", desc.media_type);
     if (r == 0)
-        r = read_json_blob(dir, &desc, "image manifest", &img.manifest_text, &img.manifest_size,
-                           e);
+        r = read_json_blob(dir, &desc, "image manifest", &img.manifest_text, &img.manifest_size, e);
     if (r == 0)
         r = oci_manifest_parse(img.manifest_text, img.manifest_size, &img.manifest, e);
     img.manifest_desc = desc;
@@ -290,8 +290,7 @@ oci_layout_out_release(struct oci_layout_out *out)
 }
 
 int
-oci_layout_out_temp(struct oci_layout_out *out, int *ret_fd, char **ret_path,
-                    struct image_error *e)
+oci_layout_out_temp(struct oci_layout_out *out, int *ret_fd, char **ret_path, struct image_error *e)
 {
     char *path = NULL;
     int fd;
@@ -322,8 +321,7 @@ oci_layout_out_commit_blob(struct oci_layout_out *out, int fd, const char *temp_
         r = -errno;
     if (r < 0) {
         unlink(temp_path);
-        return image_errorf(e, r, "cannot write blob %s in %s: %s", digest, out->dir,
-                            strerror(-r));
+        return image_errorf(e, r, "cannot write blob %s in %s: %s", digest, out->dir, strerror(-r));
     }
     return 0;
 }
@@ -438,8 +436,8 @@ oci_layout_out_tag(struct oci_layout_out *out, const char *tag,
     manifests = json_object_get(index, "manifests");
     while (i < json_array_size(manifests)) {
         json_t *d = json_array_get(manifests, i);
-        const char *name = json_string_value(json_object_get(json_object_get(d, "annotations"),
-                                                             REF_NAME));
+        const char *name =
+            json_string_value(json_object_get(json_object_get(d, "annotations"), REF_NAME));
         if (name && strcmp(name, tag) == 0)
             json_array_remove(manifests, i);
         else

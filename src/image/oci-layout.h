@@ -23,13 +23,11 @@ struct oci_image {
 
 /* Reads DIR's image tagged tag (index.json's org.opencontainers.image.ref.name; NULL: the only
  * image of the layout). An index is followed to its linux/amd64 manifest. */
-int oci_layout_read(const char *dir, const char *tag, struct oci_image *ret,
-                    struct image_error *e);
+int oci_layout_read(const char *dir, const char *tag, struct oci_image *ret, struct image_error *e);
 void oci_image_release(struct oci_image *img);
 
 /* Opens a blob of DIR for reading (its digest is checked by whoever reads it). */
-int oci_layout_blob_open(const char *dir, const char *digest, int *ret_fd,
-                         struct image_error *e);
+int oci_layout_blob_open(const char *dir, const char *digest, int *ret_fd, struct image_error *e);
 
 /* A layout being written. */
 struct oci_layout_out {

@@ -99,7 +99,7 @@ oci_index_pick(const char *text, size_t size, struct oci_descriptor *ret, struct
         return image_errorf(e, -EINVAL, "the image index has no manifests array");
     }
     r = image_errorf(e, -ENOENT, "the image index has no linux/amd64 image");
-    json_array_foreach (manifests, i, d) {
+    json_array_foreach(manifests, i, d) {
         char what[64];
         if (!is_amd64(d))
             continue;
@@ -151,7 +151,7 @@ oci_manifest_parse(const char *text, size_t size, struct oci_manifest *ret, stru
         m.layers = calloc(json_array_size(layers) + 1, sizeof(*m.layers));
         r = m.layers ? 0 : -ENOMEM;
     }
-    json_array_foreach (layers, i, l) {
+    json_array_foreach(layers, i, l) {
         char what[64];
         if (r < 0)
             break;
@@ -186,7 +186,7 @@ strings_or_null(const json_t *v)
         return true;
     if (!json_is_array(v))
         return false;
-    json_array_foreach (v, i, x)
+    json_array_foreach(v, i, x)
         if (!json_is_string(x))
             return false;
     return true;
@@ -214,7 +214,7 @@ check_run_config(const json_t *run, struct image_error *e)
     }
     if (labels && !json_is_object(labels) && !json_is_null(labels))
         return image_errorf(e, -EINVAL, "the image config's Labels must be an object");
-    json_object_foreach ((json_t *)labels, k, v)
+    json_object_foreach((json_t *)labels, k, v)
         if (!json_is_string(v))
             return image_errorf(e, -EINVAL, "the image config's label %s is not a string", k);
     return 0;
@@ -237,23 +237,27 @@ oci_config_parse(const char *text, size_t size, size_t n_layers, struct oci_conf
     arch = json_string_value(json_object_get(c.json, "architecture"));
     ids = json_object_get(json_object_get(c.json, "rootfs"), "diff_ids");
     if (!os || !arch || strcmp(os, "linux") != 0 || strcmp(arch, "amd64") != 0)
-        r = image_errorf(e, -EINVAL, "the image is for %s/%s, not linux/amd64",
-                         os ? os : "(no os)", arch ? arch : "(no architecture)");
+        r = image_errorf(e, -EINVAL, "the image is for %s/%s, not linux/amd64", os ? os : "(no os)",
+                         arch ? arch : "(no architecture)");
     else if (!json_is_array(ids) || json_array_size(ids) != n_layers)
-        r = image_errorf(e, -EINVAL, "the image config's rootfs.diff_ids must list the %zu "
-                         "layers of the manifest", n_layers);
+        r = image_errorf(e, -EINVAL,
+                         "the image config's rootfs.diff_ids must list the %zu "
+                         "layers of the manifest",
+                         n_layers);
     if (r == 0)
         r = check_run_config(json_object_get(c.json, "config"), e);
     if (r == 0) {
         c.diff_ids = calloc(n_layers + 1, sizeof(*c.diff_ids));
         r = c.diff_ids ? 0 : -ENOMEM;
     }
-    json_array_foreach (ids, i, id) {
+    json_array_foreach(ids, i, id) {
         if (r < 0)
             break;
         if (!oci_digest_ok(json_string_value(id))) {
-            r = image_errorf(e, -EINVAL, "the image config's rootfs.diff_ids[%zu] is not a "
-                             "sha256 digest", i);
+            r = image_errorf(e, -EINVAL,
+                             "the image config's rootfs.diff_ids[%zu] is not a "
+                             "sha256 digest",
+                             i);
             break;
         }
         snprintf(c.diff_ids[i], OCI_DIGEST_SIZE, "%s", json_string_value(id));

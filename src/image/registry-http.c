@@ -25,8 +25,8 @@ loopback(const char *host)
     if (strncmp(host, "[::1]", 5) == 0)
         return host[5] == '\0' || host[5] == ':';
     n = strcspn(host, ":");
-    if (n >= sizeof(name) || (host[n] == ':' && strspn(host + n + 1, "0123456789") !=
-                                                    strlen(host + n + 1)))
+    if (n >= sizeof(name) ||
+        (host[n] == ':' && strspn(host + n + 1, "0123456789") != strlen(host + n + 1)))
         return false;
     memcpy(name, host, n);
     name[n] = '\0';
@@ -43,8 +43,7 @@ registry_conn_open(const struct registry_ref *ref, const struct registry_options
     if (o->plain_http && !loopback(ref->host))
         return image_errorf(e, -EINVAL, "%s: plain HTTP is allowed for loopback registries only",
                             ref->host);
-    snprintf(ret->base, sizeof(ret->base), "%s://%s", o->plain_http ? "http" : "https",
-             ref->host);
+    snprintf(ret->base, sizeof(ret->base), "%s://%s", o->plain_http ? "http" : "https", ref->host);
     ret->curl = curl_easy_init();
     return ret->curl ? 0 : -ENOMEM;
 }
@@ -90,8 +89,7 @@ on_header(char *line, size_t size, size_t n, void *userdata)
     header_value(line, len, "Location", x->location, sizeof(x->location));
     header_value(line, len, "Content-Type", x->content_type_got, sizeof(x->content_type_got));
     header_value(line, len, "Docker-Content-Digest", x->digest_got, sizeof(x->digest_got));
-    header_value(line, len, "WWW-Authenticate", x->www_authenticate,
-                 sizeof(x->www_authenticate));
+    header_value(line, len, "WWW-Authenticate", x->www_authenticate, sizeof(x->www_authenticate));
     return len;
 }
 
@@ -267,10 +265,8 @@ perform(struct registry_conn *c, struct http_exchange *x, const char *userpwd,
     cc = curl_easy_perform(h);
     curl_slist_free_all(headers);
     if (x->failed)
-        return image_errorf(c->e, x->failed, "%s %.*s: %s", x->method,
-                            (int)strcspn(url, "?"), url,
-                            x->failed == -E2BIG ? "the answer is too large"
-                                                : strerror(-x->failed));
+        return image_errorf(c->e, x->failed, "%s %.*s: %s", x->method, (int)strcspn(url, "?"), url,
+                            x->failed == -E2BIG ? "the answer is too large" : strerror(-x->failed));
     if (cc != CURLE_OK)
         return image_errorf(c->e, -EIO, "%s %.*s: the connection to %s failed: %s", x->method,
                             (int)strcspn(url, "?"), url, c->ref->host, curl_easy_strerror(cc));
@@ -370,9 +366,10 @@ fetch_token(struct registry_conn *c, const char *challenge)
     if (r < 0)
         return r;
     if (x.status == 401 || x.status == 403)
-        return image_errorf(c->e, -EACCES, "%s refused the credentials%s (the token service "
-                            "answered %ld)", c->ref->host,
-                            c->o->username ? "" : " (none were given)", x.status);
+        return image_errorf(c->e, -EACCES,
+                            "%s refused the credentials%s (the token service "
+                            "answered %ld)",
+                            c->ref->host, c->o->username ? "" : " (none were given)", x.status);
     if (x.status != 200)
         return registry_answer_error(c, &x, -EPROTO, "the token request");
     doc = json_loadb(out, x.out_size, 0, NULL);

@@ -18,7 +18,7 @@ struct registry_conn {
     char base[512]; /* http(s)://host */
     const struct registry_ref *ref;
     const struct registry_options *o;
-    const char *scope; /* asked for with a token: "repository:R:pull" (and more) */
+    const char *scope;   /* asked for with a token: "repository:R:pull" (and more) */
     char *authorization; /* "Authorization: ..." once known */
     struct image_error *e;
 };

@@ -34,7 +34,8 @@ valid_host(const char *s)
 
     if (s[0] == '[') {
         const char *end = strchr(s, ']');
-        if (!end || end == s + 1 || strspn(s + 1, "0123456789abcdefABCDEF:.") != (size_t)(end - s - 1))
+        if (!end || end == s + 1 ||
+            strspn(s + 1, "0123456789abcdefABCDEF:.") != (size_t)(end - s - 1))
             return false;
         port = end + 1;
     } else {
@@ -83,14 +84,18 @@ registry_ref_parse(const char *text, struct registry_ref *ret, struct image_erro
         s += 9;
     slash = strchr(s, '/');
     if (!slash || slash == s)
-        return image_errorf(e, -EINVAL, "%s: a registry reference is HOST[:PORT]/REPOSITORY"
-                            "[:TAG|@DIGEST]", text);
+        return image_errorf(e, -EINVAL,
+                            "%s: a registry reference is HOST[:PORT]/REPOSITORY"
+                            "[:TAG|@DIGEST]",
+                            text);
     at = strchr(slash, '@');
     colon = strrchr(slash, ':');
     if (at && colon > at)
         colon = NULL;
     ref.host = strndup(s, (size_t)(slash - s));
-    ref.repo = strndup(slash + 1, (size_t)((at ? at : colon ? colon : slash + strlen(slash)) -
+    ref.repo = strndup(slash + 1, (size_t)((at      ? at
+                                            : colon ? colon
+                                                    : slash + strlen(slash)) -
                                            (slash + 1)));
     if (at)
         ref.digest = strdup(at + 1);
@@ -102,14 +107,18 @@ registry_ref_parse(const char *text, struct registry_ref *ret, struct image_erro
     }
     if (!valid_host(ref.host)) {
         registry_ref_release(&ref);
-        return image_errorf(e, -EINVAL, "%s: the registry must be HOST[:PORT] (a name, an IPv4 "
-                            "address or [IPv6])", text);
+        return image_errorf(e, -EINVAL,
+                            "%s: the registry must be HOST[:PORT] (a name, an IPv4 "
+                            "address or [IPv6])",
+                            text);
     }
     if (!valid_repo(ref.repo) || (ref.tag && !valid_tag(ref.tag)) ||
         (ref.digest && !oci_digest_ok(ref.digest))) {
         registry_ref_release(&ref);
-        return image_errorf(e, -EINVAL, "%s: the repository must be lowercase [a-z0-9._-/], the "
-                            "tag [A-Za-z0-9_.-] (at most 128), the digest sha256:<64 hex>", text);
+        return image_errorf(e, -EINVAL,
+                            "%s: the repository must be lowercase [a-z0-9._-/], the "
+                            "tag [A-Za-z0-9_.-] (at most 128), the digest sha256:<64 hex>",
+                            text);
     }
     *ret = ref;
     return 0;
@@ -122,8 +131,11 @@ get_manifest(struct registry_conn *c, const char *reference, char **ret, size_t 
              struct oci_descriptor *ret_desc)
 {
     _cleanup_free_ char *out = malloc(OCI_JSON_MAX), *path = NULL;
-    struct http_exchange x = { .method = "GET", .accept = MANIFEST_ACCEPT, .body_fd = -1,
-                               .out_fd = -1, .out_max = OCI_JSON_MAX };
+    struct http_exchange x = { .method = "GET",
+                               .accept = MANIFEST_ACCEPT,
+                               .body_fd = -1,
+                               .out_fd = -1,
+                               .out_max = OCI_JSON_MAX };
     char digest[OCI_DIGEST_SIZE] = "sha256:";
     uint8_t d[32];
     const char *mt;
@@ -146,12 +158,13 @@ get_manifest(struct registry_conn *c, const char *reference, char **ret, size_t 
     manifest_hex(d, 32, digest + 7);
     if ((oci_digest_ok(reference) && strcmp(reference, digest) != 0) ||
         (x.digest_got[0] && strcmp(x.digest_got, digest) != 0))
-        return image_errorf(c->e, -EINVAL, "the manifest %s of %s/%s does not match its digest "
-                            "(it has %s)", reference, c->ref->host, c->ref->repo, digest);
+        return image_errorf(c->e, -EINVAL,
+                            "the manifest %s of %s/%s does not match its digest "
+                            "(it has %s)",
+                            reference, c->ref->host, c->ref->repo, digest);
     mt = x.content_type_got;
     *ret_desc = (struct oci_descriptor){ .size = x.out_size };
-    snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%.*s", (int)strcspn(mt, ";"),
-             mt);
+    snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%.*s", (int)strcspn(mt, ";"), mt);
     snprintf(ret_desc->digest, sizeof(ret_desc->digest), "%s", digest);
     *ret_size = x.out_size;
     *ret = TAKE_PTR(out);
@@ -186,9 +199,10 @@ pull_blob(struct registry_conn *c, struct oci_layout_out *out, const struct oci_
     if (r == 0) {
         manifest_hex(d, 32, digest + 7);
         if (strcmp(digest, desc->digest) != 0 || x.out_written != desc->size)
-            r = image_errorf(c->e, -EINVAL, "blob %s from %s does not match its digest (it has "
-                             "%s, %llu bytes)", desc->digest, c->ref->host, digest,
-                             (unsigned long long)x.out_written);
+            r = image_errorf(c->e, -EINVAL,
+                             "blob %s from %s does not match its digest (it has "
+                             "%s, %llu bytes)",
+                             desc->digest, c->ref->host, digest, (unsigned long long)x.out_written);
     }
     if (r < 0) {
         unlink(tmp);
@@ -215,8 +229,8 @@ pull_image(struct registry_conn *c, struct oci_layout_out *out, const char *tag)
             r = get_manifest(c, desc.digest, &text, &size, &desc);
     }
     if (r == 0 && !oci_is_manifest_type(desc.media_type))
-        r = image_errorf(c->e, -EINVAL, "%s/%s is a %s, not an image", c->ref->host,
-                         c->ref->repo, desc.media_type[0] ? desc.media_type : "(no type)");
+        r = image_errorf(c->e, -EINVAL, "%s/%s is a %s, not an image", c->ref->host, c->ref->repo,
+                         desc.media_type[0] ? desc.media_type : "(no type)");
     if (r == 0)
         r = oci_manifest_parse(text, size, &m, c->e);
     if (r == 0)
@@ -297,8 +311,7 @@ start_upload(struct registry_conn *c, const struct oci_descriptor *desc, char *l
     if (x.status != 201 && x.status != 202)
         return registry_answer_error(c, &x, -EPROTO, "starting an upload");
     if (!*ret_mounted && !x.location[0])
-        return image_errorf(c->e, -EPROTO, "%s started an upload without a Location",
-                            c->ref->host);
+        return image_errorf(c->e, -EPROTO, "%s started an upload without a Location", c->ref->host);
     snprintf(location, REGISTRY_URL_MAX, "%s", x.location);
     return 0;
 }
@@ -306,9 +319,13 @@ start_upload(struct registry_conn *c, const struct oci_descriptor *desc, char *l
 static int
 send_chunk(struct registry_conn *c, char *location, int fd, uint64_t offset, uint64_t length)
 {
-    struct http_exchange x = { .method = "PATCH", .url = location, .out_fd = -1,
-                               .content_type = "application/octet-stream", .body_fd = fd,
-                               .body_offset = offset, .body_length = length };
+    struct http_exchange x = { .method = "PATCH",
+                               .url = location,
+                               .out_fd = -1,
+                               .content_type = "application/octet-stream",
+                               .body_fd = fd,
+                               .body_offset = offset,
+                               .body_length = length };
     char range[64];
     int r;
 
@@ -327,14 +344,14 @@ send_chunk(struct registry_conn *c, char *location, int fd, uint64_t offset, uin
 /* Uploads the blob: chunks above the chunk size, then the closing PUT with the digest (and,
  * for a small blob, the whole body). */
 static int
-upload(struct registry_conn *c, const char *dir, const struct oci_descriptor *desc,
-       char *location)
+upload(struct registry_conn *c, const char *dir, const struct oci_descriptor *desc, char *location)
 {
     uint64_t chunk = c->o->chunk_size ? c->o->chunk_size : CHUNK_DEFAULT, sent = 0;
     _cleanup_close_ int fd = -1;
     char url[REGISTRY_URL_MAX + 100];
-    struct http_exchange x = { .method = "PUT", .out_fd = -1, .body_fd = -1,
-                               .content_type = "application/octet-stream" };
+    struct http_exchange x = {
+        .method = "PUT", .out_fd = -1, .body_fd = -1, .content_type = "application/octet-stream"
+    };
     struct stat st;
     int r;
 
@@ -385,9 +402,12 @@ static int
 put_manifest(struct registry_conn *c, const struct oci_image *img, char *ret_digest)
 {
     _cleanup_free_ char *path = NULL;
-    struct http_exchange x = { .method = "PUT", .out_fd = -1, .body_fd = -1,
+    struct http_exchange x = { .method = "PUT",
+                               .out_fd = -1,
+                               .body_fd = -1,
                                .content_type = img->manifest_desc.media_type,
-                               .body = img->manifest_text, .body_size = img->manifest_size };
+                               .body = img->manifest_text,
+                               .body_size = img->manifest_size };
     int r;
 
     if (asprintf(&path, "/v2/%s/manifests/%s", c->ref->repo, c->ref->tag) < 0)

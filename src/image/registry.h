@@ -35,8 +35,8 @@ struct registry_options {
 };
 
 /* Pulls ref's image (linux/amd64) into the OCI layout dir (created if missing) as tag. */
-int registry_pull(const struct registry_ref *ref, const struct registry_options *o,
-                  const char *dir, const char *tag, struct image_error *e);
+int registry_pull(const struct registry_ref *ref, const struct registry_options *o, const char *dir,
+                  const char *tag, struct image_error *e);
 
 /* Pushes the image tagged tag of the OCI layout dir to ref (which must name a tag).
  * *ret_digest (72 bytes) gets the pushed manifest's digest. */

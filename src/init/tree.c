@@ -13,7 +13,6 @@
 #include "cleanup.h"
 #include "tree.h"
 
-
 struct scanner {
     const struct manifest_strings *skip, *keep;
     unsigned hash_percent;

@@ -49,8 +49,7 @@ struct runner {
     int64_t last_report_ms;
 };
 
-static void
-say(struct runner *rn, const char *fmt, ...) _printf_(2, 3);
+static void say(struct runner *rn, const char *fmt, ...) _printf_(2, 3);
 
 static void
 say(struct runner *rn, const char *fmt, ...)
@@ -64,8 +63,9 @@ say(struct runner *rn, const char *fmt, ...)
     n = vsnprintf(rn->log + rn->log_len, sizeof(rn->log) - rn->log_len, fmt, ap);
     va_end(ap);
     if (n > 0)
-        rn->log_len += (size_t)n < sizeof(rn->log) - rn->log_len ? (size_t)n
-                                                                  : sizeof(rn->log) - 1 - rn->log_len;
+        rn->log_len += (size_t)n < sizeof(rn->log) - rn->log_len
+                           ? (size_t)n
+                           : sizeof(rn->log) - 1 - rn->log_len;
 }
 
 /* Records progress and renews the lease, at most once a second unless forced. */
@@ -80,9 +80,8 @@ report(struct runner *rn, bool force)
         return;
     rn->last_report_ms = now;
     time_now_rfc3339(stamp);
-    r = store_conversion_progress(rn->store, rn->build_id,
-                                  time_now_unix_ms() + CONVERSION_LEASE_MS, rn->progress, rn->log,
-                                  stamp);
+    r = store_conversion_progress(rn->store, rn->build_id, time_now_unix_ms() + CONVERSION_LEASE_MS,
+                                  rn->progress, rn->log, stamp);
     if (r < 0)
         log_warning_errno(r, "Conversion %s: recording progress failed: %m", rn->build_id);
 }
@@ -94,8 +93,7 @@ on_layer_begin(void *userdata, size_t index, size_t count, const char *digest, u
 
     rn->layers = count;
     rn->progress = (int)(10 + 70 * index / (count ? count : 1));
-    say(rn, "Layer %zu/%zu %.19s (%.1f MiB)\n", index + 1, count, digest,
-        (double)size / (1 << 20));
+    say(rn, "Layer %zu/%zu %.19s (%.1f MiB)\n", index + 1, count, digest, (double)size / (1 << 20));
     report(rn, false);
 }
 
@@ -282,8 +280,9 @@ record(struct runner *rn, int result, const struct convert_outcome *out)
     if (err >= 0 && result == 0) {
         err = record_success(rn, &r, &out->res);
         if (err == -EEXIST)
-            err = record_failure(rn, &r, "this image's measurement is already registered as "
-                                         "another build of the account");
+            err = record_failure(rn, &r,
+                                 "this image's measurement is already registered as "
+                                 "another build of the account");
     } else if (err >= 0)
         err = record_failure(rn, &r, out->e.text[0] ? out->e.text : strerror(-result));
     if (err >= 0)
@@ -335,12 +334,15 @@ run_job(struct manager_context *ctx, json_t *job)
 static void
 give_up(struct manager_context *ctx, json_t *job)
 {
-    struct runner rn = { .ctx = ctx, .store = ctx->store, .job = job,
+    struct runner rn = { .ctx = ctx,
+                         .store = ctx->store,
+                         .job = job,
                          .build_id = member_text(job, "build_id"),
                          .acct_id = member_text(job, "acct_id") };
     struct convert_outcome out = { 0 };
 
-    snprintf(out.e.text, sizeof(out.e.text), "the conversion was interrupted %d times (its "
+    snprintf(out.e.text, sizeof(out.e.text),
+             "the conversion was interrupted %d times (its "
              "runner stopped: the manager restarted or the runner crashed)",
              CONVERSION_ATTEMPTS_MAX);
     if (record(&rn, -EINTR, &out) < 0)

@@ -23,12 +23,12 @@ struct manager_config {
     uint32_t argon2_iterations;
     bool allow_signup;
     int64_t max_body_bytes;
-    int request_timeout;           /* seconds */
-    bool metrics_allow_remote;     /* /metrics, /healthz, /readyz beyond loopback */
-    int audit_checkpoint_interval; /* seconds between signed checkpoints */
-    int conversion_workers;        /* image conversions run at once by one jobs process */
+    int request_timeout;                    /* seconds */
+    bool metrics_allow_remote;              /* /metrics, /healthz, /readyz beyond loopback */
+    int audit_checkpoint_interval;          /* seconds between signed checkpoints */
+    int conversion_workers;                 /* image conversions run at once by one jobs process */
     char conversion_init[MANAGER_PATH_MAX]; /* cloister-init put in images; "" → beside us */
-    bool conversion_plain_http;    /* registries on loopback hosts spoken to over HTTP */
+    bool conversion_plain_http;             /* registries on loopback hosts spoken to over HTTP */
 };
 
 /* Keys derived from the master key: the same on every worker and replica. */

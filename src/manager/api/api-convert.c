@@ -34,7 +34,10 @@ check_tag(const char *value)
 }
 
 static const struct field_spec auth_config_fields[] = {
-    { .name = "username", .type = FIELD_STRING, .min = 1, .max = AUTH_FIELD_MAX,
+    { .name = "username",
+      .type = FIELD_STRING,
+      .min = 1,
+      .max = AUTH_FIELD_MAX,
       .check_string = check_no_control },
     { .name = "password", .type = FIELD_STRING, .max = AUTH_FIELD_MAX },
     { .name = NULL },
@@ -42,16 +45,29 @@ static const struct field_spec auth_config_fields[] = {
 
 const struct field_spec convert_fields[] = {
     { .name = "app_id", .type = FIELD_STRING, .required = true, .min = 1, .max = API_ID_MAX },
-    { .name = "docker_version", .type = FIELD_STRING, .required = true, .min = 1,
-      .max = TAG_MAX, .check_string = check_tag },
-    { .name = "input_docker_version", .type = FIELD_STRING, .min = 1, .max = TAG_MAX,
+    { .name = "docker_version",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = TAG_MAX,
       .check_string = check_tag },
-    { .name = "output_docker_version", .type = FIELD_STRING, .min = 1, .max = TAG_MAX,
+    { .name = "input_docker_version",
+      .type = FIELD_STRING,
+      .min = 1,
+      .max = TAG_MAX,
+      .check_string = check_tag },
+    { .name = "output_docker_version",
+      .type = FIELD_STRING,
+      .min = 1,
+      .max = TAG_MAX,
       .check_string = check_tag },
     { .name = "input_auth_config", .type = FIELD_OBJECT, .fields = auth_config_fields },
     { .name = "output_auth_config", .type = FIELD_OBJECT, .fields = auth_config_fields },
     { .name = "debug", .type = FIELD_BOOL },
-    { .name = "mem_size", .type = FIELD_INT, .min = 1 << 20, .max = INT64_C(1) << 40,
+    { .name = "mem_size",
+      .type = FIELD_INT,
+      .min = 1 << 20,
+      .max = INT64_C(1) << 40,
       .check_int = check_power_of_two },
     { .name = "threads", .type = FIELD_INT, .min = 1, .max = 4096 },
     { .name = NULL },
@@ -72,11 +88,11 @@ image_name(const char *name, char *out, size_t size)
 /* The credentials for image's registry, sealed for this job: the body's auth config, else
  * the account's registry record for the image's host, else none (anonymous). */
 static int
-job_credentials(struct api_request *r, const char *image, const char *which,
-                const char *build_id, char **ret_username, char **ret_sealed)
+job_credentials(struct api_request *r, const char *image, const char *which, const char *build_id,
+                char **ret_username, char **ret_sealed)
 {
-    const json_t *auth = json_object_get(r->body, which[0] == 'i' ? "input_auth_config"
-                                                                  : "output_auth_config");
+    const json_t *auth =
+        json_object_get(r->body, which[0] == 'i' ? "input_auth_config" : "output_auth_config");
     json_auto_t *record = NULL;
     _cleanup_free_ char *password = NULL;
     char host[256], aad[80];
@@ -91,8 +107,7 @@ job_credentials(struct api_request *r, const char *image, const char *which,
         *ret_username = strdup(member_text(auth, "username") ?: "");
         if (!*ret_username)
             return -ENOMEM;
-        return pw && *pw ? seal_secret(r->ctx->keys->seal_key, aad, pw, strlen(pw), ret_sealed)
-                         : 0;
+        return pw && *pw ? seal_secret(r->ctx->keys->seal_key, aad, pw, strlen(pw), ret_sealed) : 0;
     }
     snprintf(host, sizeof(host), "%.*s", slash ? (int)(slash - image) : 0, image);
     err = store_registry_credentials(r->store, r->acct_id, host, &record);
@@ -100,8 +115,8 @@ job_credentials(struct api_request *r, const char *image, const char *which,
         return 0;
     if (err < 0)
         return err;
-    if (member_text(record, "username") && !(*ret_username = strdup(member_text(record,
-                                                                                "username"))))
+    if (member_text(record, "username") &&
+        !(*ret_username = strdup(member_text(record, "username"))))
         return -ENOMEM;
     if (!member_text(record, "password_sealed"))
         return 0;
@@ -120,14 +135,12 @@ job_credentials(struct api_request *r, const char *image, const char *which,
 static char *
 job_settings(struct api_request *r, const json_t *app)
 {
-    json_auto_t *s = json_pack("{s:O, s:O, s:O, s:O, s:O}", "isvprodid",
-                               json_object_get(app, "isvprodid"), "isvsvn",
-                               json_object_get(app, "isvsvn"), "mem_size",
-                               json_object_get(r->body, "mem_size")
-                                   ?: json_object_get(app, "mem_size"),
-                               "threads",
-                               json_object_get(r->body, "threads") ?: json_object_get(app, "threads"),
-                               "advanced_settings", json_object_get(app, "advanced_settings"));
+    json_auto_t *s =
+        json_pack("{s:O, s:O, s:O, s:O, s:O}", "isvprodid", json_object_get(app, "isvprodid"),
+                  "isvsvn", json_object_get(app, "isvsvn"), "mem_size",
+                  json_object_get(r->body, "mem_size") ?: json_object_get(app, "mem_size"),
+                  "threads", json_object_get(r->body, "threads") ?: json_object_get(app, "threads"),
+                  "advanced_settings", json_object_get(app, "advanced_settings"));
 
     return s ? json_dumps(s, JSON_COMPACT) : NULL;
 }
@@ -208,25 +221,23 @@ builds_convert(struct api_request *r)
     job_images(r, app, &im);
     err = uuid_random(build_id);
     if (err >= 0)
-        err = store_build_insert(r->store, &(struct build_new){
-                                               .build_id = build_id,
-                                               .acct_id = r->acct_id,
-                                               .app_id = app_id,
-                                               .docker_image_name = im.output_name,
-                                               .docker_version = im.output_tag,
-                                               .docker_image_size = -1,
-                                               .platform = "sim",
-                                               .mrenclave = build_id,
-                                               .mrsigner = build_id,
-                                               .isvprodid = json_integer_value(
-                                                   json_object_get(app, "isvprodid")),
-                                               .isvsvn = json_integer_value(
-                                                   json_object_get(app, "isvsvn")),
-                                               .debug = json_is_true(
-                                                   json_object_get(r->body, "debug")),
-                                               .status = BUILD_STATUS_CONVERTING,
-                                               .now = api_now(r),
-                                           });
+        err = store_build_insert(
+            r->store, &(struct build_new){
+                          .build_id = build_id,
+                          .acct_id = r->acct_id,
+                          .app_id = app_id,
+                          .docker_image_name = im.output_name,
+                          .docker_version = im.output_tag,
+                          .docker_image_size = -1,
+                          .platform = "sim",
+                          .mrenclave = build_id,
+                          .mrsigner = build_id,
+                          .isvprodid = json_integer_value(json_object_get(app, "isvprodid")),
+                          .isvsvn = json_integer_value(json_object_get(app, "isvsvn")),
+                          .debug = json_is_true(json_object_get(r->body, "debug")),
+                          .status = BUILD_STATUS_CONVERTING,
+                          .now = api_now(r),
+                      });
     if (err >= 0)
         err = store_exec(r->store, "UPDATE builds SET progress = 0 WHERE build_id = ?",
                          STORE_ARGS(SV_TEXT(build_id)), NULL);

@@ -333,11 +333,8 @@ static const char *const migration_5[] = {
 };
 
 static const struct migration migrations[] = {
-    { 1, migration_1 },
-    { 2, migration_2 },
-    { 3, migration_3 },
-    { 4, migration_4 },
-    { 5, migration_5 },
+    { 1, migration_1 }, { 2, migration_2 }, { 3, migration_3 },
+    { 4, migration_4 }, { 5, migration_5 },
 };
 
 int

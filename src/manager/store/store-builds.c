@@ -10,7 +10,8 @@
 #include "crypto-util.h"
 #include "store-nodes.h"
 
-/* The columns before deployment_status. */
+/* The columns before deployment_status. A conversion's build holds its own id as mrenclave until
+ * it has a measurement (store-conversions.h): that reads as null. */
 #define BUILD_COLUMNS                                                                              \
     "SELECT b.build_id, b.app_id, a.name AS app_name,"                                             \
     " b.docker_image_name AS \"docker_info.docker_image_name\","                                   \
@@ -18,7 +19,6 @@
     " b.docker_image_sha AS \"docker_info.docker_image_sha\","                                     \
     " b.docker_image_size AS \"docker_info.docker_image_size\","                                   \
     " b.platform,"                                                                                 \
-    /* A conversion's build holds its own id until it has a measurement (store-conversions.h) */ \
     " CASE WHEN b.mrenclave = b.build_id THEN NULL ELSE b.mrenclave END"                           \
     " AS \"enclave_info.mrenclave\","                                                              \
     " CASE WHEN b.mrenclave = b.build_id THEN NULL ELSE b.mrsigner END"                            \

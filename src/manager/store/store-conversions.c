@@ -17,8 +17,8 @@ store_conversion_insert(struct store *store, const struct conversion_new *j)
         " output_username, output_password_sealed, settings, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         STORE_ARGS(SV_TEXT(j->build_id), SV_TEXT(j->acct_id), SV_TEXT(j->requester_id),
-                   SV_TEXT(j->requester_email), SV_TEXT(j->requester_name),
-                   SV_TEXT(j->input_image), SV_TEXT(j->output_image), SV_TEXT(j->input_username),
+                   SV_TEXT(j->requester_email), SV_TEXT(j->requester_name), SV_TEXT(j->input_image),
+                   SV_TEXT(j->output_image), SV_TEXT(j->input_username),
                    SV_TEXT(j->input_password_sealed), SV_TEXT(j->output_username),
                    SV_TEXT(j->output_password_sealed), SV_TEXT(j->settings), SV_TEXT(j->now)),
         NULL);
@@ -51,9 +51,9 @@ claim_in_txn(struct store *store, int64_t now_ms, int64_t lease_until_ms, json_t
                        " WHERE build_id = ?",
                        STORE_ARGS(SV_INT(lease_until_ms), SV_TEXT(build_id)));
     if (r == 0)
-        r = json_object_set_new(job, "attempts",
-                                json_integer(json_integer_value(json_object_get(job, "attempts")) +
-                                             1));
+        r = json_object_set_new(
+            job, "attempts",
+            json_integer(json_integer_value(json_object_get(job, "attempts")) + 1));
     if (r < 0) {
         json_decref(job);
         return r;
@@ -96,8 +96,7 @@ store_conversion_progress(struct store *store, const char *build_id, int64_t lea
         r = store_exec(store,
                        "UPDATE builds SET progress = ?, conversion_log = ?, status_updated_at = ?"
                        " WHERE build_id = ?",
-                       STORE_ARGS(SV_INT(progress), SV_TEXT(log), SV_TEXT(now),
-                                  SV_TEXT(build_id)),
+                       STORE_ARGS(SV_INT(progress), SV_TEXT(log), SV_TEXT(now), SV_TEXT(build_id)),
                        NULL);
     if (r == 0)
         return store_commit(store);
@@ -136,8 +135,7 @@ store_conversion_succeed(struct store *store, const char *build_id, const char *
 }
 
 int
-store_conversion_fail(struct store *store, const char *build_id, const char *log,
-                      const char *now)
+store_conversion_fail(struct store *store, const char *build_id, const char *log, const char *now)
 {
     return store_exec_one(store,
                           "UPDATE builds SET status = 'FAILED', status_updated_at = ?,"
