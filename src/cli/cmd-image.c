@@ -88,9 +88,9 @@ static const struct option convert_options[] = {
     { "signer-key", required_argument, NULL, OPT_SIGNER_KEY },
     { "init", required_argument, NULL, OPT_INIT },
     { "src-creds", required_argument, NULL, OPT_SRC_CREDS },
-    { "dest-creds", required_argument, NULL, OPT_DEST_CREDS },
     { "plain-http", no_argument, NULL, OPT_PLAIN_HTTP },
     { "registry-ca", required_argument, NULL, OPT_REGISTRY_CA },
+    { "dest-creds", required_argument, NULL, OPT_DEST_CREDS },
     { "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
     CLI_OPTION_END,
 };
@@ -253,19 +253,23 @@ on_step(void *userdata, const char *what)
     fprintf(stderr, "%c%s\n", what[0] - 'a' + 'A', what + 1);
 }
 
+/* A "name <64 hex digits>" line. */
 static void
-print_result(const struct convert_result *res)
+print_digest(const char *name, const uint8_t digest[32])
 {
     char hex[65];
 
-    manifest_hex(res->mrenclave, 32, hex);
-    printf("mrenclave %s\n", hex);
-    manifest_hex(res->mrsigner, 32, hex);
-    printf("mrsigner %s\n", hex);
-    manifest_hex(res->manifest_digest, 32, hex);
-    printf("manifest_digest %s\n", hex);
-    manifest_hex(res->tree_digest, 32, hex);
-    printf("tree_digest %s\n", hex);
+    manifest_hex(digest, 32, hex);
+    printf("%s %s\n", name, hex);
+}
+
+static void
+print_result(const struct convert_result *res)
+{
+    print_digest("mrenclave", res->mrenclave);
+    print_digest("mrsigner", res->mrsigner);
+    print_digest("manifest_digest", res->manifest_digest);
+    print_digest("tree_digest", res->tree_digest);
     printf("isvprodid %u\nisvsvn %u\nimage_digest %s\n", res->isvprodid, res->isvsvn,
            res->image_digest);
 }
@@ -447,19 +451,13 @@ static void
 print_inspection(const struct inspect_result *res)
 {
     const struct manifest *m = res->manifest;
-    char hex[65];
 
     printf("image_digest %s\n", res->image_digest);
-    manifest_hex(res->mrenclave, 32, hex);
-    printf("mrenclave %s\n", hex);
-    manifest_hex(m->signer, 32, hex);
-    printf("mrsigner %s\n", hex);
-    manifest_hex(m->digest, 32, hex);
-    printf("manifest_digest %s\n", hex);
-    manifest_hex(m->tree_digest, 32, hex);
-    printf("tree_digest %s\n", hex);
-    manifest_hex(res->init_digest, 32, hex);
-    printf("init_digest %s\n", hex);
+    print_digest("mrenclave", res->mrenclave);
+    print_digest("mrsigner", m->signer);
+    print_digest("manifest_digest", m->digest);
+    print_digest("tree_digest", m->tree_digest);
+    print_digest("init_digest", res->init_digest);
     printf("isvprodid %u\nisvsvn %u\n", m->isvprodid, m->isvsvn);
     printf("signature %s\n", signature_names[res->signature]);
     printf("labels %s\n", res->labels_match ? "match" : "DIFFER");
