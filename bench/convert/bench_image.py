@@ -22,7 +22,6 @@ import math
 import multiprocessing
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -357,6 +356,6 @@ if __name__ == "__main__":
     t = time.monotonic()
     out = Path(sys.argv[1])
     if out.exists():
-        shutil.rmtree(out)
+        sys.exit(f"{out} exists: give a new directory")
     print(json.dumps(build(out), indent=1))
     print(f"{time.monotonic() - t:.1f} s", file=sys.stderr)

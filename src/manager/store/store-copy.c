@@ -41,6 +41,7 @@ static const struct copy_table_spec copy_tables[] = {
     { "memberships", { "acct_id", "user_id" } },
     { "apps", { "app_id" } },
     { "builds", { "build_id" } },
+    { "conversion_jobs", { "build_id" } },
     { "tasks", { "task_id" } },
     { "task_approvals", { "task_id", "user_id" } },
     { "registries", { "registry_id" } },
