@@ -4,7 +4,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build build-asan check demo bench format clean
+.PHONY: all deps build build-asan check demo demo-stop bench format clean
 
 all: build
 
@@ -29,6 +29,9 @@ check: build build-asan
 
 demo: build
 	CLOISTER_BIN_DIR=$(CURDIR)/$(BUILD) scripts/demo
+
+demo-stop:
+	scripts/demo stop
 
 bench: build
 	bench/api/run $(BUILD)

@@ -115,6 +115,14 @@ parse_inet(struct agent_http_address *a, const char *hostport)
     return 0;
 }
 
+/* The path after HOST:PORT: none, "/", "/v1" or "/v1/". */
+static bool
+base_path_ok(const char *path)
+{
+    return strcmp(path, "") == 0 || strcmp(path, "/") == 0 || strcmp(path, "/v1") == 0 ||
+           strcmp(path, "/v1/") == 0;
+}
+
 int
 agent_http_address_parse(const char *url, struct agent_http_address **ret_address)
 {
@@ -142,10 +150,11 @@ agent_http_address_parse(const char *url, struct agent_http_address **ret_addres
         snprintf(a->host, sizeof(a->host), "localhost");
     } else if (strncmp(url, "http://", 7) == 0) {
         char hostport[INET6_ADDRSTRLEN + 16];
-        size_t n = strlen(url + 7);
+        size_t n = strcspn(url + 7, "/");
 
-        if (n > 0 && url[7 + n - 1] == '/')
-            n--;
+        /* SPEC 5 gives the base URL as http://IP:9092/v1/; the calls name their /v1/ paths. */
+        if (!base_path_ok(url + 7 + n))
+            return -EINVAL;
         if (n == 0 || n >= sizeof(hostport))
             return -EINVAL;
         memcpy(hostport, url + 7, n);
