@@ -497,9 +497,8 @@ image_inspect_verb(struct cli *cli, int argc, char **argv)
         fwrite(res.manifest_text, 1, res.manifest_size, stdout);
     else
         print_inspection(&res);
-    if (res.signature == INSPECT_BAD_SIGNATURE) {
-        cli_error("the manifest's signature does not verify with /.cloister/signer.pem, or that "
-                  "key is not the manifest's signer");
+    if (res.signature == MANIFEST_BAD_SIGNATURE) {
+        cli_error("bad signature: %s", res.signature_problem);
         return -EIO;
     }
     if (!res.labels_match) {

@@ -15,6 +15,7 @@
 #include "image-layer.h"
 #include "image-tree.h"
 #include "manifest-build.h"
+#include "manifest-signature.h"
 #include "oci-layout.h"
 
 #define INIT_ENTRYPOINT "/.cloister/cloister-init"
@@ -36,10 +37,9 @@ struct conversion {
     struct jwbuf manifest_json;
     struct manifest *manifest;
     EVP_PKEY *key;
-    unsigned char *signature, *spki;
+    unsigned char *signature;
     size_t signature_size;
-    int spki_size;
-    char *spki_pem;
+    char *signer_pem;
     struct oci_layout_out out;
     size_t layer; /* the one being read, for progress */
 };
@@ -56,8 +56,7 @@ conversion_release(struct conversion *c)
     manifest_free(c->manifest);
     EVP_PKEY_free(c->key);
     OPENSSL_free(c->signature);
-    OPENSSL_free(c->spki);
-    free(c->spki_pem);
+    free(c->signer_pem);
     oci_layout_out_release(&c->out);
 }
 
@@ -222,49 +221,44 @@ flatten(struct conversion *c)
 }
 
 static int
-load_key(struct conversion *c, uint8_t ret_signer[32])
+read_key_file(struct conversion *c)
 {
     _cleanup_(BIO_freep) BIO *bio = BIO_new_file(c->o->signer_key, "r");
-    _cleanup_(BIO_freep) BIO *pem = BIO_new(BIO_s_mem());
-    char *data;
-    long n;
 
-    if (!bio || !pem)
+    if (!bio)
         return image_errorf(c->e, -ENOENT, "cannot read the signing key %s", c->o->signer_key);
     c->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
     if (!c->key)
         return image_errorf(c->e, -EINVAL, "the signing key %s is not a PEM private key",
                             c->o->signer_key);
-    c->spki_size = i2d_PUBKEY(c->key, &c->spki);
-    if (c->spki_size <= 0 || !PEM_write_bio_PUBKEY(pem, c->key))
-        return -ENOMEM;
-    n = BIO_get_mem_data(pem, &data);
-    c->spki_pem = strndup(data, (size_t)n);
-    if (!c->spki_pem)
-        return -ENOMEM;
-    return manifest_sha256(c->spki, (size_t)c->spki_size, ret_signer);
+    return 0;
 }
 
-/* A detached signature over the canonical manifest without "signer" (what the measurement
- * hashes), SHA-256 with the key's own scheme (ECDSA, or RSA PKCS#1 v1.5). */
+/* The key, its public half as PEM (signer.pem) and the signer it gives. */
 static int
-sign_manifest(struct conversion *c)
+load_key(struct conversion *c, uint8_t ret_signer[32])
 {
-    _cleanup_free_ char *canonical = NULL;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    size_t size = 0;
+    _cleanup_(BIO_freep) BIO *pem = BIO_new(BIO_s_mem());
+    char *data;
+    long n;
     int r;
 
-    r = ctx ? manifest_canonical(c->manifest, &canonical, &size) : -ENOMEM;
-    if (r == 0 &&
-        (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, c->key) != 1 ||
-         EVP_DigestSign(ctx, NULL, &c->signature_size, (unsigned char *)canonical, size) != 1 ||
-         !(c->signature = OPENSSL_malloc(c->signature_size)) ||
-         EVP_DigestSign(ctx, c->signature, &c->signature_size, (unsigned char *)canonical, size) !=
-             1))
-        r = image_errorf(c->e, -EINVAL, "cannot sign the manifest with %s", c->o->signer_key);
-    EVP_MD_CTX_free(ctx);
-    return r;
+    if (c->o->signer_pkey) {
+        if (EVP_PKEY_up_ref(c->o->signer_pkey) != 1)
+            return -ENOMEM;
+        c->key = c->o->signer_pkey;
+    } else {
+        r = read_key_file(c);
+        if (r < 0)
+            return r;
+    }
+    if (!pem || !PEM_write_bio_PUBKEY(pem, c->key))
+        return image_errorf(c->e, -EINVAL, "the signing key has no usable public key");
+    n = BIO_get_mem_data(pem, &data);
+    c->signer_pem = strndup(data, (size_t)n);
+    if (!c->signer_pem)
+        return -ENOMEM;
+    return manifest_key_signer(c->key, ret_signer);
 }
 
 static int
@@ -274,7 +268,7 @@ make_manifest(struct conversion *c, const uint8_t init_digest[32], struct conver
     const char *error = NULL;
     int r;
 
-    if (c->o->signer_key) {
+    if (c->o->signer_key || c->o->signer_pkey) {
         r = load_key(c, signer);
         if (r < 0)
             return r;
@@ -289,9 +283,9 @@ make_manifest(struct conversion *c, const uint8_t init_digest[32], struct conver
         return image_errorf(c->e, r, "the manifest would not be valid: %s",
                             error ? error : "malformed");
     if (c->key) {
-        r = sign_manifest(c);
+        r = manifest_sign(c->manifest, c->key, &c->signature, &c->signature_size);
         if (r < 0)
-            return r;
+            return image_errorf(c->e, r, "cannot sign the manifest with the signing key");
     }
     r = manifest_measurement(c->manifest, init_digest, ret->mrenclave);
     if (r < 0)
@@ -394,7 +388,7 @@ write_layer(struct conversion *c, int init_fd, struct oci_descriptor *ret, char 
             .name = "manifest.sig", .data = c->signature, .size = c->signature_size, .mode = 0644
         };
         files[n++] = (struct cloister_layer_file){
-            .name = "signer.pem", .data = c->spki_pem, .size = strlen(c->spki_pem), .mode = 0644
+            .name = "signer.pem", .data = c->signer_pem, .size = strlen(c->signer_pem), .mode = 0644
         };
     }
     return cloister_layer_write(&c->out, files, n, ret, diff_id, c->e);

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "image-error.h"
 #include "oci-parse.h"
 
@@ -23,8 +25,11 @@ struct convert_options {
     const char *output_dir, *output_tag; /* an OCI layout, created if missing */
     const char *app_config;              /* JSON text: the app's settings (manifest-build.h) */
     size_t app_config_size;
-    const char *init_path;  /* the cloister-init binary the image will run */
-    const char *signer_key; /* PEM private key file, or NULL (signer all zeros, unsigned) */
+    const char *init_path; /* the cloister-init binary the image will run */
+    /* The signing key: a PEM private key file, or a loaded key (borrowed; the manager's key
+     * never touches a file), or neither (signer all zeros, unsigned). */
+    const char *signer_key;
+    EVP_PKEY *signer_pkey;
     struct convert_progress progress;
 };
 

@@ -163,42 +163,6 @@ read_cloister_layer(const struct oci_image *img, struct cloister_files *f, struc
     return r;
 }
 
-/* Whether signer.pem hashes to the manifest's signer and manifest.sig verifies with it over the
- * canonical manifest. */
-static enum inspect_signature
-check_signature(const struct cloister_files *f, const struct manifest *m)
-{
-    _cleanup_free_ char *canonical = NULL;
-    enum inspect_signature result = INSPECT_BAD_SIGNATURE;
-    BIO *bio = NULL;
-    EVP_PKEY *key = NULL;
-    EVP_MD_CTX *ctx = NULL;
-    unsigned char *spki = NULL;
-    uint8_t signer[32];
-    size_t size = 0;
-    int n;
-
-    if (!f->signature && !f->signer_pem)
-        return INSPECT_UNSIGNED;
-    if (!f->signature || !f->signer_pem || manifest_canonical(m, &canonical, &size) < 0)
-        return INSPECT_BAD_SIGNATURE;
-    bio = BIO_new_mem_buf(f->signer_pem, (int)f->signer_pem_size);
-    key = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
-    n = key ? i2d_PUBKEY(key, &spki) : 0;
-    ctx = EVP_MD_CTX_new();
-    if (n > 0 && manifest_sha256(spki, (size_t)n, signer) == 0 &&
-        memcmp(signer, m->signer, 32) == 0 && ctx &&
-        EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
-        EVP_DigestVerify(ctx, (unsigned char *)f->signature, f->signature_size,
-                         (unsigned char *)canonical, size) == 1)
-        result = INSPECT_SIGNED;
-    EVP_MD_CTX_free(ctx);
-    OPENSSL_free(spki);
-    EVP_PKEY_free(key);
-    BIO_free(bio);
-    return result;
-}
-
 static bool
 label_is(const struct oci_image *img, const char *name, const uint8_t value[32])
 {
@@ -243,7 +207,9 @@ image_inspect(const char *dir, const char *tag, struct inspect_result *ret, stru
         r = manifest_measurement(res.manifest, f.init_digest, res.mrenclave);
     if (r == 0) {
         memcpy(res.init_digest, f.init_digest, 32);
-        res.signature = check_signature(&f, res.manifest);
+        res.signature =
+            manifest_signature_check(res.manifest, f.signer_pem, f.signer_pem_size, f.signature,
+                                     f.signature_size, &res.signature_problem);
         res.labels_match = label_is(&img, "dev.cloister.mrenclave", res.mrenclave) &&
                            label_is(&img, "dev.cloister.mrsigner", res.manifest->signer);
         memcpy(res.image_digest, img.manifest_desc.digest, OCI_DIGEST_SIZE);

@@ -7,14 +7,9 @@
 #include <stdint.h>
 
 #include "image-error.h"
+#include "manifest-signature.h"
 #include "manifest.h"
 #include "oci-parse.h"
-
-enum inspect_signature {
-    INSPECT_UNSIGNED, /* no manifest.sig: signer is whatever the manifest says */
-    INSPECT_SIGNED,   /* signer.pem is the signer and manifest.sig verifies with it */
-    INSPECT_BAD_SIGNATURE,
-};
 
 struct inspect_result {
     char image_digest[OCI_DIGEST_SIZE];
@@ -22,7 +17,8 @@ struct inspect_result {
     char *manifest_text;       /* owned */
     size_t manifest_size;
     uint8_t init_digest[32], mrenclave[32];
-    enum inspect_signature signature;
+    enum manifest_signature_state signature;
+    const char *signature_problem; /* static text, when MANIFEST_BAD_SIGNATURE */
     bool labels_match; /* dev.cloister.mrenclave and .mrsigner are the computed values */
 };
 

@@ -25,6 +25,7 @@
 #include "init-agent.h"
 #include "install.h"
 #include "log.h"
+#include "manifest-signature.h"
 #include "manifest.h"
 #include "supervise.h"
 #include "tree.h"
@@ -515,6 +516,58 @@ handle_stop_signals(void)
     sigaction(SIGHUP, &sa, NULL);
 }
 
+/* A file of /.cloister that may be missing: *ret NULL then. */
+static int
+read_optional_at(int dir_fd, const char *path, size_t max, char **ret, size_t *ret_size)
+{
+    int r = read_all_at(dir_fd, path, max, ret, ret_size);
+
+    if (r == -ENOENT) {
+        *ret = NULL;
+        *ret_size = 0;
+        return 0;
+    }
+    return r;
+}
+
+/* The manifest's signer is what the evidence will claim as mrsigner: only a signature that
+ * verifies with the key it names lets the image claim it (SIGSTRUCT's role on SGX). */
+static int
+check_signature(struct init *init)
+{
+    _cleanup_free_ char *pem = NULL, *sig = NULL;
+    size_t pem_size = 0, sig_size = 0;
+    const char *problem = NULL;
+    char hex[65];
+    int r;
+
+    r = read_optional_at(init->root_fd, &MANIFEST_SIGNER_PEM_PATH[1], MANIFEST_SIGNER_PEM_MAX, &pem,
+                         &pem_size);
+    if (r < 0) {
+        log_error_errno(r, "Cannot read %s: %m", MANIFEST_SIGNER_PEM_PATH);
+        return -EBADMSG; /* not -E2BIG: exit status 2 means refused arguments */
+    }
+    r = read_optional_at(init->root_fd, &MANIFEST_SIGNATURE_PATH[1], MANIFEST_SIGNATURE_MAX, &sig,
+                         &sig_size);
+    if (r < 0) {
+        log_error_errno(r, "Cannot read %s: %m", MANIFEST_SIGNATURE_PATH);
+        return -EBADMSG;
+    }
+    switch (manifest_signature_check(init->manifest, pem, pem_size, sig, sig_size, &problem)) {
+    case MANIFEST_UNSIGNED:
+        log_info("Manifest unsigned (mrsigner all zeros)");
+        return 0;
+    case MANIFEST_SIGNED:
+        manifest_hex(init->manifest->signer, 32, hex);
+        log_info("Manifest signature verifies (mrsigner %s)", hex);
+        return 0;
+    case MANIFEST_BAD_SIGNATURE:
+        break;
+    }
+    log_error("Manifest signature check failed: %s", problem);
+    return -EBADMSG;
+}
+
 static int
 load(struct init *init, int argc, char **argv)
 {
@@ -543,6 +596,9 @@ load(struct init *init, int argc, char **argv)
                   argc - 1, argc > 2 ? "s" : "", argv[1]);
         return -E2BIG;
     }
+    r = check_signature(init);
+    if (r < 0)
+        return r;
     r = init_binary_digest(init_digest);
     if (r < 0)
         return log_error_errno(r, "Cannot hash this program (/proc/self/exe): %m");

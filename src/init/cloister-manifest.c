@@ -24,6 +24,7 @@
 #include "json-writer.h"
 #include "log.h"
 #include "manifest-build.h"
+#include "manifest-signature.h"
 #include "manifest.h"
 #include "tree.h"
 
@@ -74,16 +75,14 @@ file_sha256(const char *path, uint8_t ret[32])
     return manifest_sha256_file(fd, ret, NULL);
 }
 
-/* SHA-256 of the DER SubjectPublicKeyInfo of a PEM public or private key. */
+/* The signing key: a PEM private key (the manifest is signed, not only named). */
 static int
-signer_from_key(const char *path, uint8_t ret[32])
+read_signing_key(const char *path, EVP_PKEY **ret)
 {
     _cleanup_free_ char *text = NULL;
     _cleanup_(BIO_freep) BIO *bio = NULL;
-    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-    unsigned char *der = NULL;
     size_t size = 0;
-    int n, r;
+    int r;
 
     r = read_file(path, 1u << 16, &text, &size);
     if (r < 0)
@@ -91,19 +90,8 @@ signer_from_key(const char *path, uint8_t ret[32])
     bio = BIO_new_mem_buf(text, (int)size);
     if (!bio)
         return -ENOMEM;
-    key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-    if (!key) {
-        BIO_reset(bio);
-        key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    }
-    if (!key)
-        return -EINVAL;
-    n = i2d_PUBKEY(key, &der);
-    if (n <= 0)
-        return -EINVAL;
-    r = manifest_sha256(der, (size_t)n, ret);
-    OPENSSL_free(der);
-    return r;
+    *ret = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    return *ret ? 0 : -EINVAL;
 }
 
 struct create_args {
@@ -136,7 +124,7 @@ print_measurement(const struct manifest *m, const char *init_path)
 }
 
 static int
-write_output(const char *path, const struct jwbuf *b)
+write_output(const char *path, const void *data, size_t size)
 {
     _cleanup_free_ char *tmp = NULL;
     _cleanup_close_ int fd = -1;
@@ -146,11 +134,53 @@ write_output(const char *path, const struct jwbuf *b)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    if (write(fd, b->data, b->size) != (ssize_t)b->size || fsync(fd) < 0 || rename(tmp, path) < 0) {
+    if (write(fd, data, size) != (ssize_t)size || fsync(fd) < 0 || rename(tmp, path) < 0) {
         int r = -errno;
         unlink(tmp);
         return r ? r : -EIO;
     }
+    return 0;
+}
+
+/* NAME in the directory of the manifest file (DIR/.cloister). */
+static char *
+sibling_path(const char *manifest_path, const char *name)
+{
+    const char *slash = strrchr(manifest_path, '/');
+    int dir_len = slash ? (int)(slash - manifest_path) : 1;
+    char *path = NULL;
+
+    if (asprintf(&path, "%.*s/%s", dir_len, slash ? manifest_path : ".", name) < 0)
+        return NULL;
+    return path;
+}
+
+/* manifest.sig and signer.pem beside the manifest (manifest-signature.h). */
+static int
+write_signature(const struct create_args *a, const struct manifest *m, EVP_PKEY *key)
+{
+    _cleanup_free_ char *sig_path = sibling_path(a->output, "manifest.sig");
+    _cleanup_free_ char *pem_path = sibling_path(a->output, "signer.pem");
+    _cleanup_(BIO_freep) BIO *pem = BIO_new(BIO_s_mem());
+    unsigned char *signature = NULL;
+    size_t sig_size = 0;
+    char *pem_data;
+    long pem_size;
+    int r;
+
+    if (!sig_path || !pem_path || !pem || !PEM_write_bio_PUBKEY(pem, key))
+        return log_error_errno(-ENOMEM, "Cannot write the signature files: %m");
+    pem_size = BIO_get_mem_data(pem, &pem_data);
+    r = manifest_sign(m, key, &signature, &sig_size);
+    if (r < 0)
+        return log_error_errno(r, "Cannot sign the manifest with %s", a->signer_key);
+    r = write_output(sig_path, signature, sig_size);
+    OPENSSL_free(signature);
+    if (r < 0)
+        return log_error_errno(r, "Cannot write %s: %m", sig_path);
+    r = write_output(pem_path, pem_data, (size_t)pem_size);
+    if (r < 0)
+        return log_error_errno(r, "Cannot write %s: %m", pem_path);
     return 0;
 }
 
@@ -164,6 +194,7 @@ create(const struct create_args *a)
     _cleanup_(manifest_filters_release) struct manifest_filters filters = { 0 };
     _cleanup_(tree_scan_release) struct tree_scan scan = { 0 };
     _cleanup_(jwbuf_release) struct jwbuf b = { 0 };
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
     _cleanup_free_ char *bad = NULL;
     uint8_t signer[32] = { 0 };
     const char *error = NULL;
@@ -177,12 +208,18 @@ create(const struct create_args *a)
     if (r < 0 || cfg->type != JREAD_OBJECT)
         return log_error_errno(r < 0 ? r : -EINVAL, "%s is not a JSON object", a->config);
     if (a->signer_key) {
-        r = signer_from_key(a->signer_key, signer);
+        r = read_signing_key(a->signer_key, &key);
+        if (r == 0)
+            r = manifest_key_signer(key, signer);
         if (r < 0)
-            return log_error_errno(r, "Cannot read the signing key %s: %m", a->signer_key);
+            return log_error_errno(r, "Cannot read the signing key %s (a PEM private key): %m",
+                                   a->signer_key);
     } else if (jread_get_string(cfg, "signer")) {
         if (manifest_unhex(jread_get_string(cfg, "signer"), signer, 32) < 0)
             return log_error_errno(-EINVAL, "signer in %s must be 64 lowercase hex", a->config);
+        log_warning("signer from %s: cloister-init refuses the image until manifest.sig and "
+                    "signer.pem, made with that key, are beside the manifest",
+                    a->config);
     }
     r = manifest_filters_get(cfg, &filters);
     if (r < 0) {
@@ -211,9 +248,14 @@ create(const struct create_args *a)
         return log_error_errno(r, "The manifest made from %s is not valid: %s", a->config,
                                error ? error : "malformed");
     }
-    r = write_output(a->output, &b);
+    r = write_output(a->output, b.data, b.size);
     if (r < 0) {
         return log_error_errno(r, "Cannot write %s: %m", a->output);
+    }
+    if (key) {
+        r = write_signature(a, m, key);
+        if (r < 0)
+            return r;
     }
     return print_measurement(m, a->init);
 }

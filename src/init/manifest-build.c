@@ -8,8 +8,8 @@
 /* What container runtimes mount or create at start: podman also makes /etc/mtab when the image
  * has none and /run/.containerenv (with /run itself when missing). */
 static const char *const default_skip[] = {
-    "/.cloister", "/dev", "/etc/hostname", "/etc/hosts", "/etc/mtab", "/etc/resolv.conf",
-    "/proc", "/run", "/sys",
+    "/.cloister",       "/dev",  "/etc/hostname", "/etc/hosts", "/etc/mtab",
+    "/etc/resolv.conf", "/proc", "/run",          "/sys",
 };
 
 static int

@@ -26,10 +26,12 @@ Done with what exists now, without a registry or podman:
      issued once approved.
 
 One more run starts the bundle as a runtime would: the user and arguments of umoci's
-config.json (root: the converted config has no User), the rootfs as `/`.
+config.json (root: the converted config has no User), the rootfs as `/`. Then 3 to 5 again the
+way users run images: `podman pull oci:DIR:TAG` into podman's store and `podman --runtime runc
+run` (the tampered image is the converted one with a layer on top that changes one file).
 
 Needs: root (umoci keeps owners only as root; cloister-init switches users only as root),
-umoci, /bin/busybox from Debian's busybox-static (statically linked), cloister-agent and the
+umoci, podman and runc, /bin/busybox from Debian's busybox-static (statically linked), cloister-agent and the
 manager's node API. Each missing piece skips with a message saying which.
 """
 
@@ -120,10 +122,14 @@ def preconditions():
 # the image
 
 
-def input_layers(busybox, release):
+def input_layers(busybox, release, cross_layer_link=True):
     """Layer 1: the root file system; layer 2: a whiteout, an opaque directory, a hard link to
     a layer-1 file, a changed file. `release` is the content of /etc/app-release (layer 2):
-    the one file in which two builds of the app differ."""
+    the one file in which two builds of the app differ. Without `cross_layer_link` the hard
+    link /bin/id is in layer 1 with its target: containers/storage (podman) refuses links to
+    an earlier layer's file (the OCI image spec leaves them undefined; Docker never makes
+    them), umoci and the converter accept them."""
+    link = fx.hardlink("/bin/id", "bin/busybox", mode=0o755)
     base = fx.Layer([
         fx.dir("/bin"), fx.dir("/etc"), fx.dir("/home"),
         fx.dir("/home/app", mode=0o755, uid=APP_UID, gid=APP_GID),
@@ -136,19 +142,20 @@ def input_layers(busybox, release):
         fx.file("/etc/motd", "motd of layer 1\n"),
         fx.file("/var/cache/stale.bin", "deleted by layer 2\n"),
         fx.file("/opt/old/a", "a\n"), fx.file("/opt/old/b", "b\n"),
+        *([] if cross_layer_link else [link]),
     ])
     changes = fx.Layer([
         fx.dir("/var"), fx.dir("/var/cache"), fx.whiteout("/var/cache/stale.bin"),
         fx.dir("/opt"), fx.dir("/opt/old"), fx.opaque("/opt/old"), fx.file("/opt/old/new", "n\n"),
-        fx.dir("/bin"), fx.hardlink("/bin/id", "bin/busybox", mode=0o755),
+        *([fx.dir("/bin"), link] if cross_layer_link else []),
         fx.dir("/etc"), fx.file("/etc/motd", MOTD), fx.file("/etc/app-release", release),
     ])
     return [base, changes]
 
 
-def write_input(path, busybox, release):
-    return fx.write_layout(path, input_layers(busybox, release), IMAGE_CONFIG, tag=TAG,
-                           compression="gzip")
+def write_input(path, busybox, release, cross_layer_link=True):
+    return fx.write_layout(path, input_layers(busybox, release, cross_layer_link), IMAGE_CONFIG,
+                           tag=TAG, compression="gzip")
 
 
 def run(cmd, timeout=RUN_TIMEOUT):
@@ -157,12 +164,12 @@ def run(cmd, timeout=RUN_TIMEOUT):
     return p.stdout
 
 
-def convert(src, dst, app_json):
+def convert(src, dst, app_json, *extra):
     """`cloister image convert`; returns the printed values (and the time it took)."""
     start = time.monotonic()
     p = subprocess.run([str(lib.CLI_BIN), "image", "convert", "--input", f"oci:{src}:{TAG}",
                         "--output", f"oci:{dst}:{TAG}", "--app-config", str(app_json),
-                        "--init", str(INIT_BIN)],
+                        "--init", str(INIT_BIN), *map(str, extra)],
                        capture_output=True, text=True, timeout=RUN_TIMEOUT)
     check_sanitizers(p.stderr)
     assert p.returncode == 0, f"convert: exit {p.returncode}\n{p.stdout}\n{p.stderr}"
@@ -352,10 +359,10 @@ def app_certificates(team, app):
     return team.owner.list_all("/v1/certificates", app_id=app["app_id"], kind="APP")
 
 
-def check_started(p, img, rootfs, team, zone_ca, release):
-    """cloister-init checked the tree, attested, wrote the files, ran the entrypoint as the
-    image's user with the image's environment; the certificate is the manager's, for the
-    app's domains, for this build, and chains to the zone's CA."""
+def check_app_output(p, img, release):
+    """cloister-init checked the tree, attested, ran the entrypoint as the image's user with
+    the image's environment, and the app could read its key. Returns the certificate PEM the
+    app printed."""
     out = f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
     assert p.returncode == 0, out
     v = img.values
@@ -371,33 +378,46 @@ def check_started(p, img, rootfs, team, zone_ca, release):
     assert lines[1] == "app: greeting=from the manifest image_only=kept outside=unset", out
     assert lines[2] == f"app: release={release}", out
     assert lines[3] == "-----BEGIN PRIVATE KEY-----", out  # it can read its key
+    return "\n".join(lines[4:]).strip() + "\n"
 
-    tls = rootfs / "tls"
-    cert_pem = (tls / "cert.pem").read_bytes()
-    assert "\n".join(lines[4:]).strip() == cert_pem.decode().strip(), out
-    key_st = (tls / "key.pem").stat()
-    assert (key_st.st_mode & 0o777, key_st.st_uid, key_st.st_gid) == (0o600, APP_UID, APP_GID)
-    cert = x509.load_pem_x509_certificate(cert_pem)
+
+def check_issued(cert_file, img, team, zone_ca):
+    """The certificate is the manager's, for the app's domains, for this build, and chains to
+    the zone's CA."""
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
     domain = img.app["domain"]
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == domain
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == [domain, f"www.{domain}"]
-    key = serialization.load_pem_private_key((tls / "key.pem").read_bytes(), None)
-    assert key.public_key().public_numbers() == cert.public_key().public_numbers()
 
     # The chain, against the zone CA the manager publishes (not the chain file alone).
     issuing, root = zone_ca
     verify = subprocess.run(["openssl", "verify", "-CAfile", str(root), "-untrusted",
-                             str(issuing), str(tls / "cert.pem")], capture_output=True, text=True)
+                             str(issuing), str(cert_file)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    chain = load_pems((tls / "chain.pem").read_bytes())
-    assert chain[0].public_bytes(serialization.Encoding.PEM) == issuing.read_bytes()
 
     # The manager's record: an APP certificate for this build with this serial.
     records = [c for c in app_certificates(team, img.app)
                if c["build_id"] == img.build["build_id"]]
     serials = {int(c["serial"], 16) for c in records}
     assert cert.serial_number in serials, (cert.serial_number, records)
+    return cert
+
+
+def check_started(p, img, rootfs, team, zone_ca, release):
+    """check_app_output and check_issued, plus the files cloister-init wrote in the rootfs:
+    the certificate the app printed, a key only the app's user reads, the zone's chain."""
+    printed = check_app_output(p, img, release)
+    tls = rootfs / "tls"
+    cert_pem = (tls / "cert.pem").read_bytes()
+    assert printed.strip() == cert_pem.decode().strip(), p.stdout
+    key_st = (tls / "key.pem").stat()
+    assert (key_st.st_mode & 0o777, key_st.st_uid, key_st.st_gid) == (0o600, APP_UID, APP_GID)
+    cert = check_issued(tls / "cert.pem", img, team, zone_ca)
+    key = serialization.load_pem_private_key((tls / "key.pem").read_bytes(), None)
+    assert key.public_key().public_numbers() == cert.public_key().public_numbers()
+    chain = load_pems((tls / "chain.pem").read_bytes())
+    assert chain[0].public_bytes(serialization.Encoding.PEM) == zone_ca[0].read_bytes()
     return cert
 
 
@@ -500,6 +520,98 @@ def test_converted_image_runs_as_the_runtime_config_says(first, team, agent, zon
 
 
 # --------------------------------------------------------------------------------------------
+# 3b. a signed image: cloister-init claims the signer only when the signature verifies
+
+
+def ec_key(path):
+    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-out", path])
+    return path
+
+
+def public_pem(key_path):
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def spki_sha256(pem):
+    key = serialization.load_pem_public_key(pem)
+    return hashlib.sha256(key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def signed(team, app, app_json, agent, tmp_path_factory):
+    """Release 1 signed with an EC key, registered with its mrsigner and approved."""
+    busybox = preconditions()
+    d = tmp_path_factory.mktemp("signed")
+    key = ec_key(d / "signer-key.pem")
+    src = write_input(d / "in", busybox, "signed release\n")
+    img = Image(app, app_json, src.path, d / "out",
+                convert(src.path, d / "out", app_json, "--signer-key", key))
+    assert img.values["mrsigner"] == spki_sha256(public_pem(key))
+    img.register(team, approve=True)
+    img.key = key
+    return img
+
+
+@needs_umoci
+def test_signed_image_gets_its_certificate(signed, team, agent, zone_ca, tmp_path):
+    rootfs = unpack(signed.out, tmp_path / "bundle")
+    p = run_init(rootfs, agent)
+    assert f"Manifest signature verifies (mrsigner {signed.values['mrsigner']})" in p.stderr, \
+        p.stderr
+    check_started(p, signed, rootfs, team, zone_ca, "signed release")
+
+
+def swap_signer_key(rootfs, tmp_path):
+    """Another key's public key as signer.pem: the signature no longer matches the signer."""
+    (rootfs / ".cloister/signer.pem").write_bytes(public_pem(ec_key(tmp_path / "other.pem")))
+
+
+def remove_signature(rootfs, tmp_path):
+    (rootfs / ".cloister/manifest.sig").unlink()
+
+
+def claim_other_signer(rootfs, tmp_path):
+    """The manifest claims another signer (outside the measurement, as MRSIGNER is), with that
+    key's signer.pem, but keeps the original signature: it must not verify."""
+    pem = public_pem(ec_key(tmp_path / "other.pem"))
+    manifest = rootfs / ".cloister/manifest.json"
+    text = manifest.read_text()
+    old = json.loads(text)["signer"]
+    manifest.write_text(text.replace(old, spki_sha256(pem)))
+    (rootfs / ".cloister/signer.pem").write_bytes(pem)
+
+
+def unsign(rootfs, tmp_path):
+    """Both files removed: the manifest still names the signer, so it is not 'unsigned'."""
+    remove_signature(rootfs, tmp_path)
+    (rootfs / ".cloister/signer.pem").unlink()
+
+
+@needs_umoci
+@pytest.mark.parametrize("tamper,problem", [
+    (swap_signer_key, "signer.pem is not the key the manifest's signer names"),
+    (remove_signature, "the manifest names a signer but manifest.sig is missing"),
+    (claim_other_signer, "manifest.sig does not verify with signer.pem"),
+    (unsign, "the manifest names a signer but"),
+], ids=["other-key", "no-signature", "claimed-signer", "both-removed"])
+def test_bad_signature_refuses_to_start(signed, team, agent, tmp_path, tamper, problem):
+    rootfs = unpack(signed.out, tmp_path / "bundle")
+    tamper(rootfs, tmp_path)
+    issued_before = len(app_certificates(team, signed.app))
+    p = run_init(rootfs, agent)
+    out = f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    assert p.returncode == 1, out
+    assert f"Manifest signature check failed: {problem}" in p.stderr, out
+    assert "Certificate" not in p.stderr and p.stdout == "", out
+    assert not (rootfs / "tls").exists(), out
+    assert len(app_certificates(team, signed.app)) == issued_before
+
+
+# --------------------------------------------------------------------------------------------
 # 4. a tampered image refuses to start
 
 
@@ -587,3 +699,127 @@ def test_other_build_refused_until_approved(first, team, app, app_json, agent, z
     p = run_init(rootfs, agent)
     check_started(p, second, rootfs, team, zone_ca, "release 2")
     assert issued() == before + 1
+
+
+# --------------------------------------------------------------------------------------------
+# 6. the same, the way users run it: pulled into podman's store and run with `podman run`
+
+PODMAN = shutil.which("podman")
+needs_podman = pytest.mark.skipif(PODMAN is None or shutil.which("runc") is None,
+                                  reason="podman and runc not installed "
+                                         "(apt-get install podman runc)")
+# ENVIRONMENT.md: crun fails on cgroups here, and the sandbox refuses podman's default rlimits.
+PODMAN_RUN = ["--runtime", "runc", "run", "--rm", "--network", "host",
+              "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+
+
+def podman(*args):
+    return subprocess.run([PODMAN, *map(str, args)], capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT)
+
+
+@pytest.fixture
+def podman_images():
+    """Pulls OCI layouts into podman's store (`podman pull oci:DIR:TAG`, as `podman run` of a
+    registry image would), returns the image ID; removes them afterwards."""
+    if not is_static(INIT_BIN):
+        pytest.skip("cloister-init is not static in this build (sanitizers): it cannot run in "
+                    "an image without the host's libraries")
+    pulled = []
+
+    def pull(layout):
+        p = podman("pull", "--quiet", f"oci:{layout}:{TAG}")
+        assert p.returncode == 0, f"podman pull oci:{layout}:{TAG}: {p.stderr}"
+        image_id = p.stdout.split()[-1]
+        pulled.append(image_id)
+        return image_id
+
+    yield pull
+    for image_id in pulled:
+        podman("rmi", "--force", image_id)
+
+
+@pytest.fixture(scope="module")
+def podman_first(team, app, app_json, agent, tmp_path_factory):
+    """A release without the cross-layer hard link (input_layers), registered and approved."""
+    busybox = preconditions()
+    d = tmp_path_factory.mktemp("podman-release-1")
+    src = write_input(d / "in", busybox, "podman release 1\n", cross_layer_link=False)
+    img = Image(app, app_json, src.path, d / "out", convert(src.path, d / "out", app_json))
+    img.register(team, approve=True)
+    return img
+
+
+def podman_run(image_id, agent, **env):
+    """`podman run` of the image with the environment a user gives it: the agent's URL (and
+    a variable the application must not see)."""
+    env = {"NODE_AGENT_BASE_URL": agent.url, "CLOISTER_INIT_BACKOFF_MAX_MS": "200",
+           "CLOISTER_INIT_MAX_ATTEMPTS": "3", "OUTSIDE": "from the container", **env}
+    flags = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
+    name = unique("cloister-test").lower()
+    p = podman(*PODMAN_RUN, "--name", name, *flags, image_id)
+    check_sanitizers(p.stderr)
+    return p
+
+
+@needs_umoci
+@needs_podman
+def test_podman_runs_the_converted_image(podman_first, team, agent, zone_ca,
+                                         podman_images, tmp_path):
+    p = podman_run(podman_images(podman_first.out), agent)
+    cert_file = tmp_path / "cert.pem"
+    cert_file.write_text(check_app_output(p, podman_first, "podman release 1"))
+    check_issued(cert_file, podman_first, team, zone_ca)
+
+
+@needs_umoci
+@needs_podman
+def test_podman_refuses_a_tampered_image(podman_first, team, agent, podman_images, tmp_path):
+    """One byte of /bin/busybox changed in a layer added on top of the converted image (umoci
+    repack): the image podman runs has the converted config and manifest, not its content."""
+    layout = tmp_path / "tampered"
+    shutil.copytree(podman_first.out, layout)
+    rootfs = unpack(layout, tmp_path / "bundle")
+    flip_byte(rootfs / "bin" / "busybox")
+    run(["umoci", "repack", "--image", f"{layout}:{TAG}", tmp_path / "bundle"])
+    issued_before = len(app_certificates(team, podman_first.app))
+    p = podman_run(podman_images(layout), agent)
+    out = f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    assert p.returncode == 1, out
+    assert "File tree check failed: /bin/busybox: content differs" in p.stderr, out
+    assert "Certificate issued" not in p.stderr and p.stdout == "", out
+    assert len(app_certificates(team, podman_first.app)) == issued_before
+
+
+@needs_umoci
+@needs_podman
+def test_podman_other_build_refused_until_approved(podman_first, team, app, app_json, agent,
+                                                   zone_ca, podman_images, tmp_path):
+    busybox = preconditions()
+    src = write_input(tmp_path / "in", busybox, "podman release 2\n",
+                       cross_layer_link=False)
+    second = Image(app, app_json, src.path, tmp_path / "out",
+                   convert(src.path, tmp_path / "out", app_json))
+    assert second.values["mrenclave"] != podman_first.values["mrenclave"]
+    image_id = podman_images(second.out)
+    before = len(app_certificates(team, app))
+
+    p = podman_run(image_id, agent)
+    out = f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    assert p.returncode == 1 and "Certificate request DENIED" in p.stderr, out
+    assert second.values["mrenclave"] in p.stderr.split("DENIED", 1)[1], out
+
+    build = second.register(team, approve=False)
+    p = podman_run(image_id, agent, CLOISTER_INIT_MAX_ATTEMPTS="2")
+    out = f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    assert p.returncode == 1, out
+    assert p.stderr.count("waiting for approval (PENDING_WHITELIST)") == 2, out
+    assert build["pending_task_id"] in p.stderr and p.stdout == "", out
+    assert len(app_certificates(team, app)) == before
+
+    team.owner.approve(build["pending_task_id"])
+    p = podman_run(image_id, agent)
+    cert_file = tmp_path / "cert.pem"
+    cert_file.write_text(check_app_output(p, second, "podman release 2"))
+    check_issued(cert_file, second, team, zone_ca)
+    assert len(app_certificates(team, app)) == before + 1

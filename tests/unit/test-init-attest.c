@@ -118,15 +118,15 @@ TEST(test_csr_contents)
 
 TEST(test_address_forms)
 {
-    static const char *const good[] = { "http://127.0.0.1:9092",      "http://127.0.0.1:9092/",
-                                        "http://127.0.0.1:9092/v1",   "http://127.0.0.1:9092/v1/",
-                                        "http://[::1]:80/v1/",        "unix:/run/agent.sock" };
-    static const char *const bad[] = {
-        "http://localhost:9092",    "https://127.0.0.1:9092",    "http://127.0.0.1",
-        "http://127.0.0.1:0",       "http://127.0.0.1:65536",    "http://127.0.0.1:9092/v2/",
-        "http://127.0.0.1:9092//",  "http://127.0.0.1:9092/v1/x", "http://127.0.0.1/v1/",
-        "unix:relative",            "http://[::1:80",            ""
-    };
+    static const char *const good[] = { "http://127.0.0.1:9092",    "http://127.0.0.1:9092/",
+                                        "http://127.0.0.1:9092/v1", "http://127.0.0.1:9092/v1/",
+                                        "http://[::1]:80/v1/",      "unix:/run/agent.sock" };
+    static const char *const bad[] = { "http://localhost:9092",   "https://127.0.0.1:9092",
+                                       "http://127.0.0.1",        "http://127.0.0.1:0",
+                                       "http://127.0.0.1:65536",  "http://127.0.0.1:9092/v2/",
+                                       "http://127.0.0.1:9092//", "http://127.0.0.1:9092/v1/x",
+                                       "http://127.0.0.1/v1/",    "unix:relative",
+                                       "http://[::1:80",          "" };
     struct agent_http_address *a = NULL;
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
