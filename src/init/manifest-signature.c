@@ -23,6 +23,13 @@ manifest_key_signer(EVP_PKEY *key, uint8_t ret_signer[32])
     return r;
 }
 
+/* Ed25519 signs the message itself (no separate digest); ECDSA and RSA sign its SHA-256. */
+static const EVP_MD *
+signing_digest(EVP_PKEY *key)
+{
+    return EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+}
+
 int
 manifest_sign(const struct manifest *m, EVP_PKEY *key, unsigned char **ret_signature,
               size_t *ret_size)
@@ -35,7 +42,7 @@ manifest_sign(const struct manifest *m, EVP_PKEY *key, unsigned char **ret_signa
 
     r = ctx ? manifest_canonical(m, &canonical, &size) : -ENOMEM;
     if (r == 0 &&
-        (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+        (EVP_DigestSignInit(ctx, NULL, signing_digest(key), NULL, key) != 1 ||
          EVP_DigestSign(ctx, NULL, &sig_size, (unsigned char *)canonical, size) != 1 ||
          !(signature = OPENSSL_malloc(sig_size)) ||
          EVP_DigestSign(ctx, signature, &sig_size, (unsigned char *)canonical, size) != 1))
@@ -69,7 +76,7 @@ signature_verifies(const struct manifest *m, EVP_PKEY *key, const void *signatur
     bool ok;
 
     ok = ctx && manifest_canonical(m, &canonical, &size) == 0 &&
-         EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
+         EVP_DigestVerifyInit(ctx, NULL, signing_digest(key), NULL, key) == 1 &&
          EVP_DigestVerify(ctx, signature, sig_size, (unsigned char *)canonical, size) == 1;
     EVP_MD_CTX_free(ctx);
     return ok;

@@ -26,8 +26,8 @@ enum manifest_signature_state {
 /* The signer of key: SHA-256 of its DER SubjectPublicKeyInfo. */
 int manifest_key_signer(EVP_PKEY *key, uint8_t ret_signer[32]);
 
-/* A detached signature over manifest_canonical(m): SHA-256 with the key's own scheme (ECDSA,
- * or RSA PKCS#1 v1.5). *ret_signature is OPENSSL_malloc'd. */
+/* A detached signature over manifest_canonical(m) with the key's own scheme: Ed25519 (pure,
+ * deterministic), or ECDSA or RSA PKCS#1 v1.5 over SHA-256. *ret_signature is OPENSSL_malloc'd. */
 int manifest_sign(const struct manifest *m, EVP_PKEY *key, unsigned char **ret_signature,
                   size_t *ret_size);
 

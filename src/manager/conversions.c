@@ -19,6 +19,7 @@
 #include "json-member.h"
 #include "log.h"
 #include "manifest.h"
+#include "signing-keys.h"
 #include "store-builds.h"
 #include "store-conversions.h"
 #include "store.h"
@@ -135,6 +136,24 @@ credentials(struct runner *rn, const char *which, struct registry_options *o, ch
     return open_secret(rn->ctx->keys->seal_key, aad, sealed, ret_password, &len);
 }
 
+/* The account's signing key (signing-keys.h), which the request made. A job queued by a manager
+ * that did not sign yet finds none: its image stays unsigned, as that manager would have made
+ * it. */
+static int
+signing_key(struct runner *rn, EVP_PKEY **ret_key, struct image_error *e)
+{
+    int r = signing_key_open(rn->ctx->keys->seal_key, rn->store, rn->acct_id, ret_key);
+
+    if (r == -ENOENT) {
+        say(rn, "The account has no signing key: the image is unsigned\n");
+        *ret_key = NULL;
+        return 0;
+    }
+    if (r < 0)
+        return image_errorf(e, r, "cannot open the account's signing key: %s", strerror(-r));
+    return 0;
+}
+
 /* cloister-init beside this program (installed) or in the build tree, unless configured. */
 static int
 init_path(const struct manager_config *config, char out[PATH_MAX])
@@ -192,6 +211,8 @@ convert(struct runner *rn, struct convert_outcome *out)
 
     r = init_path(rn->ctx->config, init);
     if (r == 0)
+        r = signing_key(rn, &o.signer_pkey, &out->e);
+    if (r == 0)
         r = credentials(rn, "input", &in_reg, &in_pw);
     if (r == 0)
         r = credentials(rn, "output", &out_reg, &out_pw);
@@ -205,6 +226,7 @@ convert(struct runner *rn, struct convert_outcome *out)
         r = image_convert_locations(&in, &in_reg, &outl, &out_reg, &o, &out->res, &out->e);
     image_location_release(&in);
     image_location_release(&outl);
+    EVP_PKEY_free(o.signer_pkey);
     return r;
 }
 

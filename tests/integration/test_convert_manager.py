@@ -8,11 +8,13 @@ settings and cloister-init: the two share the converter, but the manager's pull,
 settings snapshot and push are what is under test. The pushed image is read back with skopeo.
 """
 
+import hashlib
 import json
 import subprocess
 import time
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 import cloister_testlib as lib
 import oci_fixtures as fx
@@ -22,6 +24,24 @@ from test_init import INIT_BIN, binaries, check_sanitizers
 
 USER, PASSWORD = "alice", "s3cret-pw"
 CONVERT_TIMEOUT = 90
+ZERO64 = "0" * 64
+
+
+def spki_sha256(public_key_pem):
+    """The signer of a public key, computed by `cryptography`, not by us."""
+    key = serialization.load_pem_public_key(public_key_pem.encode())
+    der = key.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def inspected(ref):
+    p = subprocess.run([str(lib.CLI_BIN), "image", "inspect", ref, "--plain-http",
+                        "--src-creds", f"{USER}:{PASSWORD}"],
+                       capture_output=True, text=True, timeout=120)
+    check_sanitizers(p.stderr)
+    assert p.returncode == 0, p.stderr
+    return dict(line.split(" ", 1) for line in p.stdout.splitlines())
 
 
 @pytest.fixture(scope="module")
@@ -95,17 +115,22 @@ def test_convert_app_records_a_pending_build(tmp_path, mgr, owner, app, registry
     assert done["conversion"]["progress"] == 100
     assert "Layer 1/" in done["conversion"]["log"]
 
+    # Signing does not change the measurement: the CLI's unsigned conversion measures the same.
     local = local_conversion(tmp_path, registry, owner.app(app["app_id"]))
     assert done["enclave_info"]["mrenclave"] == local["mrenclave"]
-    assert done["enclave_info"]["mrsigner"] == local["mrsigner"]
-    # The image the manager pushed is the one the CLI makes (the converter is deterministic).
-    assert done["docker_info"]["docker_image_sha"] == local["image_digest"]
+    assert local["mrsigner"] == ZERO64
+    # The manager signs with the account's key: mrsigner is that key's hash.
+    key = expect(owner.get("/v1/signing-key"), 200)
+    assert done["enclave_info"]["mrsigner"] == key["signer"] == spki_sha256(key["public_key_pem"])
     info = json.loads(subprocess.run(
         ["skopeo", "inspect", "--tls-verify=false", "--creds", f"{USER}:{PASSWORD}",
          f"docker://{registry.host}/out-app:1.0"], check=True, capture_output=True,
         text=True, timeout=60).stdout)
-    assert info["Digest"] == local["image_digest"]
+    assert info["Digest"] == done["docker_info"]["docker_image_sha"]
     assert info["Labels"]["dev.cloister.mrenclave"] == local["mrenclave"]
+    assert info["Labels"]["dev.cloister.mrsigner"] == key["signer"]
+    shown = inspected(f"docker://{registry.host}/out-app:1.0")
+    assert shown["signature"] == "valid" and shown["mrsigner"] == key["signer"], shown
 
     task = owner.task(done["pending_task_id"])
     assert task["task_type"] == "BUILD_WHITELIST" and task["entity_id"] == b["build_id"]
@@ -134,7 +159,7 @@ def test_failed_conversion_records_why(mgr, owner, app, registry, body, words):
     assert not any(t["entity_id"] == b["build_id"] for t in tasks)
 
 
-def test_conversions_survive_a_manager_restart(mgr, owner, app):
+def test_conversions_survive_a_manager_restart(mgr, owner, app, registry):
     """Jobs recorded just before a kill -9 are taken after the restart: none stays
     CONVERTING."""
     ids = [expect(owner.post("/v1/builds/convert-app",
@@ -155,6 +180,38 @@ def test_conversions_survive_a_manager_restart(mgr, owner, app):
         if b["status"]["status"] == "FAILED":
             assert "already registered" in b["conversion"]["log"], b["conversion"]["log"]
     assert "CONVERTING" not in states
+    # Each job pushed its image (before recording): the same input, settings and Ed25519 key
+    # give the same image, byte for byte.
+    digests = {json.loads(subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--creds", f"{USER}:{PASSWORD}",
+         f"docker://{registry.host}/out-app:r{i}"], check=True, capture_output=True,
+        text=True, timeout=60).stdout)["Digest"] for i in range(3)}
+    assert len(digests) == 1, digests
+
+
+def test_each_account_gets_its_own_signing_key(mgr, owner, app, registry):
+    """The key is made by the account's first conversion request (audited), never before, and
+    is the account's own."""
+    other = new_user(mgr, "conv-other")
+    acct = other.create_account(lib.unique("conv-other"))
+    other.select(acct["acct_id"])
+    expect(other.get("/v1/signing-key"), 404, "NOT_FOUND")
+    other_app = other.create_app(input_image_name=f"{registry.host}/in-app",
+                                 output_image_name=f"{registry.host}/other-out")
+    b = expect(other.post("/v1/builds/convert-app",
+                          json={"app_id": other_app["app_id"], "docker_version": "1.0"}), 201)
+    key = expect(other.get("/v1/signing-key"), 200)
+    assert set(key) == {"signer", "public_key_pem", "created_at"}, key
+    assert key["signer"] == spki_sha256(key["public_key_pem"])
+    assert key["signer"] != expect(owner.get("/v1/signing-key"), 200)["signer"]
+    # A second request keeps the key.
+    expect(other.post("/v1/builds/convert-app",
+                      json={"app_id": other_app["app_id"], "docker_version": "2.0"}), 201)
+    assert expect(other.get("/v1/signing-key"), 200) == key
+    events = other.list_all("/v1/events", action_type="IMAGE_CONVERSION")
+    assert sum("signing key" in e["message"] for e in events) == 1, events
+    # No credentials for this registry in this account: the job fails, saying why.
+    assert wait_build(other, b["build_id"])["status"]["status"] == "FAILED"
 
 
 @pytest.mark.parametrize("body, status, field", [

@@ -523,9 +523,10 @@ def test_converted_image_runs_as_the_runtime_config_says(first, team, agent, zon
 # 3b. a signed image: cloister-init claims the signer only when the signature verifies
 
 
-def ec_key(path):
-    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-out", path])
+def new_key(path, algorithm="EC"):
+    """A private key made by openssl: EC P-256, or ED25519 (what the manager signs with)."""
+    curve = ["-pkeyopt", "ec_paramgen_curve:P-256"] if algorithm == "EC" else []
+    run(["openssl", "genpkey", "-algorithm", algorithm, *curve, "-out", path])
     return path
 
 
@@ -543,10 +544,11 @@ def spki_sha256(pem):
 
 @pytest.fixture(scope="module")
 def signed(team, app, app_json, agent, tmp_path_factory):
-    """Release 1 signed with an EC key, registered with its mrsigner and approved."""
+    """Release 1 signed with an Ed25519 key (as the manager signs), registered with its
+    mrsigner and approved."""
     busybox = preconditions()
     d = tmp_path_factory.mktemp("signed")
-    key = ec_key(d / "signer-key.pem")
+    key = new_key(d / "signer-key.pem", "ED25519")
     src = write_input(d / "in", busybox, "signed release\n")
     img = Image(app, app_json, src.path, d / "out",
                 convert(src.path, d / "out", app_json, "--signer-key", key))
@@ -567,7 +569,7 @@ def test_signed_image_gets_its_certificate(signed, team, agent, zone_ca, tmp_pat
 
 def swap_signer_key(rootfs, tmp_path):
     """Another key's public key as signer.pem: the signature no longer matches the signer."""
-    (rootfs / ".cloister/signer.pem").write_bytes(public_pem(ec_key(tmp_path / "other.pem")))
+    (rootfs / ".cloister/signer.pem").write_bytes(public_pem(new_key(tmp_path / "other.pem")))
 
 
 def remove_signature(rootfs, tmp_path):
@@ -577,7 +579,7 @@ def remove_signature(rootfs, tmp_path):
 def claim_other_signer(rootfs, tmp_path):
     """The manifest claims another signer (outside the measurement, as MRSIGNER is), with that
     key's signer.pem, but keeps the original signature: it must not verify."""
-    pem = public_pem(ec_key(tmp_path / "other.pem"))
+    pem = public_pem(new_key(tmp_path / "other.pem"))
     manifest = rootfs / ".cloister/manifest.json"
     text = manifest.read_text()
     old = json.loads(text)["signer"]

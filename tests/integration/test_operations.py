@@ -27,7 +27,7 @@ from cloister_testlib import Manager, Team, expect, unique
 
 TABLES = ("settings", "users", "accounts", "sessions", "auth_failures", "memberships", "apps", "builds",
           "conversion_jobs",
-          "tasks", "task_approvals", "registries", "audit_heads", "events", "audit_checkpoints",
+          "tasks", "task_approvals", "registries", "signing_keys", "audit_heads", "events", "audit_checkpoints",
           "zones", "join_tokens", "nodes", "certificates", "app_instances", "used_nonces")
 
 

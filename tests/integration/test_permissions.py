@@ -222,6 +222,13 @@ def run_convert_app(w, caller):
     return resp, after
 
 
+def run_signing_key(w, caller):
+    """A's key exists (its first conversion request made it); the outsider's B has none."""
+    expect(w.t.owner.post("/v1/builds/convert-app",
+                          json={"app_id": w.app["app_id"], "docker_version": "perm-key"}), 201)
+    return caller.get("/v1/signing-key"), None
+
+
 def run_invite(w, caller):
     u = lib.new_user(w.t.m, "invitee")
     return caller.post("/v1/users/invite", json={"user_email": u.email, "role": "READER"}), None
@@ -377,6 +384,7 @@ ROWS = {
     "POST /v1/builds": (run_build_create, writer_create(outsider=NOTF)),
     "POST /v1/builds/convert-app": (run_convert_app, writer_create(outsider=NOTF)),
     "GET /v1/builds": (req("GET", "/v1/builds"), scoped_read()),
+    "GET /v1/signing-key": (run_signing_key, scoped_entity_read()),
     "GET /v1/builds/{id}": (req("GET", lambda w: f"/v1/builds/{w.build['build_id']}"),
                             scoped_entity_read()),
     "DELETE /v1/builds/{id}": (run_delete("builds"), writer_entity(204)),

@@ -1,5 +1,5 @@
 /* Manifest signatures (src/init/manifest-signature.c): what cloister-init accepts as signed,
- * unsigned, or refuses, with EC and RSA keys, and every way the two files can disagree with
+ * unsigned, or refuses, with EC, RSA and Ed25519 keys, and every way the two files can disagree with
  * the manifest. */
 #include <errno.h>
 #include <stdio.h>
@@ -160,6 +160,25 @@ TEST(test_signed_rsa)
     EVP_PKEY_free(key);
 }
 
+/* Ed25519 (the manager's account keys): deterministic, so a conversion is reproducible. */
+TEST(test_signed_ed25519)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    unsigned char *sig_a = NULL, *sig_b = NULL;
+    size_t size_a = 0, size_b = 0;
+    struct manifest *m;
+
+    CHECK(key);
+    check_signed_with(key);
+    m = signed_manifest(key, &sig_a, &size_a);
+    CHECK_EQ_INT(manifest_sign(m, key, &sig_b, &size_b), 0);
+    CHECK(size_a == 64 && size_b == 64 && memcmp(sig_a, sig_b, 64) == 0);
+    OPENSSL_free(sig_a);
+    OPENSSL_free(sig_b);
+    manifest_free(m);
+    EVP_PKEY_free(key);
+}
+
 /* A signature is over the manifest without "signer": it verifies for that manifest however it
  * is spelled, and not for a manifest that differs in anything else (here isvsvn). */
 TEST(test_signature_bound_to_manifest)
@@ -191,4 +210,4 @@ TEST(test_signature_bound_to_manifest)
 }
 
 TEST_MAIN(TEST_CASE(test_unsigned), TEST_CASE(test_signed_ec), TEST_CASE(test_signed_rsa),
-          TEST_CASE(test_signature_bound_to_manifest))
+          TEST_CASE(test_signed_ed25519), TEST_CASE(test_signature_bound_to_manifest))

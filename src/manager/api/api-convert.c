@@ -13,10 +13,12 @@
 #include "crypto-util.h"
 #include "json-member.h"
 #include "routes.h"
+#include "signing-keys.h"
 #include "store-apps.h"
 #include "store-builds.h"
 #include "store-conversions.h"
 #include "store-registries.h"
+#include "store-signing-keys.h"
 
 #define TAG_MAX 128
 #define AUTH_FIELD_MAX 1024
@@ -203,7 +205,7 @@ insert_job(struct api_request *r, const json_t *app, const char *build_id,
 static int
 builds_convert(struct api_request *r)
 {
-    json_auto_t *app = NULL, *build = NULL;
+    json_auto_t *app = NULL, *build = NULL, *signing_key = NULL;
     struct job_images im;
     char build_id[37];
     const char *app_id;
@@ -219,7 +221,9 @@ builds_convert(struct api_request *r)
     if (err < 0)
         return err;
     job_images(r, app, &im);
-    err = uuid_random(build_id);
+    err = signing_key_ensure(r, &signing_key);
+    if (err >= 0)
+        err = uuid_random(build_id);
     if (err >= 0)
         err = store_build_insert(
             r->store, &(struct build_new){
@@ -254,8 +258,26 @@ builds_convert(struct api_request *r)
     return api_reply(r, 201, json_incref(build));
 }
 
+/* GET /v1/signing-key: the signer the account's conversions sign with. */
+static int
+signing_key_get(struct api_request *r)
+{
+    json_t *key = NULL;
+    int err;
+
+    err = store_signing_key_get(r->store, r->acct_id, false, &key);
+    if (err == -ENOENT)
+        return api_error(r, 404, "NOT_FOUND",
+                         "the account has no signing key yet: its first conversion makes it");
+    if (err < 0)
+        return err;
+    return api_reply(r, 200, key);
+}
+
 const struct route api_convert_routes[] = {
     { EVHTTP_REQ_POST, "/v1/builds/convert-app", AUTH_ACCOUNT, ROLE_WRITER, true, builds_convert,
       "builds_convert" },
+    { EVHTTP_REQ_GET, "/v1/signing-key", AUTH_ACCOUNT, ROLE_READER, false, signing_key_get,
+      "signing_key_get" },
     { .pattern = NULL },
 };

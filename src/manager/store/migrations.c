@@ -332,9 +332,21 @@ static const char *const migration_5[] = {
     NULL,
 };
 
+/* Each account's image signing key (docs/convert.md, "Signing in the manager"): made with its
+ * first conversion, sealed under the master key like the CA keys. */
+static const char *const migration_6[] = {
+    "CREATE TABLE signing_keys ("
+    " acct_id {text} PRIMARY KEY REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " signer {text} NOT NULL,"
+    " public_key_pem {text} NOT NULL,"
+    " key_sealed {text} NOT NULL,"
+    " created_at {text} NOT NULL)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     { 1, migration_1 }, { 2, migration_2 }, { 3, migration_3 },
-    { 4, migration_4 }, { 5, migration_5 },
+    { 4, migration_4 }, { 5, migration_5 }, { 6, migration_6 },
 };
 
 int

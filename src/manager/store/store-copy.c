@@ -45,6 +45,7 @@ static const struct copy_table_spec copy_tables[] = {
     { "tasks", { "task_id" } },
     { "task_approvals", { "task_id", "user_id" } },
     { "registries", { "registry_id" } },
+    { "signing_keys", { "acct_id" } },
     { "audit_heads", { "chain" } },
     { "events", { "chain", "seq" } },
     { "audit_checkpoints", { "chain", "seq" } },
