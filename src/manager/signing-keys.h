@@ -19,5 +19,5 @@
 int signing_key_ensure(struct api_request *r, json_t **ret_key);
 
 /* The account's private key, unsealed; -ENOENT when it has none. */
-int signing_key_open(const uint8_t seal_key[SEAL_KEY_LEN], struct store *store,
-                     const char *acct_id, EVP_PKEY **ret_key);
+int signing_key_open(const uint8_t seal_key[SEAL_KEY_LEN], struct store *store, const char *acct_id,
+                     EVP_PKEY **ret_key);

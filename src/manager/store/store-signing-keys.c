@@ -13,8 +13,7 @@ store_signing_key_insert(struct store *store, const char *acct_id, const char *s
 }
 
 int
-store_signing_key_get(struct store *store, const char *acct_id, bool with_secret,
-                      json_t **ret_key)
+store_signing_key_get(struct store *store, const char *acct_id, bool with_secret, json_t **ret_key)
 {
     return store_query_json_object(store,
                                    with_secret ? "SELECT signer, public_key_pem, created_at,"

@@ -11,8 +11,7 @@
 
 /* -EEXIST when the account has one already. */
 int store_signing_key_insert(struct store *store, const char *acct_id, const char *signer,
-                             const char *public_key_pem, const char *key_sealed,
-                             const char *now);
+                             const char *public_key_pem, const char *key_sealed, const char *now);
 
 /* {signer, public_key_pem, created_at}, plus key_sealed when with_secret; -ENOENT when the
  * account has none yet. */
