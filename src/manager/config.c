@@ -23,6 +23,7 @@ config_defaults(struct manager_config *config)
         .request_timeout = 30,
         .audit_checkpoint_interval = 10,
         .conversion_workers = 2,
+        .conversion_lease = 60,
     };
     snprintf(config->data_dir, sizeof(config->data_dir), "/var/lib/cloister");
 }
@@ -85,6 +86,8 @@ set_number(struct manager_config *c, const char *section, const char *name, cons
         c->audit_checkpoint_interval = (int)v;
     else if (KEY("conversion", "workers") && parse_int(value, 1, 64, &v) == 0)
         c->conversion_workers = (int)v;
+    else if (KEY("conversion", "lease_seconds") && parse_int(value, 3, 3600, &v) == 0)
+        c->conversion_lease = (int)v;
     else
         return -EINVAL;
     return 0;

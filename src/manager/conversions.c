@@ -43,6 +43,8 @@ struct runner {
     struct store *store;
     json_t *job;
     const char *build_id, *acct_id;
+    int64_t attempt; /* the job's attempts when this runner took it: its fencing token */
+    bool lost;       /* another runner took the job over (or the build is gone) */
     char log[LOG_MAX];
     size_t log_len;
     int progress;
@@ -69,6 +71,12 @@ say(struct runner *rn, const char *fmt, ...)
                            : sizeof(rn->log) - 1 - rn->log_len;
 }
 
+static int64_t
+lease_until(const struct manager_context *ctx)
+{
+    return time_now_unix_ms() + (int64_t)ctx->config->conversion_lease * 1000;
+}
+
 /* Records progress and renews the lease, at most once a second unless forced. */
 static void
 report(struct runner *rn, bool force)
@@ -77,13 +85,20 @@ report(struct runner *rn, bool force)
     char stamp[32];
     int r;
 
-    if (!force && now - rn->last_report_ms < PROGRESS_EVERY_MS)
+    if (rn->lost || (!force && now - rn->last_report_ms < PROGRESS_EVERY_MS))
         return;
     rn->last_report_ms = now;
     time_now_rfc3339(stamp);
-    r = store_conversion_progress(rn->store, rn->build_id, time_now_unix_ms() + CONVERSION_LEASE_MS,
+    r = store_conversion_progress(rn->store, rn->build_id, rn->attempt, lease_until(rn->ctx),
                                   rn->progress, rn->log, stamp);
-    if (r < 0)
+    if (r == -ENOENT) {
+        /* It goes on (the converter cannot be stopped half-way without leaving files behind)
+         * but records nothing more: record() checks again. */
+        rn->lost = true;
+        log_warning("Conversion %s: attempt %lld lost its job (its lease ran out and another "
+                    "runner took it over, or the build was deleted)",
+                    rn->build_id, (long long)rn->attempt);
+    } else if (r < 0)
         log_warning_errno(r, "Conversion %s: recording progress failed: %m", rn->build_id);
 }
 
@@ -287,8 +302,9 @@ record_failure(struct runner *rn, struct api_request *r, const char *why)
     return err;
 }
 
-/* The job's end, in one transaction under the account's lock; nothing when the job is gone
- * (its build was deleted meanwhile) or the build is no longer CONVERTING. */
+/* The job's end, in one transaction under the account's lock. Returns 1 with nothing recorded
+ * when this runner no longer holds the job (taken over by another, or its build was deleted
+ * meanwhile). */
 static int
 record(struct runner *rn, int result, const struct convert_outcome *out)
 {
@@ -299,6 +315,15 @@ record(struct runner *rn, int result, const struct convert_outcome *out)
     err = store_begin(rn->store, STORE_TXN_WRITE);
     if (err >= 0)
         err = store_lock_scope(rn->store, rn->acct_id);
+    if (err >= 0)
+        err = store_conversion_hold(rn->store, rn->build_id, rn->attempt);
+    if (err == -ESTALE || err == -ENOENT) {
+        log_warning("Conversion %s: attempt %lld lost its job (%s); nothing recorded", rn->build_id,
+                    (long long)rn->attempt,
+                    err == -ESTALE ? "a later attempt took it over" : "it is gone");
+        store_rollback(rn->store);
+        return 1;
+    }
     if (err >= 0 && result == 0) {
         err = record_success(rn, &r, &out->res);
         if (err == -EEXIST)
@@ -331,6 +356,7 @@ run_job(struct manager_context *ctx, json_t *job)
     *rn = (struct runner){ .ctx = ctx, .job = job };
     rn->build_id = member_text(job, "build_id");
     rn->acct_id = member_text(job, "acct_id");
+    rn->attempt = json_integer_value(json_object_get(job, "attempts"));
     r = store_open(ctx->config->store_url, &rn->store);
     if (r >= 0) {
         say(rn, "Converting %s to %s (attempt %lld)\n", member_text(job, "input_image"),
@@ -340,9 +366,9 @@ run_job(struct manager_context *ctx, json_t *job)
         result = convert(rn, &out);
         rn->progress = 100;
         r = record(rn, result, &out);
-        if (result < 0)
+        if (r == 0 && result < 0)
             log_warning("Conversion %s failed: %s", rn->build_id, out.e.text);
-        else
+        else if (r == 0)
             log_info("Conversion %s done", rn->build_id);
     }
     if (r < 0)
@@ -360,7 +386,8 @@ give_up(struct manager_context *ctx, json_t *job)
                          .store = ctx->store,
                          .job = job,
                          .build_id = member_text(job, "build_id"),
-                         .acct_id = member_text(job, "acct_id") };
+                         .acct_id = member_text(job, "acct_id"),
+                         .attempt = json_integer_value(json_object_get(job, "attempts")) };
     struct convert_outcome out = { 0 };
 
     snprintf(out.e.text, sizeof(out.e.text),
@@ -417,7 +444,7 @@ conversions_tick(struct manager_context *ctx, struct conversion_runners *runners
     while (runners->n < workers) {
         int64_t now = time_now_unix_ms();
         json_t *job = NULL;
-        int r = store_conversion_claim(ctx->store, now, now + CONVERSION_LEASE_MS, &job);
+        int r = store_conversion_claim(ctx->store, now, lease_until(ctx), &job);
 
         if (r < 0)
             log_warning_errno(r, "Taking a conversion job failed: %m");

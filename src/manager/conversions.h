@@ -2,8 +2,10 @@
  * finished runners and, while fewer than [conversion] workers run, takes the next job from the
  * store (store-conversions.h) and forks a runner for it. A runner pulls, converts, pushes,
  * records the build's measurement (PENDING, with its BUILD_WHITELIST task) or its failure, and
- * exits. It holds its job by a lease it renews; if it dies, the lease runs out and a runner of
- * any replica takes the job over, up to CONVERSION_ATTEMPTS_MAX times. */
+ * exits. It holds its job by a lease it renews; if it dies or stalls, the lease runs out and a
+ * runner of any replica takes the job over, up to CONVERSION_ATTEMPTS_MAX times. The job's
+ * attempt number fences the runners: one that lost its job (taken over) neither renews nor
+ * records anything. */
 #pragma once
 
 #include <sys/types.h>
@@ -11,7 +13,6 @@
 #include "manager.h"
 
 #define CONVERSION_WORKERS_MAX 64
-#define CONVERSION_LEASE_MS 60000
 #define CONVERSION_ATTEMPTS_MAX 3
 
 struct conversion_runners {

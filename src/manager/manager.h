@@ -27,6 +27,7 @@ struct manager_config {
     bool metrics_allow_remote;              /* /metrics, /healthz, /readyz beyond loopback */
     int audit_checkpoint_interval;          /* seconds between signed checkpoints */
     int conversion_workers;                 /* image conversions run at once by one jobs process */
+    int conversion_lease;                   /* seconds a runner holds its job without renewing */
     char conversion_init[MANAGER_PATH_MAX]; /* cloister-init put in images; "" → beside us */
     bool conversion_plain_http;             /* registries on loopback hosts spoken to over HTTP */
 };

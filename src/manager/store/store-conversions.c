@@ -83,15 +83,17 @@ store_conversion_claim(struct store *store, int64_t now_ms, int64_t lease_until_
 }
 
 int
-store_conversion_progress(struct store *store, const char *build_id, int64_t lease_until_ms,
-                          int progress, const char *log, const char *now)
+store_conversion_progress(struct store *store, const char *build_id, int64_t attempt,
+                          int64_t lease_until_ms, int progress, const char *log, const char *now)
 {
     int r = store_begin(store, STORE_TXN_WRITE);
 
     if (r < 0)
         return r;
-    r = store_exec_one(store, "UPDATE conversion_jobs SET lease_until_ms = ? WHERE build_id = ?",
-                       STORE_ARGS(SV_INT(lease_until_ms), SV_TEXT(build_id)));
+    r = store_exec_one(store,
+                       "UPDATE conversion_jobs SET lease_until_ms = ?"
+                       " WHERE build_id = ? AND attempts = ?",
+                       STORE_ARGS(SV_INT(lease_until_ms), SV_TEXT(build_id), SV_INT(attempt)));
     if (r == 0)
         r = store_exec(store,
                        "UPDATE builds SET progress = ?, conversion_log = ?, status_updated_at = ?"
@@ -102,6 +104,22 @@ store_conversion_progress(struct store *store, const char *build_id, int64_t lea
         return store_commit(store);
     store_rollback(store);
     return r;
+}
+
+int
+store_conversion_hold(struct store *store, const char *build_id, int64_t attempt)
+{
+    _cleanup_free_ char *sql = NULL;
+    int64_t attempts = 0;
+    int r;
+
+    if (asprintf(&sql, "SELECT attempts FROM conversion_jobs WHERE build_id = ?%s",
+                 store->ops->for_update) < 0)
+        return -ENOMEM;
+    r = store_query_int(store, sql, STORE_ARGS(SV_TEXT(build_id)), &attempts);
+    if (r < 0)
+        return r;
+    return attempts == attempt ? 0 : -ESTALE;
 }
 
 int

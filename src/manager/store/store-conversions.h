@@ -30,10 +30,16 @@ int store_conversion_insert(struct store *store, const struct conversion_new *jo
 int store_conversion_claim(struct store *store, int64_t now_ms, int64_t lease_until_ms,
                            json_t **ret_job);
 
-/* Extends the lease and records progress (0..100) and the log so far: -ENOENT when the job is
- * gone (its build was deleted). Outside any transaction. */
-int store_conversion_progress(struct store *store, const char *build_id, int64_t lease_until_ms,
-                              int progress, const char *log, const char *now);
+/* Extends the lease of the runner of attempt (the job's "attempts" when it was claimed) and
+ * records progress (0..100) and the log so far: -ENOENT when that runner no longer holds the
+ * job (another took it over, or the build was deleted). Outside any transaction. */
+int store_conversion_progress(struct store *store, const char *build_id, int64_t attempt,
+                              int64_t lease_until_ms, int progress, const char *log,
+                              const char *now);
+
+/* Inside a write transaction: locks the job's row and checks that the runner of attempt still
+ * holds it: -ENOENT when the job is gone, -ESTALE when another runner took it over. */
+int store_conversion_hold(struct store *store, const char *build_id, int64_t attempt);
 
 /* Inside a write transaction holding the account's lock: the build's measurement and image,
  * PENDING (-EEXIST, with nothing written, when the account already has a build with this
