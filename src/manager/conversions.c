@@ -22,6 +22,7 @@
 #include "signing-keys.h"
 #include "store-builds.h"
 #include "store-conversions.h"
+#include "store-tool-conversions.h"
 #include "store.h"
 #include "tasks.h"
 
@@ -37,14 +38,30 @@ password_freep(char **p)
     }
 }
 
+struct runner;
+
+/* What differs between a build's conversion (conversion_jobs, store-conversions.h) and a
+ * stand-alone one (tool_conversions, store-tool-conversions.h): where progress and the end go. */
+struct job_kind {
+    const char *id_member; /* the job's id column */
+    int (*progress)(struct store *store, const char *id, int64_t attempt, int64_t lease_until_ms,
+                    int progress, const char *log, const char *now);
+    int (*hold)(struct store *store, const char *id, int64_t attempt);
+    /* Inside the final transaction: -EEXIST (nothing written) when the measurement is taken. */
+    int (*succeed)(struct runner *rn, struct api_request *r, const struct convert_result *res);
+    int (*fail)(struct runner *rn, struct api_request *r, const char *why);
+    int (*finish)(struct store *store, const char *id); /* NULL: nothing more */
+};
+
 /* One runner's job and what it has said so far. */
 struct runner {
     struct manager_context *ctx;
+    const struct job_kind *kind;
     struct store *store;
     json_t *job;
-    const char *build_id, *acct_id;
+    const char *id, *acct_id;
     int64_t attempt; /* the job's attempts when this runner took it: its fencing token */
-    bool lost;       /* another runner took the job over (or the build is gone) */
+    bool lost;       /* another runner took the job over (or its record is gone) */
     char log[LOG_MAX];
     size_t log_len;
     int progress;
@@ -89,17 +106,17 @@ report(struct runner *rn, bool force)
         return;
     rn->last_report_ms = now;
     time_now_rfc3339(stamp);
-    r = store_conversion_progress(rn->store, rn->build_id, rn->attempt, lease_until(rn->ctx),
-                                  rn->progress, rn->log, stamp);
+    r = rn->kind->progress(rn->store, rn->id, rn->attempt, lease_until(rn->ctx), rn->progress,
+                           rn->log, stamp);
     if (r == -ENOENT) {
         /* It goes on (the converter cannot be stopped half-way without leaving files behind)
          * but records nothing more: record() checks again. */
         rn->lost = true;
         log_warning("Conversion %s: attempt %lld lost its job (its lease ran out and another "
                     "runner took it over, or the build was deleted)",
-                    rn->build_id, (long long)rn->attempt);
+                    rn->id, (long long)rn->attempt);
     } else if (r < 0)
-        log_warning_errno(r, "Conversion %s: recording progress failed: %m", rn->build_id);
+        log_warning_errno(r, "Conversion %s: recording progress failed: %m", rn->id);
 }
 
 static void
@@ -147,7 +164,7 @@ credentials(struct runner *rn, const char *which, struct registry_options *o, ch
     *ret_password = NULL;
     if (!sealed)
         return 0;
-    snprintf(aad, sizeof(aad), "conversion:%s:%s", rn->build_id, which);
+    snprintf(aad, sizeof(aad), "conversion:%s:%s", rn->id, which);
     return open_secret(rn->ctx->keys->seal_key, aad, sealed, ret_password, &len);
 }
 
@@ -261,7 +278,7 @@ job_request(struct runner *rn, struct api_request *r)
 }
 
 static int
-record_success(struct runner *rn, struct api_request *r, const struct convert_result *res)
+build_succeed(struct runner *rn, struct api_request *r, const struct convert_result *res)
 {
     json_auto_t *build = NULL;
     char mrenclave[65], mrsigner[65], task_id[37];
@@ -270,36 +287,95 @@ record_success(struct runner *rn, struct api_request *r, const struct convert_re
     manifest_hex(res->mrenclave, 32, mrenclave);
     manifest_hex(res->mrsigner, 32, mrsigner);
     say(rn, "Measurement %s, signer %s, image %s\n", mrenclave, mrsigner, res->image_digest);
-    err = store_conversion_succeed(rn->store, rn->build_id, mrenclave, mrsigner, res->isvprodid,
+    err = store_conversion_succeed(rn->store, rn->id, mrenclave, mrsigner, res->isvprodid,
                                    res->isvsvn, res->image_digest, (int64_t)res->image_size,
                                    rn->log, r->now);
     if (err == -EEXIST)
         return -EEXIST;
     if (err >= 0)
-        err = store_build_get(rn->store, rn->acct_id, rn->build_id, &build);
+        err = store_build_get(rn->store, rn->acct_id, rn->id, &build);
     if (err >= 0)
-        err = task_create(r, TASK_BUILD_WHITELIST, rn->build_id, member_text(build, "app_name"),
-                          NULL, NULL, task_id);
+        err = task_create(r, TASK_BUILD_WHITELIST, rn->id, member_text(build, "app_name"), NULL,
+                          NULL, task_id);
     if (err >= 0)
-        err = store_build_set_pending_task(rn->store, rn->acct_id, rn->build_id, task_id);
+        err = store_build_set_pending_task(rn->store, rn->acct_id, rn->id, task_id);
     if (err >= 0)
-        err = api_audit(r, "IMAGE_CONVERSION", "INFO", "build", rn->build_id,
+        err = api_audit(r, "IMAGE_CONVERSION", "INFO", "build", rn->id,
                         "Converted app '%s': build %s, mrenclave %s",
-                        member_text(build, "app_name"), rn->build_id, mrenclave);
+                        member_text(build, "app_name"), rn->id, mrenclave);
     return err;
+}
+
+static int
+build_fail(struct runner *rn, struct api_request *r, const char *why)
+{
+    int err;
+
+    err = store_conversion_fail(rn->store, rn->id, rn->log, r->now);
+    if (err >= 0)
+        err = api_audit(r, "IMAGE_CONVERSION", "ERROR", "build", rn->id,
+                        "Conversion of build %s failed: %s", rn->id, why);
+    return err;
+}
+
+static int
+tool_succeed(struct runner *rn, struct api_request *r, const struct convert_result *res)
+{
+    char mrenclave[65], mrsigner[65];
+    int err;
+
+    manifest_hex(res->mrenclave, 32, mrenclave);
+    manifest_hex(res->mrsigner, 32, mrsigner);
+    say(rn, "Measurement %s, signer %s, image %s\n", mrenclave, mrsigner, res->image_digest);
+    err = store_tool_conversion_succeed(rn->store, rn->id, mrenclave, mrsigner, res->image_digest,
+                                        (int64_t)res->image_size, rn->log, r->now);
+    if (err >= 0)
+        err = api_audit(r, "IMAGE_CONVERSION", "INFO", "conversion", rn->id,
+                        "Converted %s to %s (stand-alone conversion %s): mrenclave %s",
+                        member_text(rn->job, "input_image"), member_text(rn->job, "output_image"),
+                        rn->id, mrenclave);
+    return err;
+}
+
+static int
+tool_fail(struct runner *rn, struct api_request *r, const char *why)
+{
+    int err = store_tool_conversion_fail(rn->store, rn->id, rn->log, r->now);
+
+    if (err >= 0)
+        err = api_audit(r, "IMAGE_CONVERSION", "ERROR", "conversion", rn->id,
+                        "Stand-alone conversion %s failed: %s", rn->id, why);
+    return err;
+}
+
+static const struct job_kind build_kind = {
+    .id_member = "build_id",
+    .progress = store_conversion_progress,
+    .hold = store_conversion_hold,
+    .succeed = build_succeed,
+    .fail = build_fail,
+    .finish = store_conversion_delete,
+};
+
+static const struct job_kind tool_kind = {
+    .id_member = "conversion_id",
+    .progress = store_tool_conversion_progress,
+    .hold = store_tool_conversion_hold,
+    .succeed = tool_succeed,
+    .fail = tool_fail,
+};
+
+static const struct job_kind *
+kind_of(const json_t *job)
+{
+    return json_object_get(job, "build_id") ? &build_kind : &tool_kind;
 }
 
 static int
 record_failure(struct runner *rn, struct api_request *r, const char *why)
 {
-    int err;
-
     say(rn, "error: %s\n", why);
-    err = store_conversion_fail(rn->store, rn->build_id, rn->log, r->now);
-    if (err >= 0)
-        err = api_audit(r, "IMAGE_CONVERSION", "ERROR", "build", rn->build_id,
-                        "Conversion of build %s failed: %s", rn->build_id, why);
-    return err;
+    return rn->kind->fail(rn, r, why);
 }
 
 /* The job's end, in one transaction under the account's lock. Returns 1 with nothing recorded
@@ -316,26 +392,26 @@ record(struct runner *rn, int result, const struct convert_outcome *out)
     if (err >= 0)
         err = store_lock_scope(rn->store, rn->acct_id);
     if (err >= 0)
-        err = store_conversion_hold(rn->store, rn->build_id, rn->attempt);
+        err = rn->kind->hold(rn->store, rn->id, rn->attempt);
     if (err == -ESTALE || err == -ENOENT) {
-        log_warning("Conversion %s: attempt %lld lost its job (%s); nothing recorded", rn->build_id,
+        log_warning("Conversion %s: attempt %lld lost its job (%s); nothing recorded", rn->id,
                     (long long)rn->attempt,
                     err == -ESTALE ? "a later attempt took it over" : "it is gone");
         store_rollback(rn->store);
         return 1;
     }
     if (err >= 0 && result == 0) {
-        err = record_success(rn, &r, &out->res);
+        err = rn->kind->succeed(rn, &r, &out->res);
         if (err == -EEXIST)
             err = record_failure(rn, &r,
                                  "this image's measurement is already registered as "
                                  "another build of the account");
     } else if (err >= 0)
         err = record_failure(rn, &r, out->e.text[0] ? out->e.text : strerror(-result));
-    if (err >= 0)
-        err = store_conversion_delete(rn->store, rn->build_id);
+    if (err >= 0 && rn->kind->finish)
+        err = rn->kind->finish(rn->store, rn->id);
     if (err == -ENOENT) {
-        log_info("Conversion %s: the build is gone, nothing recorded", rn->build_id);
+        log_info("Conversion %s: its record is gone, nothing recorded", rn->id);
         err = 0;
     }
     if (err >= 0)
@@ -354,7 +430,8 @@ run_job(struct manager_context *ctx, json_t *job)
     if (!rn)
         return -ENOMEM;
     *rn = (struct runner){ .ctx = ctx, .job = job };
-    rn->build_id = member_text(job, "build_id");
+    rn->kind = kind_of(job);
+    rn->id = member_text(job, rn->kind->id_member);
     rn->acct_id = member_text(job, "acct_id");
     rn->attempt = json_integer_value(json_object_get(job, "attempts"));
     r = store_open(ctx->config->store_url, &rn->store);
@@ -367,12 +444,12 @@ run_job(struct manager_context *ctx, json_t *job)
         rn->progress = 100;
         r = record(rn, result, &out);
         if (r == 0 && result < 0)
-            log_warning("Conversion %s failed: %s", rn->build_id, out.e.text);
+            log_warning("Conversion %s failed: %s", rn->id, out.e.text);
         else if (r == 0)
-            log_info("Conversion %s done", rn->build_id);
+            log_info("Conversion %s done", rn->id);
     }
     if (r < 0)
-        log_error_errno(r, "Conversion %s: recording the result failed: %m", rn->build_id);
+        log_error_errno(r, "Conversion %s: recording the result failed: %m", rn->id);
     store_close(rn->store);
     free(rn);
     return r;
@@ -385,7 +462,8 @@ give_up(struct manager_context *ctx, json_t *job)
     struct runner rn = { .ctx = ctx,
                          .store = ctx->store,
                          .job = job,
-                         .build_id = member_text(job, "build_id"),
+                         .kind = kind_of(job),
+                         .id = member_text(job, kind_of(job)->id_member),
                          .acct_id = member_text(job, "acct_id"),
                          .attempt = json_integer_value(json_object_get(job, "attempts")) };
     struct convert_outcome out = { 0 };
@@ -395,7 +473,7 @@ give_up(struct manager_context *ctx, json_t *job)
              "runner stopped: the manager restarted or the runner crashed)",
              CONVERSION_ATTEMPTS_MAX);
     if (record(&rn, -EINTR, &out) < 0)
-        log_warning("Conversion %s: recording that it was given up failed", rn.build_id);
+        log_warning("Conversion %s: recording that it was given up failed", rn.id);
 }
 
 static void

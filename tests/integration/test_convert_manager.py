@@ -238,6 +238,103 @@ def test_unknown_app(owner):
                             "docker_version": "1.0"}), 404, "NOT_FOUND")
 
 
+# --------------------------------------------------------------------------------------------
+# stand-alone conversions: POST /v1/tools/converter/convert-app
+
+
+def tool_body(registry, **overrides):
+    body = {"input_image_name": f"{registry.host}/in-app:1.0",
+            "output_image_name": f"{registry.host}/tool-out:1.0",
+            "isvprodid": 7, "isvsvn": 3, "mem_size": 1 << 30, "threads": 16,
+            "advanced_settings": {"certificate": {
+                "issuer": "MANAGER_CA", "subject": "tool.example.com",
+                "alt_names": ["tool.example.com"], "key_type": "EC",
+                "key_param": {"curve": "P-256"},
+                "key_path": "/tls/key.pem", "cert_path": "/tls/cert.pem"}}}
+    body.update(overrides)
+    return body
+
+
+def wait_tool(owner, conversion_id):
+    seen = {}
+
+    def done():
+        seen["c"] = expect(owner.get(f"/v1/tools/converter/conversions/{conversion_id}"), 200)
+        return seen["c"]["status"] != "CONVERTING"
+    lib.wait_until(done, CONVERT_TIMEOUT, interval=0.2, what=f"conversion {conversion_id}")
+    return seen["c"]
+
+
+def test_tool_conversion(tmp_path, mgr, owner, registry):
+    """No app and no build: the image is converted with the body's settings, signed with the
+    account's key, pushed, and the result shown; its measurement is the CLI's for the same
+    settings."""
+    builds_before = len(owner.list_all("/v1/builds"))
+    c = expect(owner.post("/v1/tools/converter/convert-app", json=tool_body(registry)), 201)
+    assert c["status"] == "CONVERTING" and c["result"] is None and c["progress"] == 0, c
+    assert c["input_image"] == f"{registry.host}/in-app:1.0"
+    assert c["requester_info"]["user_id"] == owner.user_id
+    done = wait_tool(owner, c["conversion_id"])
+    assert done["status"] == "SUCCESS", done["log"]
+    assert done["progress"] == 100 and "Layer 1/" in done["log"]
+    result = done["result"]
+    assert result["isvprodid"] == 7 and result["isvsvn"] == 3
+    settings = {k: v for k, v in tool_body(registry).items() if not k.endswith("_name")}
+    local = local_conversion(tmp_path, registry, settings)
+    assert result["mrenclave"] == local["mrenclave"]
+    assert result["mrsigner"] == expect(owner.get("/v1/signing-key"), 200)["signer"]
+    shown = inspected(f"docker://{registry.host}/tool-out:1.0")
+    assert shown["signature"] == "valid" and shown["mrenclave"] == result["mrenclave"], shown
+    assert shown["image_digest"] == result["docker_image_sha"], shown
+    assert shown["domain"] == "tool.example.com"
+    # Nothing registered; the credentials (the account's registry record) are gone from the row.
+    assert len(owner.list_all("/v1/builds")) == builds_before
+    assert mgr.sql("SELECT input_password_sealed, output_password_sealed FROM tool_conversions"
+                   " WHERE conversion_id = ?", (c["conversion_id"],)) == [(None, None)]
+    events = owner.list_all("/v1/events", action_type="IMAGE_CONVERSION")
+    assert any(c["conversion_id"] in e["message"] and e["message"].startswith("Converted")
+               for e in events), events
+
+
+def test_tool_conversion_failure_says_why(mgr, owner, registry):
+    body = tool_body(registry, input_image_name=f"{registry.host}/in-app:nope",
+                     input_auth_config={"username": USER, "password": PASSWORD})
+    c = expect(owner.post("/v1/tools/converter/convert-app", json=body), 201)
+    done = wait_tool(owner, c["conversion_id"])
+    assert done["status"] == "FAILED" and done["result"] is None, done
+    assert "MANIFEST_UNKNOWN" in done["log"], done["log"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"input_image_name": None}, "input_image_name"),
+    ({"output_image_name": "127.0.0.1:5000/x@sha256:" + "a" * 64}, "output_image_name"),
+    ({"isvsvn": 70000}, "isvsvn"),
+    ({"mem_size": 3 << 20}, "mem_size"),
+    ({"threads": 0}, "threads"),
+    ({"advanced_settings": {"certificate": {
+        "issuer": "MANAGER_CA", "subject": "a.example.com", "key_type": "EC",
+        "key_path": "/k.pem", "cert_path": "/c.pem", "key_param": {"size": 2048}}}},
+     "advanced_settings.certificate.key_param"),
+    ({"advanced_settings": {"certificate": {"subject": "a.example.com"}}},
+     "advanced_settings.certificate.issuer"),
+    ({"input_auth_config": {"password": "x"}}, "input_auth_config"),
+    ({"name": "x"}, "name"),
+])
+def test_tool_bad_bodies(owner, registry, change, field):
+    body = tool_body(registry)
+    for k, v in change.items():
+        if v is None:
+            body.pop(k)
+        else:
+            body[k] = v
+    expect(owner.post("/v1/tools/converter/convert-app", json=body), 400, field=field)
+
+
+def test_tool_conversion_not_found(owner):
+    for cid in ("0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "not-a-uuid"):
+        expect(owner.get(f"/v1/tools/converter/conversions/{cid}"), 404, "NOT_FOUND")
+
+
 def test_manager_log_is_clean(mgr):
     time.sleep(0.2)
     mgr.check_sanitizers()

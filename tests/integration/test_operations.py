@@ -26,7 +26,7 @@ import cloister_testlib as lib
 from cloister_testlib import Manager, Team, expect, unique
 
 TABLES = ("settings", "users", "accounts", "sessions", "auth_failures", "memberships", "apps", "builds",
-          "conversion_jobs",
+          "conversion_jobs", "tool_conversions",
           "tasks", "task_approvals", "registries", "signing_keys", "audit_heads", "events", "audit_checkpoints",
           "zones", "join_tokens", "nodes", "certificates", "app_instances", "used_nonces")
 

@@ -229,6 +229,26 @@ def run_signing_key(w, caller):
     return caller.get("/v1/signing-key"), None
 
 
+def run_tool_convert(w, caller):
+    """A stand-alone conversion is only recorded here (its registry does not exist)."""
+    resp = caller.post("/v1/tools/converter/convert-app", json={
+        "input_image_name": "registry.invalid/in:1", "output_image_name": "registry.invalid/out:1",
+        "isvprodid": 1, "isvsvn": 1, "mem_size": 1 << 30, "threads": 4})
+
+    def after(succeeded):   # recorded in the caller's selected account
+        if succeeded:
+            cid = resp.json()["conversion_id"]
+            expect(caller.get(f"/v1/tools/converter/conversions/{cid}"), 200)
+    return resp, after
+
+
+def run_tool_conversion_get(w, caller):
+    """A conversion of A (made by A's owner)."""
+    if not hasattr(w, "tool_conversion"):
+        w.tool_conversion = run_tool_convert(w, w.t.owner)[0].json()["conversion_id"]
+    return caller.get(f"/v1/tools/converter/conversions/{w.tool_conversion}"), None
+
+
 def run_invite(w, caller):
     u = lib.new_user(w.t.m, "invitee")
     return caller.post("/v1/users/invite", json={"user_email": u.email, "role": "READER"}), None
@@ -385,6 +405,8 @@ ROWS = {
     "POST /v1/builds/convert-app": (run_convert_app, writer_create(outsider=NOTF)),
     "GET /v1/builds": (req("GET", "/v1/builds"), scoped_read()),
     "GET /v1/signing-key": (run_signing_key, scoped_entity_read()),
+    "POST /v1/tools/converter/convert-app": (run_tool_convert, writer_create()),
+    "GET /v1/tools/converter/conversions/{id}": (run_tool_conversion_get, scoped_entity_read()),
     "GET /v1/builds/{id}": (req("GET", lambda w: f"/v1/builds/{w.build['build_id']}"),
                             scoped_entity_read()),
     "DELETE /v1/builds/{id}": (run_delete("builds"), writer_entity(204)),

@@ -16,11 +16,6 @@
 #include "store-apps.h"
 #include "tasks.h"
 
-#define APP_IMAGE_MAX 512
-#define APP_ISV_MAX 65535
-#define APP_MEM_MIN (INT64_C(64) << 20)
-#define APP_MEM_MAX (INT64_C(1) << 40)
-#define APP_THREADS_MAX 4096
 #define APP_LIST_MAX 64
 #define APP_LABELS_MAX 64
 #define APP_LABEL_VALUE_MAX 255
@@ -122,7 +117,7 @@ static const struct field_spec ca_certificate_fields[] = {
     { .name = NULL },
 };
 
-static const struct field_spec advanced_settings_fields[] = {
+const struct field_spec advanced_settings_fields[] = {
     { .name = "entrypoint",
       .type = FIELD_STRING_ARRAY,
       .max = APP_LIST_MAX,
@@ -260,7 +255,7 @@ certificate_finish(struct api_request *r, json_t *certificate)
 static int
 app_apply(struct api_request *r, json_t *app, const json_t *body)
 {
-    json_t *settings, *certificate;
+    json_t *settings;
     const char *key;
     json_t *value;
 
@@ -276,6 +271,14 @@ app_apply(struct api_request *r, json_t *app, const json_t *body)
             return -ENOMEM;
     }
     settings = json_object_get(app, "advanced_settings");
+    return app_settings_finish(r, settings);
+}
+
+int
+app_settings_finish(struct api_request *r, json_t *settings)
+{
+    json_t *certificate;
+
     strip_nulls(settings);
     certificate = json_object_get(settings, "certificate");
     return certificate ? certificate_finish(r, certificate) : 0;

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "api.h"
+#include "api-convert.h"
 #include "bodies.h"
 #include "crypto-util.h"
 #include "json-member.h"
@@ -35,9 +36,10 @@ check_tag(const char *value)
     return NULL;
 }
 
-static const struct field_spec auth_config_fields[] = {
+const struct field_spec auth_config_fields[] = {
     { .name = "username",
       .type = FIELD_STRING,
+      .required = true,
       .min = 1,
       .max = AUTH_FIELD_MAX,
       .check_string = check_no_control },
@@ -87,11 +89,9 @@ image_name(const char *name, char *out, size_t size)
         snprintf(out, size, "%s", name);
 }
 
-/* The credentials for image's registry, sealed for this job: the body's auth config, else
- * the account's registry record for the image's host, else none (anonymous). */
-static int
-job_credentials(struct api_request *r, const char *image, const char *which, const char *build_id,
-                char **ret_username, char **ret_sealed)
+int
+conversion_credentials(struct api_request *r, const char *image, const char *which,
+                       const char *build_id, char **ret_username, char **ret_sealed)
 {
     const json_t *auth =
         json_object_get(r->body, which[0] == 'i' ? "input_auth_config" : "output_auth_config");
@@ -180,9 +180,9 @@ insert_job(struct api_request *r, const json_t *app, const char *build_id,
 
     if (!settings)
         return -ENOMEM;
-    err = job_credentials(r, im->input, "input", build_id, &in_user, &in_sealed);
+    err = conversion_credentials(r, im->input, "input", build_id, &in_user, &in_sealed);
     if (err >= 0)
-        err = job_credentials(r, im->output, "output", build_id, &out_user, &out_sealed);
+        err = conversion_credentials(r, im->output, "output", build_id, &out_user, &out_sealed);
     if (err < 0)
         return err;
     return store_conversion_insert(r->store, &(struct conversion_new){

@@ -13,6 +13,7 @@ extern const struct route api_apps_routes[];       /* api-apps.c */
 extern const struct route api_registries_routes[]; /* api-registries.c */
 extern const struct route api_builds_routes[];     /* api-builds.c */
 extern const struct route api_convert_routes[];    /* api-convert.c */
+extern const struct route api_tools_routes[];      /* api-tools.c: stand-alone conversions */
 extern const struct route api_tasks_routes[];      /* api-tasks.c */
 extern const struct route api_events_routes[];     /* api-events.c */
 extern const struct route api_zones_routes[];      /* api-zones.c: zones, CA, CRL, join tokens */

@@ -344,9 +344,42 @@ static const char *const migration_6[] = {
     NULL,
 };
 
+/* Stand-alone conversions (POST /v1/tools/converter/convert-app): the job and its result in one
+ * row, kept after it ends. The job columns are conversion_jobs' (the same runners take both). */
+static const char *const migration_7[] = {
+    "CREATE TABLE tool_conversions ("
+    " conversion_id {text} PRIMARY KEY,"
+    " acct_id {text} NOT NULL REFERENCES accounts(acct_id) ON DELETE CASCADE,"
+    " requester_id {text} NOT NULL,"
+    " requester_email {text} NOT NULL,"
+    " requester_name {text} NOT NULL,"
+    " input_image {text} NOT NULL,"
+    " output_image {text} NOT NULL,"
+    " input_username {text},"
+    " input_password_sealed {text},"
+    " output_username {text},"
+    " output_password_sealed {text},"
+    " settings {text} NOT NULL,"
+    " lease_until_ms BIGINT NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " status {text} NOT NULL,"
+    " progress INTEGER NOT NULL DEFAULT 0,"
+    " log {text} NOT NULL DEFAULT '',"
+    " mrenclave {text},"
+    " mrsigner {text},"
+    " docker_image_sha {text},"
+    " docker_image_size BIGINT,"
+    " created_at {text} NOT NULL,"
+    " updated_at {text} NOT NULL)",
+    "CREATE INDEX tool_conversions_ready ON tool_conversions(lease_until_ms, created_at)"
+    " WHERE status = 'CONVERTING'",
+    "CREATE INDEX tool_conversions_by_account ON tool_conversions(acct_id, created_at)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
-    { 1, migration_1 }, { 2, migration_2 }, { 3, migration_3 },
-    { 4, migration_4 }, { 5, migration_5 }, { 6, migration_6 },
+    { 1, migration_1 }, { 2, migration_2 }, { 3, migration_3 }, { 4, migration_4 },
+    { 5, migration_5 }, { 6, migration_6 }, { 7, migration_7 },
 };
 
 int

@@ -24,19 +24,34 @@ store_conversion_insert(struct store *store, const struct conversion_new *j)
         NULL);
 }
 
+/* Where jobs wait: the build conversions' table, then the stand-alone conversions' (whose rows
+ * stay after the job ends, so only those still CONVERTING are jobs). */
+struct job_table {
+    const char *table, *id_column, *condition;
+};
+
+static const struct job_table job_tables[] = {
+    { "conversion_jobs", "build_id", "" },
+    { "tool_conversions", "conversion_id", " AND status = 'CONVERTING'" },
+};
+
 static int
-claim_in_txn(struct store *store, int64_t now_ms, int64_t lease_until_ms, json_t **ret_job)
+claim_in_txn(struct store *store, const struct job_table *t, int64_t now_ms, int64_t lease_until_ms,
+             json_t **ret_job)
 {
-    _cleanup_free_ char *sql = NULL;
+    _cleanup_free_ char *sql = NULL, *update = NULL;
     json_t *job = NULL;
-    const char *build_id;
+    const char *id;
     int r;
 
     /* SKIP LOCKED: another replica's runner, taking a job at the same moment, takes another. */
     if (asprintf(&sql,
-                 "SELECT * FROM conversion_jobs WHERE lease_until_ms < ?"
+                 "SELECT * FROM %s WHERE lease_until_ms < ?%s"
                  " ORDER BY lease_until_ms, created_at LIMIT 1%s%s",
-                 store->ops->for_update, *store->ops->for_update ? " SKIP LOCKED" : "") < 0)
+                 t->table, t->condition, store->ops->for_update,
+                 *store->ops->for_update ? " SKIP LOCKED" : "") < 0 ||
+        asprintf(&update, "UPDATE %s SET lease_until_ms = ?, attempts = attempts + 1 WHERE %s = ?",
+                 t->table, t->id_column) < 0)
         return -ENOMEM;
     r = store_query_json_object(store, sql, STORE_ARGS(SV_INT(now_ms)), &job);
     if (r == -ENOENT) {
@@ -45,11 +60,8 @@ claim_in_txn(struct store *store, int64_t now_ms, int64_t lease_until_ms, json_t
     }
     if (r < 0)
         return r;
-    build_id = json_string_value(json_object_get(job, "build_id"));
-    r = store_exec_one(store,
-                       "UPDATE conversion_jobs SET lease_until_ms = ?, attempts = attempts + 1"
-                       " WHERE build_id = ?",
-                       STORE_ARGS(SV_INT(lease_until_ms), SV_TEXT(build_id)));
+    id = json_string_value(json_object_get(job, t->id_column));
+    r = store_exec_one(store, update, STORE_ARGS(SV_INT(lease_until_ms), SV_TEXT(id)));
     if (r == 0)
         r = json_object_set_new(
             job, "attempts",
@@ -70,7 +82,9 @@ store_conversion_claim(struct store *store, int64_t now_ms, int64_t lease_until_
 
     if (r < 0)
         return r;
-    r = claim_in_txn(store, now_ms, lease_until_ms, ret_job);
+    *ret_job = NULL;
+    for (size_t i = 0; r == 0 && !*ret_job && i < ELEMENTSOF(job_tables); i++)
+        r = claim_in_txn(store, &job_tables[i], now_ms, lease_until_ms, ret_job);
     if (r == 0)
         r = store_commit(store);
     else

@@ -25,8 +25,10 @@ struct conversion_new {
 int store_conversion_insert(struct store *store, const struct conversion_new *job);
 
 /* Takes the oldest job that is waiting or whose runner's lease ran out, leasing it until
- * lease_until_ms, in its own transaction. *ret_job: every column of the row (and attempts
- * counting this one), or NULL when there is none. */
+ * lease_until_ms, in its own transaction: a build's conversion (conversion_jobs) first, else a
+ * stand-alone one (tool_conversions, store-tool-conversions.h). *ret_job: every column of the
+ * row (and attempts counting this one), with "build_id" or "conversion_id" saying which, or
+ * NULL when there is none. */
 int store_conversion_claim(struct store *store, int64_t now_ms, int64_t lease_until_ms,
                            json_t **ret_job);
 

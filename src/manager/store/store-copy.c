@@ -42,6 +42,7 @@ static const struct copy_table_spec copy_tables[] = {
     { "apps", { "app_id" } },
     { "builds", { "build_id" } },
     { "conversion_jobs", { "build_id" } },
+    { "tool_conversions", { "conversion_id" } },
     { "tasks", { "task_id" } },
     { "task_approvals", { "task_id", "user_id" } },
     { "registries", { "registry_id" } },
