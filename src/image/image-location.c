@@ -72,6 +72,12 @@ remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
     return 0;
 }
 
+void
+image_remove_tree(const char *dir)
+{
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* A temporary directory for the layouts of a registry conversion, removed with its contents. */
 struct scratch {
     char dir[256];

@@ -39,3 +39,6 @@ int image_inspect_location(const struct image_location *l, const struct registry
 /* Removes the temporary directory of the conversion or inspection under way, if any: for a
  * program stopped by a signal while one runs (in another thread). */
 void image_scratch_remove(void);
+
+/* Removes dir and everything below it, without following symlinks; errors are ignored. */
+void image_remove_tree(const char *dir);

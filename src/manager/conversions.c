@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -476,6 +478,61 @@ give_up(struct manager_context *ctx, json_t *job)
         log_warning("Conversion %s: recording that it was given up failed", rn.id);
 }
 
+void
+conversions_init(struct manager_context *ctx, struct conversion_runners *runners)
+{
+    char path[PATH_MAX + 300];
+    struct dirent *d;
+    DIR *dir;
+
+    snprintf(runners->work_dir, sizeof(runners->work_dir), "%.4000s/conversions",
+             ctx->config->data_dir);
+    if (mkdir(runners->work_dir, 0700) < 0 && errno != EEXIST) {
+        log_warning_errno(-errno, "Cannot make %s, conversions use TMPDIR: %m", runners->work_dir);
+        runners->work_dir[0] = '\0';
+        return;
+    }
+    dir = opendir(runners->work_dir);
+    while (dir && (d = readdir(dir)))
+        if (strncmp(d->d_name, "runner-", 7) == 0) {
+            snprintf(path, sizeof(path), "%s/%s", runners->work_dir, d->d_name);
+            log_info("Removing %s, left by a conversion runner that was killed", path);
+            image_remove_tree(path);
+        }
+    if (dir)
+        closedir(dir);
+}
+
+static void
+runner_dir(const struct conversion_runners *runners, pid_t pid, char out[PATH_MAX + 32])
+{
+    snprintf(out, PATH_MAX + 32, "%s/runner-%ld", runners->work_dir, (long)pid);
+}
+
+/* In the runner: its own TMPDIR, which its parent removes when it has reaped it. */
+static void
+use_runner_dir(const struct conversion_runners *runners)
+{
+    char dir[PATH_MAX + 32];
+
+    if (!runners->work_dir[0])
+        return;
+    runner_dir(runners, getpid(), dir);
+    if (mkdir(dir, 0700) == 0)
+        setenv("TMPDIR", dir, 1);
+}
+
+static void
+remove_runner_dir(const struct conversion_runners *runners, pid_t pid)
+{
+    char dir[PATH_MAX + 32];
+
+    if (!runners->work_dir[0])
+        return;
+    runner_dir(runners, pid, dir);
+    image_remove_tree(dir);
+}
+
 static void
 start_runner(struct manager_context *ctx, struct conversion_runners *runners, json_t *job)
 {
@@ -491,6 +548,7 @@ start_runner(struct manager_context *ctx, struct conversion_runners *runners, js
         sigprocmask(SIG_SETMASK, &none, NULL);
         prctl(PR_SET_NAME, "cl-convert");
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        use_runner_dir(runners);
         _exit(run_job(ctx, job) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
     }
     runners->pids[runners->n++] = pid;
@@ -505,6 +563,7 @@ reap(struct conversion_runners *runners)
             if (WIFSIGNALED(status))
                 log_warning("A conversion runner died of signal %d; its job will be taken over",
                             WTERMSIG(status));
+            remove_runner_dir(runners, runners->pids[i]);
             runners->pids[i] = runners->pids[--runners->n];
         } else
             i++;
@@ -541,7 +600,9 @@ conversions_stop(struct conversion_runners *runners)
 {
     for (int i = 0; i < runners->n; i++)
         kill(runners->pids[i], SIGTERM);
-    for (int i = 0; i < runners->n; i++)
+    for (int i = 0; i < runners->n; i++) {
         waitpid(runners->pids[i], NULL, 0);
+        remove_runner_dir(runners, runners->pids[i]);
+    }
     runners->n = 0;
 }

@@ -8,6 +8,7 @@
  * records anything. */
 #pragma once
 
+#include <limits.h>
 #include <sys/types.h>
 
 #include "manager.h"
@@ -18,7 +19,13 @@
 struct conversion_runners {
     pid_t pids[CONVERSION_WORKERS_MAX];
     int n;
+    char work_dir[PATH_MAX]; /* DATA_DIR/conversions: runner-PID/ is each runner's TMPDIR */
 };
+
+/* Makes the runners' work directory and empties it: what is there was left by runners that were
+ * killed (their scratch directories can be large). A runner's directory is also removed when it
+ * is reaped, whatever became of it. Without the directory, runners use the default TMPDIR. */
+void conversions_init(struct manager_context *ctx, struct conversion_runners *runners);
 
 void conversions_tick(struct manager_context *ctx, struct conversion_runners *runners);
 /* Stops the runners (their jobs are taken over later, by lease). */

@@ -85,6 +85,7 @@ jobs_run(struct manager_context *ctx)
     r = store_open(ctx->config->store_url, &ctx->store);
     if (r < 0)
         return log_error_errno(r, "Jobs cannot open the store: %m"), EXIT_FAILURE;
+    conversions_init(ctx, &runners);
     for (;;) {
         now = time_monotonic_ms();
         if (now >= next) {

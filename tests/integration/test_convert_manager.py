@@ -167,6 +167,10 @@ def test_conversions_survive_a_manager_restart(mgr, owner, app, registry):
                                    "output_docker_version": f"r{i}"}), 201)["build_id"]
            for i in range(3)]
     mgr.kill9()
+    # What a killed runner leaves (its scratch directory) is removed when the jobs start again.
+    left = mgr.data_dir / "conversions" / "runner-999999"
+    (left / "cloister-convert-x").mkdir(parents=True, exist_ok=True)
+    (left / "cloister-convert-x" / "blob").write_bytes(b"x" * 4096)
     mgr.start()
     owner = owner.clone()
     for build_id in ids:
@@ -187,6 +191,9 @@ def test_conversions_survive_a_manager_restart(mgr, owner, app, registry):
          f"docker://{registry.host}/out-app:r{i}"], check=True, capture_output=True,
         text=True, timeout=60).stdout)["Digest"] for i in range(3)}
     assert len(digests) == 1, digests
+    # Every runner's directory went with it.
+    lib.wait_until(lambda: not any((mgr.data_dir / "conversions").iterdir()), 10,
+                   what="the runners' directories to go")
 
 
 def test_each_account_gets_its_own_signing_key(mgr, owner, app, registry):
