@@ -89,7 +89,8 @@ image_name(const char *name, char *out, size_t size)
         snprintf(out, size, "%s", name);
 }
 
-int
+/* The credentials for image's registry, sealed for the job (conversion_insert()). */
+static int
 conversion_credentials(struct api_request *r, const char *image, const char *which,
                        const char *build_id, char **ret_username, char **ret_sealed)
 {
@@ -170,36 +171,44 @@ job_images(struct api_request *r, const json_t *app, struct job_images *im)
     snprintf(im->output, sizeof(im->output), "%.640s:%.128s", im->output_name, im->output_tag);
 }
 
+int
+conversion_insert(struct api_request *r, conversion_insert_fn insert, const char *id,
+                  const char *input, const char *output, const char *settings)
+{
+    _cleanup_free_ char *in_user = NULL, *in_sealed = NULL, *out_user = NULL, *out_sealed = NULL;
+    int err;
+
+    err = conversion_credentials(r, input, "input", id, &in_user, &in_sealed);
+    if (err >= 0)
+        err = conversion_credentials(r, output, "output", id, &out_user, &out_sealed);
+    if (err < 0)
+        return err;
+    return insert(r->store, &(struct conversion_new){
+                                .build_id = id,
+                                .acct_id = r->acct_id,
+                                .requester_id = r->user_id,
+                                .requester_email = r->user_email,
+                                .requester_name = r->user_name,
+                                .input_image = input,
+                                .output_image = output,
+                                .input_username = in_user,
+                                .input_password_sealed = in_sealed,
+                                .output_username = out_user,
+                                .output_password_sealed = out_sealed,
+                                .settings = settings,
+                                .now = api_now(r),
+                            });
+}
+
 static int
 insert_job(struct api_request *r, const json_t *app, const char *build_id,
            const struct job_images *im)
 {
-    _cleanup_free_ char *in_user = NULL, *in_sealed = NULL, *out_user = NULL, *out_sealed = NULL;
     _cleanup_free_ char *settings = job_settings(r, app);
-    int err;
 
     if (!settings)
         return -ENOMEM;
-    err = conversion_credentials(r, im->input, "input", build_id, &in_user, &in_sealed);
-    if (err >= 0)
-        err = conversion_credentials(r, im->output, "output", build_id, &out_user, &out_sealed);
-    if (err < 0)
-        return err;
-    return store_conversion_insert(r->store, &(struct conversion_new){
-                                                 .build_id = build_id,
-                                                 .acct_id = r->acct_id,
-                                                 .requester_id = r->user_id,
-                                                 .requester_email = r->user_email,
-                                                 .requester_name = r->user_name,
-                                                 .input_image = im->input,
-                                                 .output_image = im->output,
-                                                 .input_username = in_user,
-                                                 .input_password_sealed = in_sealed,
-                                                 .output_username = out_user,
-                                                 .output_password_sealed = out_sealed,
-                                                 .settings = settings,
-                                                 .now = api_now(r),
-                                             });
+    return conversion_insert(r, store_conversion_insert, build_id, im->input, im->output, settings);
 }
 
 static int

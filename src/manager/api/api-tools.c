@@ -17,27 +17,12 @@
 #include "store-tool-conversions.h"
 
 const struct field_spec tool_convert_fields[] = {
-    { .name = "input_image_name",
-      .type = FIELD_STRING,
-      .required = true,
-      .min = 1,
-      .max = APP_IMAGE_MAX,
-      .check_string = check_image_ref },
-    { .name = "output_image_name",
-      .type = FIELD_STRING,
-      .required = true,
-      .min = 1,
-      .max = APP_IMAGE_MAX,
-      .check_string = check_image_ref },
-    { .name = "isvprodid", .type = FIELD_INT, .required = true, .min = 0, .max = APP_ISV_MAX },
-    { .name = "isvsvn", .type = FIELD_INT, .required = true, .min = 0, .max = APP_ISV_MAX },
-    { .name = "mem_size",
-      .type = FIELD_INT,
-      .required = true,
-      .min = APP_MEM_MIN,
-      .max = APP_MEM_MAX,
-      .check_int = check_power_of_two },
-    { .name = "threads", .type = FIELD_INT, .required = true, .min = 1, .max = APP_THREADS_MAX },
+    APP_IMAGE_FIELD("input_image_name"),
+    APP_IMAGE_FIELD("output_image_name"),
+    APP_ISV_FIELD("isvprodid"),
+    APP_ISV_FIELD("isvsvn"),
+    APP_MEM_SIZE_FIELD,
+    APP_THREADS_FIELD,
     { .name = "advanced_settings", .type = FIELD_OBJECT, .fields = advanced_settings_fields },
     { .name = "input_auth_config", .type = FIELD_OBJECT, .fields = auth_config_fields },
     { .name = "output_auth_config", .type = FIELD_OBJECT, .fields = auth_config_fields },
@@ -78,35 +63,6 @@ tool_settings(struct api_request *r, char **ret_settings)
 }
 
 static int
-insert_conversion(struct api_request *r, const char *id, const char *input, const char *output,
-                  const char *settings)
-{
-    _cleanup_free_ char *in_user = NULL, *in_sealed = NULL, *out_user = NULL, *out_sealed = NULL;
-    int err;
-
-    err = conversion_credentials(r, input, "input", id, &in_user, &in_sealed);
-    if (err >= 0)
-        err = conversion_credentials(r, output, "output", id, &out_user, &out_sealed);
-    if (err < 0)
-        return err;
-    return store_tool_conversion_insert(r->store, &(struct conversion_new){
-                                                      .build_id = id,
-                                                      .acct_id = r->acct_id,
-                                                      .requester_id = r->user_id,
-                                                      .requester_email = r->user_email,
-                                                      .requester_name = r->user_name,
-                                                      .input_image = input,
-                                                      .output_image = output,
-                                                      .input_username = in_user,
-                                                      .input_password_sealed = in_sealed,
-                                                      .output_username = out_user,
-                                                      .output_password_sealed = out_sealed,
-                                                      .settings = settings,
-                                                      .now = api_now(r),
-                                                  });
-}
-
-static int
 tools_convert(struct api_request *r)
 {
     json_auto_t *signing_key = NULL, *conversion = NULL;
@@ -128,7 +84,7 @@ tools_convert(struct api_request *r)
     if (err >= 0)
         err = uuid_random(id);
     if (err >= 0)
-        err = insert_conversion(r, id, input, output, settings);
+        err = conversion_insert(r, store_tool_conversion_insert, id, input, output, settings);
     if (err >= 0)
         err = api_audit(r, "IMAGE_CONVERSION", "INFO", "conversion", id,
                         "Requested the stand-alone conversion of %s to %s", input, output);

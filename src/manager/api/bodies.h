@@ -15,6 +15,26 @@
 #define APP_MEM_MAX (INT64_C(1) << 40)
 #define APP_THREADS_MAX 4096
 
+/* The field specs an app and a stand-alone conversion share (required in both). */
+#define APP_IMAGE_FIELD(field_name)                                                                \
+    {                                                                                              \
+        .name = (field_name), .type = FIELD_STRING, .required = true, .min = 1,                    \
+        .max = APP_IMAGE_MAX, .check_string = check_image_ref                                      \
+    }
+#define APP_ISV_FIELD(field_name)                                                                  \
+    {                                                                                              \
+        .name = (field_name), .type = FIELD_INT, .required = true, .min = 0, .max = APP_ISV_MAX    \
+    }
+#define APP_MEM_SIZE_FIELD                                                                         \
+    {                                                                                              \
+        .name = "mem_size", .type = FIELD_INT, .required = true, .min = APP_MEM_MIN,               \
+        .max = APP_MEM_MAX, .check_int = check_power_of_two                                        \
+    }
+#define APP_THREADS_FIELD                                                                          \
+    {                                                                                              \
+        .name = "threads", .type = FIELD_INT, .required = true, .min = 1, .max = APP_THREADS_MAX   \
+    }
+
 extern const struct field_spec signup_fields[];        /* POST /v1/users */
 extern const struct field_spec account_fields[];       /* POST/PATCH /v1/accounts */
 extern const struct field_spec member_invite_fields[]; /* POST /v1/users/invite */
