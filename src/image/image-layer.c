@@ -1,32 +1,25 @@
-/* One pass over a layer blob (image-layer.h): fd → SHA-256 (digest) → decompress → SHA-256
- * (diff_id) → libarchive's tar reader → image_tree, each file's content hashed as it is read.
- * libarchive only parses the tar here; decompression is ours so that the uncompressed stream
- * can be hashed too. */
+/* One pass over a layer blob (image-layer.h): the stream (layer-stream.h, its own thread) reads,
+ * hashes and decompresses the blob; here the uncompressed tar is hashed (diff_id) and read by
+ * libarchive into an image_tree, each file's content hashed as it is read. libarchive only
+ * parses the tar: decompression is ours so that the uncompressed stream can be hashed too. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <openssl/evp.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include "image-layer.h"
+#include "layer-stream.h"
 
-#define LAYER_CHUNK (256u << 10)
 #define LAYER_HOLES_MAX (1024u << 20)
+#define PROGRESS_EVERY (8u << 20)
 
-struct layer_stream {
-    int fd;
-    EVP_MD_CTX *blob_sha, *tar_sha;
-    enum image_compression compression;
-    z_stream z;
-    bool z_ready, z_end;
-    ZSTD_DStream *zstd;
-    uint8_t in[LAYER_CHUNK], out[LAYER_CHUNK];
-    size_t in_pos, in_len;
-    bool eof;
+/* The tar side of the pass; the stored bytes and their decompression are the stream's. */
+struct layer_reader {
+    struct layer_stream *stream;
+    EVP_MD_CTX *tar_sha;
     uint64_t stored, uncompressed, last_progress;
     uint64_t holes; /* zeros hashed for sparse files so far */
     image_progress_fn progress;
@@ -35,148 +28,29 @@ struct layer_stream {
     int error; /* the first failure of a callback, as a negative errno */
 };
 
-static int
-fill(struct layer_stream *s)
-{
-    ssize_t n;
-
-    if (s->in_pos < s->in_len || s->eof)
-        return 0;
-    do
-        n = read(s->fd, s->in, sizeof(s->in));
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return image_errorf(s->e, -EIO, "cannot read the layer: %s", strerror(errno));
-    s->in_pos = 0;
-    s->in_len = (size_t)n;
-    s->eof = n == 0;
-    s->stored += (uint64_t)n;
-    if (n > 0 && EVP_DigestUpdate(s->blob_sha, s->in, (size_t)n) != 1)
-        return -ENOMEM;
-    if (s->progress && s->stored - s->last_progress >= (8u << 20)) {
-        s->last_progress = s->stored;
-        s->progress(s->userdata, s->stored);
-    }
-    return 0;
-}
-
-static int
-detect(struct layer_stream *s)
-{
-    int r = fill(s);
-
-    if (r < 0)
-        return r;
-    if (s->in_len >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b) {
-        s->compression = IMAGE_COMPRESSION_GZIP;
-        if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK)
-            return -ENOMEM;
-        s->z_ready = true;
-    } else if (s->in_len >= 4 && s->in[0] == 0x28 && s->in[1] == 0xb5 && s->in[2] == 0x2f &&
-               s->in[3] == 0xfd) {
-        s->compression = IMAGE_COMPRESSION_ZSTD;
-        s->zstd = ZSTD_createDStream();
-        if (!s->zstd || ZSTD_isError(ZSTD_initDStream(s->zstd)))
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-/* Inflates into out; a gzip stream may have several members (as `cat a.gz b.gz` makes). */
-static int
-gunzip(struct layer_stream *s, size_t *ret_len)
-{
-    int r, z;
-
-    s->z.next_out = s->out;
-    s->z.avail_out = sizeof(s->out);
-    while (s->z.avail_out == sizeof(s->out)) {
-        r = fill(s);
-        if (r < 0)
-            return r;
-        if (s->z_end) {
-            if (s->in_pos == s->in_len)
-                break; /* a clean end */
-            if (inflateReset(&s->z) != Z_OK)
-                return -ENOMEM;
-            s->z_end = false;
-        }
-        if (s->in_pos == s->in_len)
-            return image_errorf(s->e, -EINVAL, "the gzip stream is truncated");
-        s->z.next_in = s->in + s->in_pos;
-        s->z.avail_in = (uInt)(s->in_len - s->in_pos);
-        z = inflate(&s->z, Z_NO_FLUSH);
-        s->in_pos = s->in_len - s->z.avail_in;
-        if (z == Z_STREAM_END)
-            s->z_end = true;
-        else if (z != Z_OK && z != Z_BUF_ERROR)
-            return image_errorf(s->e, -EINVAL, "the gzip stream is corrupt: %s",
-                                s->z.msg ? s->z.msg : "inflate failed");
-    }
-    *ret_len = sizeof(s->out) - s->z.avail_out;
-    return 0;
-}
-
-static int
-unzstd(struct layer_stream *s, size_t *ret_len)
-{
-    ZSTD_outBuffer out = { s->out, sizeof(s->out), 0 };
-    size_t z = 0;
-    int r;
-
-    while (out.pos == 0) {
-        ZSTD_inBuffer in;
-        r = fill(s);
-        if (r < 0)
-            return r;
-        if (s->in_pos == s->in_len) {
-            if (s->z_end)
-                break;
-            return image_errorf(s->e, -EINVAL, "the zstd stream is truncated");
-        }
-        in = (ZSTD_inBuffer){ s->in, s->in_len, s->in_pos };
-        z = ZSTD_decompressStream(s->zstd, &out, &in);
-        s->in_pos = in.pos;
-        if (ZSTD_isError(z))
-            return image_errorf(s->e, -EINVAL, "the zstd stream is corrupt: %s",
-                                ZSTD_getErrorName(z));
-        s->z_end = z == 0; /* a frame ended; another may follow */
-    }
-    *ret_len = out.pos;
-    return 0;
-}
-
 /* libarchive's read callback: the next piece of the uncompressed tar. */
 static la_ssize_t
 read_tar(struct archive *a, void *userdata, const void **ret_buf)
 {
-    struct layer_stream *s = userdata;
+    struct layer_reader *s = userdata;
     size_t len = 0;
-    int r = 0;
+    int r;
 
     (void)a;
-    if (s->compression == IMAGE_COMPRESSION_GZIP)
-        r = gunzip(s, &len);
-    else if (s->compression == IMAGE_COMPRESSION_ZSTD)
-        r = unzstd(s, &len);
-    else {
-        r = fill(s);
-        if (r == 0) {
-            memcpy(s->out, s->in + s->in_pos, s->in_len - s->in_pos);
-            len = s->in_len - s->in_pos;
-            s->in_pos = s->in_len;
-        }
-    }
+    r = layer_stream_next(s->stream, ret_buf, &len, &s->stored, s->e);
     if (r < 0) {
         s->error = r;
         return -1;
     }
     s->uncompressed += len;
-    if (len > 0 && EVP_DigestUpdate(s->tar_sha, s->out, len) != 1) {
+    if (len > 0 && EVP_DigestUpdate(s->tar_sha, *ret_buf, len) != 1) {
         s->error = -ENOMEM;
         return -1;
     }
-    *ret_buf = s->out;
+    if (s->progress && s->stored - s->last_progress >= PROGRESS_EVERY) {
+        s->last_progress = s->stored;
+        s->progress(s->userdata, s->stored);
+    }
     return (la_ssize_t)len;
 }
 
@@ -212,7 +86,7 @@ hash_zeros(EVP_MD_CTX *ctx, uint64_t n)
 /* A sparse file's hole, hashed as zeros, within the layer's budget for holes: a few KiB of tar
  * can describe a file of terabytes. */
 static int
-hash_hole(struct layer_stream *s, EVP_MD_CTX *ctx, const char *path, uint64_t n)
+hash_hole(struct layer_reader *s, EVP_MD_CTX *ctx, const char *path, uint64_t n)
 {
     if (n > LAYER_HOLES_MAX - s->holes)
         return image_errorf(s->e, -EINVAL,
@@ -226,7 +100,7 @@ hash_hole(struct layer_stream *s, EVP_MD_CTX *ctx, const char *path, uint64_t n)
 /* Hashes the content of the current (regular file) entry: its data blocks, and the holes of a
  * sparse file as the zeros a runtime unpacks them to, up to the entry's size. */
 static int
-hash_content(struct archive *a, struct layer_stream *s, const char *path, uint64_t size,
+hash_content(struct archive *a, struct layer_reader *s, const char *path, uint64_t size,
              uint8_t ret[32])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -269,7 +143,7 @@ hash_content(struct archive *a, struct layer_stream *s, const char *path, uint64
 }
 
 static int
-apply_entries(struct archive *a, struct layer_stream *s, struct image_tree *t)
+apply_entries(struct archive *a, struct layer_reader *s, struct image_tree *t)
 {
     struct archive_entry *ae;
     int x, r;
@@ -310,21 +184,10 @@ apply_entries(struct archive *a, struct layer_stream *s, struct image_tree *t)
     }
 }
 
-static void
-stream_release(struct layer_stream *s)
-{
-    EVP_MD_CTX_free(s->blob_sha);
-    EVP_MD_CTX_free(s->tar_sha);
-    if (s->z_ready)
-        inflateEnd(&s->z);
-    ZSTD_freeDStream(s->zstd);
-    free(s);
-}
-
 /* Reads what libarchive left of the stream (tar padding after the end blocks), so that the two
  * digests cover the whole blob. */
 static int
-drain(struct layer_stream *s)
+drain(struct layer_reader *s)
 {
     const void *buf;
     int r = 0;
@@ -343,43 +206,35 @@ int
 image_layer_apply(int fd, struct image_tree *t, image_progress_fn progress, void *userdata,
                   struct image_layer_info *ret, struct image_error *e)
 {
-    struct layer_stream *s = calloc(1, sizeof(*s));
+    struct layer_reader s = { .progress = progress, .userdata = userdata, .e = e };
     struct archive *a = NULL;
     int r;
 
-    if (!s)
-        return -ENOMEM;
-    *s = (struct layer_stream){ .fd = fd, .progress = progress, .userdata = userdata, .e = e };
-    s->blob_sha = EVP_MD_CTX_new();
-    s->tar_sha = EVP_MD_CTX_new();
+    s.tar_sha = EVP_MD_CTX_new();
     a = archive_read_new();
-    r = s->blob_sha && s->tar_sha && a && EVP_DigestInit_ex(s->blob_sha, EVP_sha256(), NULL) == 1 &&
-                EVP_DigestInit_ex(s->tar_sha, EVP_sha256(), NULL) == 1
-            ? 0
-            : -ENOMEM;
+    r = s.tar_sha && a && EVP_DigestInit_ex(s.tar_sha, EVP_sha256(), NULL) == 1 ? 0 : -ENOMEM;
     if (r == 0)
-        r = detect(s);
+        r = layer_stream_open(fd, &s.stream, e);
     if (r == 0 && (archive_read_support_format_tar(a) != ARCHIVE_OK ||
                    archive_read_support_format_empty(a) != ARCHIVE_OK))
         r = -ENOMEM;
-    if (r == 0 && archive_read_open(a, s, NULL, read_tar, NULL) != ARCHIVE_OK)
-        r = s->error ? s->error
-                     : image_errorf(e, -EINVAL, "not a valid tar: %s", archive_error_string(a));
+    if (r == 0 && archive_read_open(a, &s, NULL, read_tar, NULL) != ARCHIVE_OK)
+        r = s.error ? s.error
+                    : image_errorf(e, -EINVAL, "not a valid tar: %s", archive_error_string(a));
     if (r == 0)
-        r = apply_entries(a, s, t);
+        r = apply_entries(a, &s, t);
     if (r == 0)
-        r = drain(s);
+        r = drain(&s);
     if (r == 0) {
-        *ret = (struct image_layer_info){ .size = s->stored,
-                                          .uncompressed = s->uncompressed,
-                                          .compression = s->compression };
-        if (EVP_DigestFinal_ex(s->blob_sha, ret->digest, NULL) != 1 ||
-            EVP_DigestFinal_ex(s->tar_sha, ret->diff_id, NULL) != 1)
+        *ret = (struct image_layer_info){ .uncompressed = s.uncompressed };
+        r = layer_stream_result(s.stream, ret->digest, &ret->size, &ret->compression);
+        if (r == 0 && EVP_DigestFinal_ex(s.tar_sha, ret->diff_id, NULL) != 1)
             r = -ENOMEM;
     }
     if (progress && r == 0)
-        progress(userdata, s->stored);
+        progress(userdata, ret->size);
     archive_read_free(a);
-    stream_release(s);
+    layer_stream_free(s.stream);
+    EVP_MD_CTX_free(s.tar_sha);
     return r;
 }

@@ -1,19 +1,15 @@
 /* Reading one layer blob in a single pass: the stored bytes are hashed (the blob's digest),
  * decompressed (gzip or zstd, told by their magic numbers; anything else is a plain tar),
  * hashed again (the diff_id) and read as a tar whose entries go to an image_tree, each file's
- * content hashed on the way. Nothing is held whole in memory. */
+ * content hashed on the way. Nothing is held whole in memory. Reading and decompressing run on a
+ * thread of their own (layer-stream.h). */
 #pragma once
 
 #include <stdint.h>
 
 #include "image-error.h"
 #include "image-tree.h"
-
-enum image_compression {
-    IMAGE_COMPRESSION_NONE,
-    IMAGE_COMPRESSION_GZIP,
-    IMAGE_COMPRESSION_ZSTD,
-};
+#include "layer-stream.h"
 
 struct image_layer_info {
     uint8_t digest[32];  /* SHA-256 of the blob as stored */
