@@ -105,6 +105,18 @@ copy_member(struct jwbuf *b, const struct jread_value *from, const char *key, bo
     return jwbuf_canonical(b, v, NULL);
 }
 
+/* The key_param cloister-init uses when there is none (RSA 2048, EC P-256), written out as the
+ * manager stores it, so that the same key measures the same whether or not it was spelled out. */
+static void
+write_default_key_param(struct jwbuf *b, const char *key_type, bool *first)
+{
+    if (!key_type)
+        return;
+    jwbuf_key(b, "key_param", *first);
+    *first = false;
+    jwbuf_puts(b, strcmp(key_type, "RSA") == 0 ? "{\"size\":2048}" : "{\"curve\":\"P-256\"}");
+}
+
 /* The "app" section: the app's settings as the manager stores them (top level and
  * advanced_settings), certificate without the issuer. */
 static int
@@ -131,7 +143,10 @@ write_app(struct jwbuf *b, const struct jread_value *cfg)
     first = false;
     jwbuf_puts(b, "{");
     for (size_t i = 0; r == 0 && i < ELEMENTSOF(cert_keys); i++)
-        r = copy_member(b, cert, cert_keys[i], &cfirst);
+        if (strcmp(cert_keys[i], "key_param") == 0 && cert && !jread_get(cert, "key_param"))
+            write_default_key_param(b, jread_get_string(cert, "key_type"), &cfirst);
+        else
+            r = copy_member(b, cert, cert_keys[i], &cfirst);
     jwbuf_puts(b, "}");
     for (size_t i = 0; r == 0 && i < ELEMENTSOF(top_keys); i++)
         r = copy_member(b, cfg, top_keys[i], &first);
