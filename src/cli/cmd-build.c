@@ -497,12 +497,41 @@ build_delete(struct cli *cli, int argc, char **argv)
     return resource_verb_delete(cli, &delete_cmd, &build_resource, argc, argv);
 }
 
+static const struct cli_cmd signer_cmd = {
+    .name = "build signer",
+    .usage = "Usage: cloister build signer\n"
+             "\n"
+             "Show the account's image signing key, which signs every conversion in the manager:\n"
+             "its signer (the mrsigner of those builds) and public key (GET /v1/signing-key).\n"
+             "The account's first conversion makes it.\n"
+             "\n"
+             "Example:\n"
+             "  cloister build signer\n",
+    .min_args = 0,
+    .max_args = 0,
+};
+
+static int
+build_signer(struct cli *cli, int argc, char **argv)
+{
+    _cleanup_json_ json_t *key = NULL;
+    int r = cli_parse(cli, &signer_cmd, argc, argv, NULL, NULL, &argc, &argv);
+
+    if (r != 0)
+        return r;
+    r = cli_call(cli, "GET", "/v1/signing-key", NULL, 0, &key);
+    if (r < 0)
+        return r;
+    return output_object(cli, key, "signer");
+}
+
 static const struct cli_verb build_verbs[] = {
     { "register", "register a build measured elsewhere", build_register },
     { "convert", "convert the app's image in the manager and register the build", build_convert },
     { "list", "list builds", build_list },
     { "show", "show a build", build_show },
     { "delete", "delete a build", build_delete },
+    { "signer", "show the account's image signing key", build_signer },
 };
 
 const struct cli_group cmd_build = { "build", build_verbs, ELEMENTSOF(build_verbs) };

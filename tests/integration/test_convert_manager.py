@@ -379,3 +379,19 @@ def test_cli_build_convert(tmp_path, mgr, owner, app, registry):
     assert p.returncode == 1 and "MANIFEST_UNKNOWN" in p.stderr, p.stderr
     p = run_cli(mgr, owner, tmp_path, "build", "convert", "--app", app["name"])
     assert p.returncode == 2 and "tag" in p.stderr, p.stderr
+
+
+def test_cli_build_signer(tmp_path, mgr, owner, app):
+    """`cloister build signer` shows the account's key (-q: the signer alone)."""
+    expect(owner.post("/v1/builds/convert-app",
+                      json={"app_id": app["app_id"], "docker_version": "signer"}), 201)
+    key = expect(owner.get("/v1/signing-key"), 200)
+    p = run_cli(mgr, owner, tmp_path, "build", "signer")
+    assert p.returncode == 0, p.stderr
+    assert key["signer"] in p.stdout and "BEGIN PUBLIC KEY" in p.stdout, p.stdout
+    p = run_cli(mgr, owner, tmp_path, "-q", "build", "signer")
+    assert p.returncode == 0 and p.stdout.strip() == key["signer"], (p.stdout, p.stderr)
+    other = new_user(mgr, "conv-nokey")
+    other.select(other.create_account(lib.unique("conv-nokey"))["acct_id"])
+    p = run_cli(mgr, other, tmp_path, "build", "signer")
+    assert p.returncode != 0 and "first conversion makes it" in p.stderr, (p.stdout, p.stderr)
