@@ -442,6 +442,9 @@ registry_answer_error(struct registry_conn *c, const struct http_exchange *x, in
     const char *code = json_string_value(json_object_get(first, "code"));
     const char *message = json_string_value(json_object_get(first, "message"));
 
+    if (x->status >= 500)
+        c->server_error = x->status;
+
     image_errorf(c->e, r, "%s: %s answered %ld%s%s%s%s", what, c->ref->host, x->status,
                  code ? ": " : "", code ? code : "", message ? ": " : "", message ? message : "");
     json_decref(doc);

@@ -21,6 +21,7 @@ struct registry_conn {
     const char *scope;   /* asked for with a token: "repository:R:pull" (and more) */
     char *authorization; /* "Authorization: ..." once known */
     struct image_error *e;
+    long server_error; /* the status of the last 5xx answer registry_answer_error() saw */
 };
 
 struct http_exchange {

@@ -12,6 +12,8 @@
 #define MANIFEST_ACCEPT                                                                            \
     OCI_MT_MANIFEST ", " OCI_MT_INDEX ", " DOCKER_MT_MANIFEST ", " DOCKER_MT_LIST
 #define CHUNK_DEFAULT (UINT64_C(64) << 20)
+#define PUSH_BLOB_ATTEMPTS 3
+#define PUSH_RETRY_DELAY_US 200000 /* times the attempt number */
 
 /* References. */
 
@@ -383,7 +385,7 @@ upload(struct registry_conn *c, const char *dir, const struct oci_descriptor *de
 }
 
 static int
-push_blob(struct registry_conn *c, const char *dir, const struct oci_descriptor *desc)
+push_blob_once(struct registry_conn *c, const char *dir, const struct oci_descriptor *desc)
 {
     char location[REGISTRY_URL_MAX];
     bool exists = false, mounted = false;
@@ -396,6 +398,25 @@ push_blob(struct registry_conn *c, const char *dir, const struct oci_descriptor 
     if (r < 0 || mounted)
         return r;
     return upload(c, dir, desc, location);
+}
+
+/* A blob pushed again after a 5xx answer: docker-registry's filesystem driver answers 500 to
+ * one of two uploads of the same blob that end at the same moment (two conversions pushing the
+ * same layer), and then has the blob from the other one. Other errors are final. */
+static int
+push_blob(struct registry_conn *c, const char *dir, const struct oci_descriptor *desc)
+{
+    for (int attempt = 1;; attempt++) {
+        int r;
+
+        c->server_error = 0;
+        r = push_blob_once(c, dir, desc);
+        if (r >= 0 || !c->server_error || attempt == PUSH_BLOB_ATTEMPTS)
+            return r;
+        if (c->e)
+            c->e->text[0] = '\0';
+        usleep(PUSH_RETRY_DELAY_US * (useconds_t)attempt);
+    }
 }
 
 static int
