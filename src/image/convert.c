@@ -238,9 +238,6 @@ read_key_file(struct conversion *c)
 static int
 load_key(struct conversion *c, uint8_t ret_signer[32])
 {
-    _cleanup_(BIO_freep) BIO *pem = BIO_new(BIO_s_mem());
-    char *data;
-    long n;
     int r;
 
     if (c->o->signer_pkey) {
@@ -252,12 +249,11 @@ load_key(struct conversion *c, uint8_t ret_signer[32])
         if (r < 0)
             return r;
     }
-    if (!pem || !PEM_write_bio_PUBKEY(pem, c->key))
-        return image_errorf(c->e, -EINVAL, "the signing key has no usable public key");
-    n = BIO_get_mem_data(pem, &data);
-    c->signer_pem = strndup(data, (size_t)n);
-    if (!c->signer_pem)
-        return -ENOMEM;
+    r = manifest_key_pem(c->key, &c->signer_pem);
+    if (r == -EINVAL)
+        return image_errorf(c->e, r, "the signing key has no usable public key");
+    if (r < 0)
+        return r;
     return manifest_key_signer(c->key, ret_signer);
 }
 

@@ -160,17 +160,13 @@ static int
 write_signature(const struct create_args *a, const struct manifest *m, EVP_PKEY *key)
 {
     _cleanup_free_ char *sig_path = sibling_path(a->output, "manifest.sig");
-    _cleanup_free_ char *pem_path = sibling_path(a->output, "signer.pem");
-    _cleanup_(BIO_freep) BIO *pem = BIO_new(BIO_s_mem());
+    _cleanup_free_ char *pem_path = sibling_path(a->output, "signer.pem"), *pem = NULL;
     unsigned char *signature = NULL;
     size_t sig_size = 0;
-    char *pem_data;
-    long pem_size;
     int r;
 
-    if (!sig_path || !pem_path || !pem || !PEM_write_bio_PUBKEY(pem, key))
+    if (!sig_path || !pem_path || manifest_key_pem(key, &pem) < 0)
         return log_error_errno(-ENOMEM, "Cannot write the signature files: %m");
-    pem_size = BIO_get_mem_data(pem, &pem_data);
     r = manifest_sign(m, key, &signature, &sig_size);
     if (r < 0)
         return log_error_errno(r, "Cannot sign the manifest with %s", a->signer_key);
@@ -178,7 +174,7 @@ write_signature(const struct create_args *a, const struct manifest *m, EVP_PKEY 
     OPENSSL_free(signature);
     if (r < 0)
         return log_error_errno(r, "Cannot write %s: %m", sig_path);
-    r = write_output(pem_path, pem_data, (size_t)pem_size);
+    r = write_output(pem_path, pem, strlen(pem));
     if (r < 0)
         return log_error_errno(r, "Cannot write %s: %m", pem_path);
     return 0;

@@ -23,6 +23,24 @@ manifest_key_signer(EVP_PKEY *key, uint8_t ret_signer[32])
     return r;
 }
 
+int
+manifest_key_pem(EVP_PKEY *key, char **ret_pem)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len;
+    int r = -ENOMEM;
+
+    if (bio && PEM_write_bio_PUBKEY(bio, key) == 1) {
+        len = BIO_get_mem_data(bio, &data);
+        *ret_pem = len > 0 && data ? strndup(data, (size_t)len) : NULL;
+        r = *ret_pem ? 0 : -ENOMEM;
+    } else if (bio)
+        r = -EINVAL;
+    BIO_free(bio);
+    return r;
+}
+
 /* Ed25519 signs the message itself (no separate digest); ECDSA and RSA sign its SHA-256. */
 static const EVP_MD *
 signing_digest(EVP_PKEY *key)

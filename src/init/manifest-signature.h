@@ -26,6 +26,9 @@ enum manifest_signature_state {
 /* The signer of key: SHA-256 of its DER SubjectPublicKeyInfo. */
 int manifest_key_signer(EVP_PKEY *key, uint8_t ret_signer[32]);
 
+/* signer.pem's content: key's public half as PEM SubjectPublicKeyInfo, malloc'd. */
+int manifest_key_pem(EVP_PKEY *key, char **ret_pem);
+
 /* A detached signature over manifest_canonical(m) with the key's own scheme: Ed25519 (pure,
  * deterministic), or ECDSA or RSA PKCS#1 v1.5 over SHA-256. *ret_signature is OPENSSL_malloc'd. */
 int manifest_sign(const struct manifest *m, EVP_PKEY *key, unsigned char **ret_signature,

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "cleanup.h"
@@ -21,23 +20,6 @@ static void
 key_aad(const char *acct_id, char out[80])
 {
     snprintf(out, 80, "signing-key:%s", acct_id);
-}
-
-static int
-public_pem(EVP_PKEY *key, char **ret_pem)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data;
-    long len;
-    int r = -ENOMEM;
-
-    if (bio && PEM_write_bio_PUBKEY(bio, key) == 1) {
-        len = BIO_get_mem_data(bio, &data);
-        *ret_pem = strndup(data, (size_t)len);
-        r = *ret_pem ? 0 : -ENOMEM;
-    }
-    BIO_free(bio);
-    return r;
 }
 
 static int
@@ -70,7 +52,7 @@ make_key(struct api_request *r, char signer_hex[65])
         return -ENOMEM;
     err = manifest_key_signer(key, signer);
     if (err >= 0)
-        err = public_pem(key, &pem);
+        err = manifest_key_pem(key, &pem);
     if (err >= 0)
         err = seal_key(r->ctx->keys->seal_key, r->acct_id, key, &sealed);
     if (err < 0)
