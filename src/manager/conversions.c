@@ -115,7 +115,7 @@ report(struct runner *rn, bool force)
          * but records nothing more: record() checks again. */
         rn->lost = true;
         log_warning("Conversion %s: attempt %lld lost its job (its lease ran out and another "
-                    "runner took it over, or the build was deleted)",
+                    "runner took it over, or its record is gone)",
                     rn->id, (long long)rn->attempt);
     } else if (r < 0)
         log_warning_errno(r, "Conversion %s: recording progress failed: %m", rn->id);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "store-tool-conversions.h"
 
 int
 store_conversion_insert(struct store *store, const struct conversion_new *j)
@@ -120,20 +121,32 @@ store_conversion_progress(struct store *store, const char *build_id, int64_t att
     return r;
 }
 
-int
-store_conversion_hold(struct store *store, const char *build_id, int64_t attempt)
+static int
+hold_in(struct store *store, const struct job_table *t, const char *id, int64_t attempt)
 {
     _cleanup_free_ char *sql = NULL;
     int64_t attempts = 0;
     int r;
 
-    if (asprintf(&sql, "SELECT attempts FROM conversion_jobs WHERE build_id = ?%s",
-                 store->ops->for_update) < 0)
+    if (asprintf(&sql, "SELECT attempts FROM %s WHERE %s = ?%s%s", t->table, t->id_column,
+                 t->condition, store->ops->for_update) < 0)
         return -ENOMEM;
-    r = store_query_int(store, sql, STORE_ARGS(SV_TEXT(build_id)), &attempts);
+    r = store_query_int(store, sql, STORE_ARGS(SV_TEXT(id)), &attempts);
     if (r < 0)
         return r;
     return attempts == attempt ? 0 : -ESTALE;
+}
+
+int
+store_conversion_hold(struct store *store, const char *build_id, int64_t attempt)
+{
+    return hold_in(store, &job_tables[0], build_id, attempt);
+}
+
+int
+store_tool_conversion_hold(struct store *store, const char *id, int64_t attempt)
+{
+    return hold_in(store, &job_tables[1], id, attempt);
 }
 
 int

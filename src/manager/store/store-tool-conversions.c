@@ -88,24 +88,6 @@ store_tool_conversion_progress(struct store *store, const char *id, int64_t atte
                                      SV_TEXT(now), SV_TEXT(id), SV_INT(attempt)));
 }
 
-int
-store_tool_conversion_hold(struct store *store, const char *id, int64_t attempt)
-{
-    _cleanup_free_ char *sql = NULL;
-    int64_t attempts = 0;
-    int r;
-
-    if (asprintf(&sql,
-                 "SELECT attempts FROM tool_conversions WHERE conversion_id = ?"
-                 " AND status = 'CONVERTING'%s",
-                 store->ops->for_update) < 0)
-        return -ENOMEM;
-    r = store_query_int(store, sql, STORE_ARGS(SV_TEXT(id)), &attempts);
-    if (r < 0)
-        return r;
-    return attempts == attempt ? 0 : -ESTALE;
-}
-
 /* The credentials are only needed while it runs. */
 #define TOOL_END_SET                                                                               \
     " progress = 100, log = ?, updated_at = ?, input_password_sealed = NULL,"                      \

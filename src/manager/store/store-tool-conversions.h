@@ -23,7 +23,8 @@ int store_tool_conversion_insert(struct store *store, const struct conversion_ne
 int store_tool_conversion_get(struct store *store, const char *acct_id, const char *id,
                               json_t **ret_conversion);
 
-/* As store_conversion_progress() and store_conversion_hold(), for a stand-alone conversion. */
+/* As store_conversion_progress() and store_conversion_hold(), for a stand-alone conversion
+ * (the hold is store-conversions.c's, which knows both job tables). */
 int store_tool_conversion_progress(struct store *store, const char *id, int64_t attempt,
                                    int64_t lease_until_ms, int progress, const char *log,
                                    const char *now);
