@@ -1,6 +1,7 @@
 /* libattest: names of platforms, TCB statuses and steps; claims as JSON. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,14 @@ static const char *const step_names[] = {
     [ATTEST_STEP_SIGNATURE] = "signature",
     [ATTEST_STEP_REPORT_DATA] = "report_data",
     [ATTEST_STEP_POLICY] = "policy",
+    [ATTEST_STEP_COLLATERAL] = "collateral",
+    [ATTEST_STEP_EXPIRED] = "expired",
+    [ATTEST_STEP_CERT_CHAIN] = "cert_chain",
+    [ATTEST_STEP_REVOCATION] = "revocation",
+    [ATTEST_STEP_QE_REPORT] = "qe_report",
+    [ATTEST_STEP_ATTESTATION_KEY] = "attestation_key",
+    [ATTEST_STEP_QE_IDENTITY] = "qe_identity",
+    [ATTEST_STEP_TCB] = "tcb",
 };
 
 const char *
@@ -79,6 +88,52 @@ attest_tcb_status_name(enum attest_tcb_status status)
     if ((unsigned)status >= ELEMENTSOF(tcb_status_names))
         return NULL;
     return tcb_status_names[status];
+}
+
+int
+attest_tcb_status_from_name(const char *name, enum attest_tcb_status *ret)
+{
+    if (!name)
+        return -EINVAL;
+    for (size_t i = 0; i < ELEMENTSOF(tcb_status_names); i++)
+        if (tcb_status_names[i] && strcmp(tcb_status_names[i], name) == 0) {
+            *ret = (enum attest_tcb_status)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+int
+attest_claims_add_advisory(struct attest_claims *claims, const char *id)
+{
+    size_t length = id ? strlen(id) : 0;
+
+    if (length == 0)
+        return -EINVAL;
+    if (length >= ATTEST_ADVISORY_ID_SIZE)
+        return -E2BIG;
+    for (unsigned i = 0; i < claims->advisory_count; i++)
+        if (strcmp(claims->advisory_ids[i], id) == 0)
+            return 0;
+    if (claims->advisory_count >= ATTEST_ADVISORIES_MAX)
+        return -E2BIG;
+    memcpy(claims->advisory_ids[claims->advisory_count++], id, length + 1);
+    return 0;
+}
+
+int
+attest_failure_set(struct attest_failure *failure, enum attest_step step, int error,
+                   const char *format, ...)
+{
+    va_list args;
+
+    if (!failure)
+        return error;
+    failure->step = step;
+    va_start(args, format);
+    (void)vsnprintf(failure->reason, sizeof(failure->reason), format, args);
+    va_end(args);
+    return error;
 }
 
 const char *
