@@ -38,6 +38,7 @@ bench: build
 	bench/store/run $(BUILD)
 	bench/issue/run $(BUILD)
 	bench/convert/run $(BUILD)
+	bench/verify/run $(BUILD)
 
 format:
 	git ls-files -co --exclude-standard -- '*.c' '*.h' | xargs clang-format -i

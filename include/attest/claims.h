@@ -180,9 +180,15 @@ ATTEST_EXPORT int attest_failure_set(struct attest_failure *failure, enum attest
                                      int error, const char *format, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* The claims as a new JSON object: {platform, tcb_status, insecure, mrenclave, mrsigner,
- * isvprodid, isvsvn, attributes, debug, report_data, key_id}, byte fields in lowercase hex,
- * attributes as a 16-digit hex string. The caller owns *ret (json_decref). -ENOMEM, -EINVAL. */
+/* The claims as a new JSON object: {platform, tcb_status, insecure, debug, report_data} and per
+ * platform: sim {key_id, mrenclave, mrsigner, isvprodid, isvsvn, attributes}; sgx-dcap the same
+ * without key_id, plus advisory_ids; tdx {mrtd, mrconfigid, mrowner, mrownerconfig, mrseam,
+ * mrsignerseam, tee_tcb_svn, td_attributes, seam_attributes, xfam, rtmr0..3, and for TD 1.5
+ * tee_tcb_svn2, mrservicetd, advisory_ids}; snp {version, guest_svn, policy, vmpl, measurement,
+ * host_data, family_id, image_id, id_key_digest, author_key_digest, report_id, current_tcb,
+ * reported_tcb, committed_tcb, launch_tcb, platform_info, chip_id, product, vlek,
+ * advisory_ids}. Byte fields in lowercase hex; 64-bit flag words and TCBs as 16-digit hex
+ * strings. The caller owns *ret (json_decref). -ENOMEM, -EINVAL. */
 ATTEST_EXPORT int attest_claims_to_json(const struct attest_claims *claims, json_t **ret);
 
 #ifdef __cplusplus

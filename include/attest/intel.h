@@ -93,6 +93,11 @@ struct attest_intel_result {
     enum attest_tcb_status qe_status;         /* the QE identity level that matched */
     enum attest_tcb_status tdx_module_status; /* tdx with tdxModuleIdentities; else 0 */
     int64_t tcb_date;                         /* of the matched platform level, unix seconds */
+    /* TD 1.5: Intel QVL would say TDRelaunchAdvised(ConfigurationNeeded) in place of an
+     * OutOfDate status: relaunching the TD picks up the TDX module already loaded. The status
+     * stays OutOfDate(ConfigurationNeeded) (SPEC 6.1 has no such status); these say the rest. */
+    bool td_relaunch_advised;
+    bool td_relaunch_configuration_needed;
     bool crls_checked;     /* false only with crls_missing_ok and no CRLs in the collateral */
     uint16_t version;      /* quote version: 3, 4 or 5 */
     uint8_t fmspc[6];      /* from the PCK certificate */

@@ -153,12 +153,121 @@ set_hex(json_t *object, const char *key, const uint8_t *data, size_t size)
     return json_object_set_new(object, key, json_string(hex)) == 0 ? 0 : -ENOMEM;
 }
 
+static int
+set_u64_hex(json_t *object, const char *key, uint64_t value)
+{
+    char text[17];
+
+    (void)snprintf(text, sizeof(text), "%016" PRIx64, value);
+    return json_object_set_new(object, key, json_string(text)) == 0 ? 0 : -ENOMEM;
+}
+
+static int
+set_int(json_t *object, const char *key, json_int_t value)
+{
+    return json_object_set_new(object, key, json_integer(value)) == 0 ? 0 : -ENOMEM;
+}
+
+/* sim and sgx-dcap: the SGX report's identity. */
+static int
+set_enclave(json_t *object, const struct attest_claims *claims)
+{
+    if (set_hex(object, "mrenclave", claims->mrenclave, sizeof(claims->mrenclave)) < 0 ||
+        set_hex(object, "mrsigner", claims->mrsigner, sizeof(claims->mrsigner)) < 0 ||
+        set_int(object, "isvprodid", claims->isvprodid) < 0 ||
+        set_int(object, "isvsvn", claims->isvsvn) < 0 ||
+        set_u64_hex(object, "attributes", claims->attributes) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static int
+set_td(json_t *object, const struct attest_tdx_claims *td)
+{
+    static const char *const rtmr_names[] = { "rtmr0", "rtmr1", "rtmr2", "rtmr3" };
+
+    if (set_hex(object, "mrtd", td->mrtd, sizeof(td->mrtd)) < 0 ||
+        set_hex(object, "mrconfigid", td->mrconfigid, sizeof(td->mrconfigid)) < 0 ||
+        set_hex(object, "mrowner", td->mrowner, sizeof(td->mrowner)) < 0 ||
+        set_hex(object, "mrownerconfig", td->mrownerconfig, sizeof(td->mrownerconfig)) < 0 ||
+        set_hex(object, "mrseam", td->mrseam, sizeof(td->mrseam)) < 0 ||
+        set_hex(object, "mrsignerseam", td->mrsignerseam, sizeof(td->mrsignerseam)) < 0 ||
+        set_hex(object, "tee_tcb_svn", td->tee_tcb_svn, sizeof(td->tee_tcb_svn)) < 0 ||
+        set_u64_hex(object, "td_attributes", td->td_attributes) < 0 ||
+        set_u64_hex(object, "seam_attributes", td->seam_attributes) < 0 ||
+        set_u64_hex(object, "xfam", td->xfam) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < ELEMENTSOF(rtmr_names); i++)
+        if (set_hex(object, rtmr_names[i], td->rtmr[i], sizeof(td->rtmr[i])) < 0)
+            return -ENOMEM;
+    if (td->td15 &&
+        (set_hex(object, "tee_tcb_svn2", td->tee_tcb_svn2, sizeof(td->tee_tcb_svn2)) < 0 ||
+         set_hex(object, "mrservicetd", td->mrservicetd, sizeof(td->mrservicetd)) < 0))
+        return -ENOMEM;
+    return 0;
+}
+
+static int
+set_snp(json_t *object, const struct attest_snp_claims *snp)
+{
+    if (set_int(object, "version", snp->version) < 0 ||
+        set_int(object, "guest_svn", snp->guest_svn) < 0 ||
+        set_u64_hex(object, "policy", snp->policy) < 0 || set_int(object, "vmpl", snp->vmpl) < 0 ||
+        set_hex(object, "measurement", snp->measurement, sizeof(snp->measurement)) < 0 ||
+        set_hex(object, "host_data", snp->host_data, sizeof(snp->host_data)) < 0 ||
+        set_hex(object, "family_id", snp->family_id, sizeof(snp->family_id)) < 0 ||
+        set_hex(object, "image_id", snp->image_id, sizeof(snp->image_id)) < 0 ||
+        set_hex(object, "id_key_digest", snp->id_key_digest, sizeof(snp->id_key_digest)) < 0 ||
+        set_hex(object, "author_key_digest", snp->author_key_digest,
+                sizeof(snp->author_key_digest)) < 0 ||
+        set_hex(object, "report_id", snp->report_id, sizeof(snp->report_id)) < 0 ||
+        set_u64_hex(object, "current_tcb", snp->current_tcb) < 0 ||
+        set_u64_hex(object, "reported_tcb", snp->reported_tcb) < 0 ||
+        set_u64_hex(object, "committed_tcb", snp->committed_tcb) < 0 ||
+        set_u64_hex(object, "launch_tcb", snp->launch_tcb) < 0 ||
+        set_u64_hex(object, "platform_info", snp->platform_info) < 0 ||
+        set_hex(object, "chip_id", snp->chip_id, sizeof(snp->chip_id)) < 0 ||
+        json_object_set_new(object, "product", json_string(snp->product)) < 0 ||
+        json_object_set_new(object, "vlek", json_boolean(snp->vlek)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static int
+set_advisories(json_t *object, const struct attest_claims *claims)
+{
+    json_t *array = json_array();
+
+    if (!array || json_object_set_new(object, "advisory_ids", array) < 0)
+        return -ENOMEM;
+    for (unsigned i = 0; i < claims->advisory_count && i < ATTEST_ADVISORIES_MAX; i++)
+        if (json_array_append_new(array, json_string(claims->advisory_ids[i])) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+static int
+set_platform_fields(json_t *object, const struct attest_claims *claims)
+{
+    switch (claims->platform) {
+    case ATTEST_PLATFORM_TDX:
+        return set_td(object, &claims->tdx);
+    case ATTEST_PLATFORM_SNP:
+        return set_snp(object, &claims->snp);
+    case ATTEST_PLATFORM_SIM:
+        if (set_hex(object, "key_id", claims->key_id, sizeof(claims->key_id)) < 0)
+            return -ENOMEM;
+        return set_enclave(object, claims);
+    default:
+        return set_enclave(object, claims);
+    }
+}
+
 int
 attest_claims_to_json(const struct attest_claims *claims, json_t **ret)
 {
     _cleanup_(json_decrefp) json_t *object = NULL;
     const char *platform, *tcb;
-    char attributes[17];
 
     if (!claims || !ret)
         return -EINVAL;
@@ -169,20 +278,15 @@ attest_claims_to_json(const struct attest_claims *claims, json_t **ret)
     object = json_object();
     if (!object)
         return -ENOMEM;
-    (void)snprintf(attributes, sizeof(attributes), "%016" PRIx64, claims->attributes);
     if (json_object_set_new(object, "platform", json_string(platform)) < 0 ||
         json_object_set_new(object, "tcb_status", json_string(tcb)) < 0 ||
         json_object_set_new(object, "insecure",
                             json_boolean(claims->tcb_status == ATTEST_TCB_SIMULATED_INSECURE)) <
             0 ||
-        set_hex(object, "mrenclave", claims->mrenclave, sizeof(claims->mrenclave)) < 0 ||
-        set_hex(object, "mrsigner", claims->mrsigner, sizeof(claims->mrsigner)) < 0 ||
-        json_object_set_new(object, "isvprodid", json_integer(claims->isvprodid)) < 0 ||
-        json_object_set_new(object, "isvsvn", json_integer(claims->isvsvn)) < 0 ||
-        json_object_set_new(object, "attributes", json_string(attributes)) < 0 ||
         json_object_set_new(object, "debug", json_boolean(claims->debug)) < 0 ||
         set_hex(object, "report_data", claims->report_data, sizeof(claims->report_data)) < 0 ||
-        set_hex(object, "key_id", claims->key_id, sizeof(claims->key_id)) < 0)
+        set_platform_fields(object, claims) < 0 ||
+        (claims->platform != ATTEST_PLATFORM_SIM && set_advisories(object, claims) < 0))
         return -ENOMEM;
     *ret = TAKE_PTR(object);
     return 0;

@@ -54,8 +54,8 @@ struct intel_quote {
     uint8_t qe_vendor_id[16];
     uint8_t user_data[20];
     enum intel_body_type body_type;
-    struct intel_sgx_report enclave; /* body_type INTEL_BODY_SGX */
-    struct attest_tdx_claims td;     /* body_type INTEL_BODY_TD10 or TD15 */
+    struct intel_sgx_report enclave; /* body_type INTEL_BODY_SGX; zero otherwise */
+    struct attest_tdx_claims td;     /* body_type INTEL_BODY_TD10 or TD15; zero otherwise */
     uint8_t report_data[64];         /* of the body, whichever it is */
     const uint8_t *signed_region;    /* header + body: what the attestation key signs */
     size_t signed_size;
@@ -66,17 +66,24 @@ struct intel_quote {
     const uint8_t *qe_report_signature; /* INTEL_ECDSA_SIGNATURE_SIZE bytes */
     const uint8_t *qe_auth_data;
     size_t qe_auth_size;
-    const uint8_t *pck_chain; /* the PEM text of certification data type 5 (leaf, CA, root) */
+    const uint8_t *pck_chain; /* the PEM text of certification data type 5 (leaf, CA, root),
+                               * without the NUL terminator(s) Intel's QE appends */
     size_t pck_chain_size;
-    size_t trailing_bytes; /* after the declared signature data */
+    uint32_t sig_data_size;  /* the declared signature data length */
+    uint16_t cert_data_type; /* of the signature data: 5 (v3) or 6 (v4, v5) */
+    size_t trailing_bytes;   /* after the declared signature data */
 };
 
 /* Parses size bytes of quote. Every length is checked against the bytes that remain; bytes
  * after the declared signature data are counted in trailing_bytes, not refused. v3 must carry
  * certification data type 5 directly; v4/v5 type 6 (QE report certification data) holding type
- * 5. Failures (failure set): ATTEST_STEP_VERSION -EPROTONOSUPPORT (quote version, attestation key
- * type, TEE type or body type this parser does not know), ATTEST_STEP_PARSE -EBADMSG (truncated,
- * a length that overruns, another certification data type). */
+ * 5. The signature data and the type 6 content must be filled exactly by what they hold (no
+ * slack inside a declared length). Failures (failure set): ATTEST_STEP_VERSION -EPROTONOSUPPORT
+ * (quote version, attestation key type, TEE type, body type or QE vendor this parser does not
+ * know, or a TEE type that does not fit the version/body), ATTEST_STEP_PARSE -EBADMSG (truncated,
+ * larger than ATTEST_INTEL_QUOTE_MAX, a length that overruns or leaves slack, another
+ * certification data type); -EINVAL for NULL data or ret. On success failure (when given) is
+ * ATTEST_STEP_NONE, "". ret is written only on success. */
 int intel_quote_parse(const uint8_t *data, size_t size, struct intel_quote *ret,
                       struct attest_failure *failure);
 
