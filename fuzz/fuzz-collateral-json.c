@@ -50,8 +50,8 @@ check_select(const struct attest_collateral *c)
                 if (failure.step != ATTEST_STEP_NONE)
                     __builtin_trap();
                 check_intel(&f);
-            } else if ((r != -ENOENT && r != -ENOTUNIQ) ||
-                       failure.step != ATTEST_STEP_COLLATERAL || (r == -ENOENT && only)) {
+            } else if ((r != -ENOENT && r != -ENOTUNIQ) || failure.step != ATTEST_STEP_COLLATERAL ||
+                       (r == -ENOENT && only)) {
                 __builtin_trap();
             }
         }
@@ -88,8 +88,8 @@ check_same(const struct attest_collateral *a, const struct attest_collateral *b)
     const struct attest_intel_collateral_files *x = attest_collateral_intel(a);
     const struct attest_intel_collateral_files *y = attest_collateral_intel(b);
 
-    if ((x == NULL) != (y == NULL) || strcmp(attest_collateral_shape(a),
-                                             attest_collateral_shape(b)) != 0)
+    if ((x == NULL) != (y == NULL) ||
+        strcmp(attest_collateral_shape(a), attest_collateral_shape(b)) != 0)
         __builtin_trap();
     if (x && (x->tcb_info.size != y->tcb_info.size ||
               memcmp(x->tcb_info.data, y->tcb_info.data, x->tcb_info.size) != 0))

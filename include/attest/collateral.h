@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define ATTEST_COLLATERAL_DOCUMENT_MAX (16u << 20) /* bytes of one file or JSON document */
-#define ATTEST_COLLATERAL_TCB_INFOS_MAX 256u        /* TCB infos in one document (bundles) */
+#define ATTEST_COLLATERAL_TCB_INFOS_MAX 256u       /* TCB infos in one document (bundles) */
 
 /* Loaded collateral: owns copies of every item (Intel items up to ATTEST_INTEL_COLLATERAL_MAX
  * bytes each, AMD certificates up to ATTEST_SNP_CERT_MAX). */

@@ -32,8 +32,10 @@ extern "C" {
  * else; -EIO, -EACCES as the read fails. */
 ATTEST_EXPORT int attest_gramine_check(const char *root, struct attest_hw_error *error);
 
-/* An SGX DCAP quote whose report data is the 64 bytes given, as evidence of type
- * ATTEST_PLATFORM_SGX_DCAP (data: the quote as Gramine returns it).
+/* An SGX DCAP quote whose report data is the 64 bytes given: *ret_quote (malloc'd, the caller
+ * frees it) holds *ret_size bytes, the quote as Gramine returns it; it is evidence of type
+ * ATTEST_PLATFORM_SGX_DCAP (attest_evidence_new). Bytes rather than an envelope, so that static
+ * programs without jansson (cloister-init) can use this file alone.
  *
  * Steps: attest_gramine_check; write the 64 bytes to user_report_data (Gramine takes them when
  * the file is closed); read quote; check that the quote is an SGX quote (v3, v4 with TEE type
@@ -44,10 +46,11 @@ ATTEST_EXPORT int attest_gramine_check(const char *root, struct attest_hw_error 
  * Errors: -EINVAL (NULL report_data or ret); those of attest_gramine_check; -EACCES (Gramine
  * could not get a quote: AESM service or DCAP quote provider library missing or failing, the
  * error Gramine gives); -EFBIG (quote larger than ATTEST_GRAMINE_QUOTE_MAX); -EBADMSG (empty,
- * or not an SGX quote); -EBUSY; -ENOMEM. *ret is the caller's (attest_evidence_free). */
+ * or not an SGX quote); -EBUSY; -ENOMEM. */
 ATTEST_EXPORT int attest_gramine_quote(const char *root,
                                        const uint8_t report_data[ATTEST_REPORT_DATA_SIZE],
-                                       struct attest_evidence **ret, struct attest_hw_error *error);
+                                       uint8_t **ret_quote, size_t *ret_size,
+                                       struct attest_hw_error *error);
 
 #ifdef __cplusplus
 }

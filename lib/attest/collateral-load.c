@@ -26,7 +26,7 @@
 
 #define ITEM_MAX ATTEST_INTEL_COLLATERAL_MAX
 #define AMD_FILE_MAX (4u * ATTEST_SNP_CERT_MAX) /* cert_chain.pem holds two certificates */
-#define AMD_CERTS_MAX 8u                         /* certificates in one file, and per role */
+#define AMD_CERTS_MAX 8u                        /* certificates in one file, and per role */
 #define FMSPC_SIZE 6u
 #define CN_MAX 128u
 
@@ -94,7 +94,7 @@ struct attest_collateral {
 
 /* AMD certificates by role, collected from every file before the chain is picked. */
 enum amd_role {
-    AMD_LEAF = 0, /* VCEK or VLEK */
+    AMD_LEAF = 0,     /* VCEK or VLEK */
     AMD_INTERMEDIATE, /* ASK or ASVK */
     AMD_ARK,
     AMD_ROLES,
@@ -135,8 +135,10 @@ refuse(const struct load *l, const char *what, int error, const char *format, ..
     if (l->source && what)
         return attest_failure_set(l->failure, ATTEST_STEP_COLLATERAL, error, "%s: %s: %s",
                                   l->source, what, reason);
+    if (!l->source && !what)
+        return attest_failure_set(l->failure, ATTEST_STEP_COLLATERAL, error, "%s", reason);
     return attest_failure_set(l->failure, ATTEST_STEP_COLLATERAL, error, "%s: %s",
-                              l->source ? l->source : what ? what : "collateral", reason);
+                              l->source ? l->source : what, reason);
 }
 
 static int
@@ -228,8 +230,8 @@ percent_decode(const char *s, size_t n, struct blob *ret)
         if (n - i < 3 || hex_digit((unsigned char)s[i + 1]) < 0 ||
             hex_digit((unsigned char)s[i + 2]) < 0)
             return -EBADMSG;
-        data[out++] = (uint8_t)(hex_digit((unsigned char)s[i + 1]) << 4 |
-                                hex_digit((unsigned char)s[i + 2]));
+        data[out++] =
+            (uint8_t)(hex_digit((unsigned char)s[i + 1]) << 4 | hex_digit((unsigned char)s[i + 2]));
         i += 2;
     }
     data[out] = '\0';
@@ -245,7 +247,8 @@ looks_pem(const void *data, size_t size)
 
 /* ---- X.509 ---- */
 
-/* Calls add for each PEM block of data, which must all be of type label; at least one. */
+/* Calls add for each PEM block of data, which must all be of type label; at least one. add
+ * takes the certificate or CRL it is given, also when it fails. */
 static int
 pem_each(const void *data, size_t size, const char *label, int (*add)(void *, X509 *, X509_CRL *),
          void *userdata)
@@ -274,15 +277,21 @@ pem_each(const void *data, size_t size, const char *label, int (*add)(void *, X5
         else if (strcmp(label, "CERTIFICATE") == 0) {
             X509 *cert = d2i_X509(NULL, &p, len);
 
-            r = cert && p == der + len ? add(userdata, cert, NULL) : -EBADMSG;
-            if (cert && r < 0)
+            if (cert && p == der + len)
+                r = add(userdata, cert, NULL); /* add takes cert, whatever it returns */
+            else {
                 X509_free(cert);
+                r = -EBADMSG;
+            }
         } else {
             X509_CRL *crl = d2i_X509_CRL(NULL, &p, len);
 
-            r = crl && p == der + len ? add(userdata, NULL, crl) : -EBADMSG;
-            if (crl && r < 0)
+            if (crl && p == der + len)
+                r = add(userdata, NULL, crl);
+            else {
                 X509_CRL_free(crl);
+                r = -EBADMSG;
+            }
         }
         OPENSSL_free(name);
         OPENSSL_free(header);
@@ -749,8 +758,8 @@ amd_add_cert(void *userdata, X509 *cert, X509_CRL *crl)
     if (amd_role(cert, &role, cn) < 0)
         return refuse(a->l, a->what, -EBADMSG, "not an AMD SEV certificate (CN \"%s\")", cn);
     if (a->expect != AMD_ROLE_ANY && role != a->expect)
-        return refuse(a->l, a->what, -EBADMSG, "holds %s (CN \"%s\"), not %s",
-                      amd_role_names[role], cn, amd_role_names[a->expect]);
+        return refuse(a->l, a->what, -EBADMSG, "holds %s (CN \"%s\"), not %s", amd_role_names[role],
+                      cn, amd_role_names[a->expect]);
     a->refused = false;
     for (size_t i = 0; i < pool->n[role]; i++)
         if (X509_cmp(pool->certs[role][i], cert) == 0)
@@ -814,8 +823,8 @@ amd_pick(struct load *l, enum amd_role role, X509 *child, X509 **ret)
         matches++;
     }
     if (matches != 1)
-        return refuse(l, NULL, -ENOTUNIQ, "%zu different certificates could be %s",
-                      pool->n[role], amd_role_names[role]);
+        return refuse(l, NULL, -ENOTUNIQ, "%zu different certificates could be %s", pool->n[role],
+                      amd_role_names[role]);
     *ret = found;
     return 0;
 }
@@ -857,8 +866,7 @@ amd_finish(struct load *l)
         r = amd_pick(l, AMD_ARK, intermediate ? intermediate : leaf, &ark);
     if (r < 0)
         return r;
-    if (der_of(leaf, &c->vcek) < 0 || der_of(intermediate, &c->ask) < 0 ||
-        der_of(ark, &c->ark) < 0)
+    if (der_of(leaf, &c->vcek) < 0 || der_of(intermediate, &c->ask) < 0 || der_of(ark, &c->ark) < 0)
         return oom(l);
     c->has_snp = leaf || intermediate || ark;
     c->snp = (struct attest_snp_cert_files){
@@ -1056,12 +1064,13 @@ body_from_object(const struct load *l, const char *what, json_t *object, const c
 }
 
 /* A TCB info or QE identity body: the whole PCS body as a string, the body as an object, or
- * (dcap-qvl) the raw signed text plus a separate signature field. */
+ * (dcap-qvl) the raw signed text plus a separate signature field sig_name (may be NULL). */
 static int
 json_body(const struct load *l, json_t *object, const char *name, const char *sig_name,
           const char *wrapper, struct blob *ret)
 {
-    json_t *v = json_object_get(object, name), *sig = json_object_get(object, sig_name);
+    json_t *v = json_object_get(object, name);
+    json_t *sig = sig_name ? json_object_get(object, sig_name) : NULL;
     _cleanup_(blob_clear) struct blob hex = { 0 };
     int r;
 
@@ -1139,7 +1148,7 @@ flat_platforms(const struct load *l, json_t *doc, const struct flat_names *n)
         return 0;
     if (!json_is_array(platforms))
         return refuse(l, "platforms", -EBADMSG, "not an array");
-    json_array_foreach (platforms, i, p) {
+    json_array_foreach(platforms, i, p) {
         if (!json_is_object(p))
             return refuse(l, "platforms", -EBADMSG, "entry %zu is not an object", i);
         r = flat_tcb(l, p, n);
@@ -1208,7 +1217,7 @@ get_nocase(json_t *object, const char *name)
     const char *key;
     json_t *v;
 
-    json_object_foreach (object, key, v)
+    json_object_foreach(object, key, v)
         if (strcasecmp(key, name) == 0)
             return v;
     return NULL;
@@ -1247,7 +1256,7 @@ pccs_tcb_info(const struct load *l, json_t *entry, const char *name, enum kind k
     if (json_is_object(v))
         r = body_from_object(l, name, v, "tcbInfo", &body);
     else
-        r = json_body(l, entry, name, "", "tcbInfo", &body);
+        r = json_body(l, entry, name, NULL, "tcbInfo", &body);
     if (r >= 0)
         r = chain_nocase(l, certificates, tcb_chain_names, &chain);
     if (r < 0)
@@ -1264,7 +1273,7 @@ pccs_tcb_infos(const struct load *l, json_t *coll, json_t *certificates)
 
     if (list && !json_is_array(list))
         return refuse(l, "tcbinfos", -EBADMSG, "not an array");
-    json_array_foreach (list, i, entry) {
+    json_array_foreach(list, i, entry) {
         json_t *fmspc_field = json_object_get(entry, "fmspc");
         uint8_t fmspc[FMSPC_SIZE];
 
@@ -1287,7 +1296,7 @@ pccs_identity(const struct load *l, json_t *coll, const char *name, enum kind ki
               json_t *certificates)
 {
     _cleanup_(blob_clear) struct blob body = { 0 }, chain = { 0 };
-    int r = json_body(l, coll, name, "", "enclaveIdentity", &body);
+    int r = json_body(l, coll, name, NULL, "enclaveIdentity", &body);
 
     if (r < 0 || !body.data)
         return r;
@@ -1347,8 +1356,7 @@ load_pccs(struct load *l, json_t *doc)
     if (r >= 0)
         r = pccs_identity(l, coll, "tdqeidentity", KIND_TDX, certificates);
     if (r >= 0 && crls)
-        r = pccs_crl(l, crls, "processorCrl", "PROCESSOR", ATTEST_PCK_CA_PROCESSOR,
-                     certificates);
+        r = pccs_crl(l, crls, "processorCrl", "PROCESSOR", ATTEST_PCK_CA_PROCESSOR, certificates);
     if (r >= 0 && crls)
         r = pccs_crl(l, crls, "platformCrl", "PLATFORM", ATTEST_PCK_CA_PLATFORM, certificates);
     if (r >= 0)
@@ -1386,9 +1394,11 @@ load_json_text(struct load *l, const char *text, size_t size)
         return refuse(l, "JSON", -EBADMSG, "not an object");
     if (json_object_get(doc, "collaterals"))
         return load_pccs(l, doc);
-    if (json_is_object(json_object_get(doc, "tcbInfo")))
+    /* A PCS body has a top-level signature; camelCase documents may have a tcbInfo object. */
+    if (json_is_object(json_object_get(doc, "tcbInfo")) && json_object_get(doc, "signature"))
         return load_pcs_body(l, text, size, true);
-    if (json_is_object(json_object_get(doc, "enclaveIdentity")))
+    if (json_is_object(json_object_get(doc, "enclaveIdentity")) &&
+        json_object_get(doc, "signature"))
         return load_pcs_body(l, text, size, false);
     if (has_flat_field(doc, &snake_names) || has_flat_field(doc, &camel_names))
         return load_flat(l, doc);
@@ -1513,20 +1523,18 @@ static const char *const tcb_chain_files[] = { "tcb_info_issuer_chain.pem", "tcb
 static const char *const qe_names[] = { "qe_identity.json", "qeIdentity.json", NULL };
 static const char *const qe_chain_files[] = { "qe_identity_issuer_chain.pem", "tcbSignChain.pem",
                                               NULL };
-static const char *const pck_crl_names[] = { "pck_crl.der",           "pck_crl.pem",
-                                             "intermediateCaCrl.der", "intermediateCaCrl.pem",
-                                             NULL };
+static const char *const pck_crl_names[] = { "pck_crl.der", "pck_crl.pem", "intermediateCaCrl.der",
+                                             "intermediateCaCrl.pem", NULL };
 static const char *const pck_chain_files[] = { "pck_crl_issuer_chain.pem", "pckSignChain.pem",
                                                NULL };
-static const char *const root_crl_names[] = { "root_ca_crl.der", "root_ca_crl.pem",
-                                              "rootCaCrl.der", "rootCaCrl.pem", NULL };
+static const char *const root_crl_names[] = { "root_ca_crl.der", "root_ca_crl.pem", "rootCaCrl.der",
+                                              "rootCaCrl.pem", NULL };
 
 static int
 dir_intel(struct load *l, int dirfd)
 {
-    _cleanup_(blob_clear) struct blob tcb = { 0 }, tcb_chain = { 0 }, qe = { 0 },
-                                      qe_chain = { 0 }, crl = { 0 }, crl_chain = { 0 },
-                                      root = { 0 };
+    _cleanup_(blob_clear) struct blob tcb = { 0 }, tcb_chain = { 0 }, qe = { 0 }, qe_chain = { 0 },
+                                      crl = { 0 }, crl_chain = { 0 }, root = { 0 };
     const char *tcb_name, *qe_name, *crl_name, *root_name;
     int r;
 
@@ -1534,8 +1542,7 @@ dir_intel(struct load *l, int dirfd)
     if (r >= 0)
         r = dir_chain(l, dirfd, tcb_chain_files, &tcb_chain);
     if (r >= 0 && (tcb.data || tcb_chain.data))
-        r = add_tcb(l, tcb_name ? tcb_name : tcb_chain_files[0], &tcb, &tcb_chain, KIND_ANY,
-                    NULL);
+        r = add_tcb(l, tcb_name ? tcb_name : tcb_chain_files[0], &tcb, &tcb_chain, KIND_ANY, NULL);
     if (r >= 0)
         r = dir_item(l, dirfd, qe_names, &qe, &qe_name);
     if (r >= 0)
@@ -1563,13 +1570,20 @@ static const struct {
     const char *name;
     enum amd_role role;
 } amd_files[] = {
-    { "vcek.der", AMD_LEAF },         { "vcek.pem", AMD_LEAF },
-    { "vcek.crt", AMD_LEAF },         { "vcek.cer", AMD_LEAF },
-    { "vlek.der", AMD_LEAF },         { "vlek.pem", AMD_LEAF },
-    { "vlek.crt", AMD_LEAF },         { "vlek.cer", AMD_LEAF },
-    { "ask.pem", AMD_INTERMEDIATE },  { "ask.der", AMD_INTERMEDIATE },
-    { "asvk.pem", AMD_INTERMEDIATE }, { "asvk.der", AMD_INTERMEDIATE },
-    { "ark.pem", AMD_ARK },           { "ark.der", AMD_ARK },
+    { "vcek.der", AMD_LEAF },
+    { "vcek.pem", AMD_LEAF },
+    { "vcek.crt", AMD_LEAF },
+    { "vcek.cer", AMD_LEAF },
+    { "vlek.der", AMD_LEAF },
+    { "vlek.pem", AMD_LEAF },
+    { "vlek.crt", AMD_LEAF },
+    { "vlek.cer", AMD_LEAF },
+    { "ask.pem", AMD_INTERMEDIATE },
+    { "ask.der", AMD_INTERMEDIATE },
+    { "asvk.pem", AMD_INTERMEDIATE },
+    { "asvk.der", AMD_INTERMEDIATE },
+    { "ark.pem", AMD_ARK },
+    { "ark.der", AMD_ARK },
     { "cert_chain.pem", AMD_ROLE_ANY },
 };
 
@@ -1619,8 +1633,8 @@ load_finish(struct load *l, struct attest_collateral **ret)
 
     if (r < 0)
         return r;
-    c->has_intel = has_intel_items(c) && pick_intel(c, KIND_ANY, NULL, ATTEST_PCK_CA_ANY,
-                                                    &c->intel, NULL) == 0;
+    c->has_intel = has_intel_items(c) &&
+                   pick_intel(c, KIND_ANY, NULL, ATTEST_PCK_CA_ANY, &c->intel, NULL) == 0;
     attest_failure_set(l->failure, ATTEST_STEP_NONE, 0, "%s", "");
     *ret = TAKE_PTR(l->c);
     return 0;
@@ -1704,9 +1718,8 @@ attest_collateral_load(const char *path, struct attest_collateral **ret,
     base = strrchr(path, '/') && strrchr(path, '/')[1] ? strrchr(path, '/') + 1 : path;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL,
-                                  errno == ENOENT ? -ENOENT : -EIO, "%s: cannot be opened: %s",
-                                  base, strerror(errno));
+        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, errno == ENOENT ? -ENOENT : -EIO,
+                                  "%s: cannot be opened: %s", base, strerror(errno));
     if (fstat(fd, &st) < 0)
         return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -EIO, "%s: cannot be read",
                                   base);

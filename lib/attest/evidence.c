@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <attest/attest.h>
+#include <attest/tsm.h>
 
 #include "attest-util.h"
 #include "cleanup.h"
@@ -52,6 +53,14 @@ attest_evidence_new(enum attest_platform type, const uint8_t *data, size_t size,
         return r;
     TAKE_PTR(copy);
     return 0;
+}
+
+int
+attest_tsm_report_to_evidence(const struct attest_tsm_report *report, struct attest_evidence **ret)
+{
+    if (!report || !ret)
+        return -EINVAL;
+    return attest_evidence_new(report->platform, report->outblob, report->outblob_size, ret);
 }
 
 int

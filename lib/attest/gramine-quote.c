@@ -235,14 +235,14 @@ attest_gramine_check(const char *root, struct attest_hw_error *error)
 
 int
 attest_gramine_quote(const char *root, const uint8_t report_data[ATTEST_REPORT_DATA_SIZE],
-                     struct attest_evidence **ret, struct attest_hw_error *error)
+                     uint8_t **ret_quote, size_t *ret_size, struct attest_hw_error *error)
 {
     _cleanup_close_ int root_fd = -1;
     int r;
 
     if (error)
         error->reason[0] = '\0';
-    if (!report_data || !ret)
+    if (!report_data || !ret_quote || !ret_size)
         return -EINVAL;
     if (!root)
         root = ATTEST_GRAMINE_ROOT;
@@ -263,7 +263,9 @@ attest_gramine_quote(const char *root, const uint8_t report_data[ATTEST_REPORT_D
             return r;
         if (error)
             error->reason[0] = '\0';
-        return attest_evidence_new(ATTEST_PLATFORM_SGX_DCAP, quote, size, ret);
+        *ret_quote = TAKE_PTR(quote);
+        *ret_size = size;
+        return 0;
     }
     return gramine_fail(error, -EBUSY,
                         "%s/quote carried another report data %u times: other threads of the "

@@ -38,17 +38,16 @@ struct parse_ctx {
     (STATUS_BIT(ATTEST_TCB_UP_TO_DATE) | STATUS_BIT(ATTEST_TCB_SW_HARDENING_NEEDED) |              \
      STATUS_BIT(ATTEST_TCB_CONFIGURATION_NEEDED) |                                                 \
      STATUS_BIT(ATTEST_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED) |                                \
-     STATUS_BIT(ATTEST_TCB_OUT_OF_DATE) | STATUS_BIT(ATTEST_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED) | \
-     STATUS_BIT(ATTEST_TCB_REVOKED))
+     STATUS_BIT(ATTEST_TCB_OUT_OF_DATE) |                                                          \
+     STATUS_BIT(ATTEST_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED) | STATUS_BIT(ATTEST_TCB_REVOKED))
 /* EnclaveIdentityV2's parseStringToTcbStatus knows only these five. */
 #define QE_STATUSES                                                                                \
     (STATUS_BIT(ATTEST_TCB_UP_TO_DATE) | STATUS_BIT(ATTEST_TCB_CONFIGURATION_NEEDED) |             \
-     STATUS_BIT(ATTEST_TCB_OUT_OF_DATE) | STATUS_BIT(ATTEST_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED) | \
-     STATUS_BIT(ATTEST_TCB_REVOKED))
+     STATUS_BIT(ATTEST_TCB_OUT_OF_DATE) |                                                          \
+     STATUS_BIT(ATTEST_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED) | STATUS_BIT(ATTEST_TCB_REVOKED))
 
-static int
-refuse(const struct parse_ctx *ctx, const char *path, const char *name, const char *format, ...)
-    __attribute__((format(printf, 4, 5)));
+static int refuse(const struct parse_ctx *ctx, const char *path, const char *name,
+                  const char *format, ...) __attribute__((format(printf, 4, 5)));
 
 /* -EBADMSG naming the member: "tcb_info: tcbInfo.tcbLevels[2].pcesvn is missing". */
 static int
@@ -65,8 +64,8 @@ refuse(const struct parse_ctx *ctx, const char *path, const char *name, const ch
 }
 
 /* Formats a member path; one that does not fit is cut (it only names things in reasons). */
-static void
-path_format(char out[PATH_SIZE], const char *format, ...) __attribute__((format(printf, 2, 3)));
+static void path_format(char out[PATH_SIZE], const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 path_format(char out[PATH_SIZE], const char *format, ...)
@@ -196,8 +195,8 @@ frame_split(const struct parse_ctx *ctx, const char *key, const char *body, size
              take_back(&c, ":") && take_back(&c, "\"signature\"") && take_back(&c, ",");
     else
         ok = take_front(&c, "\"signature\"") && take_front(&c, ":") &&
-             take_signature_front(&c, signature) && take_front(&c, ",") &&
-             take_front(&c, quoted) && take_front(&c, ":") && take_back(&c, "}");
+             take_signature_front(&c, signature) && take_front(&c, ",") && take_front(&c, quoted) &&
+             take_front(&c, ":") && take_back(&c, "}");
     trim(&c);
     if (!ok || c.p == c.end)
         return refuse(ctx, "body", "",
@@ -249,8 +248,7 @@ signed_value_load(const struct parse_ctx *ctx, const char *key, const char *body
         return -EINVAL;
     if (size > INTEL_COLLATERAL_BODY_MAX)
         return attest_failure_set(ctx->failure, ATTEST_STEP_COLLATERAL, -E2BIG,
-                                  "%s: larger than %u bytes", ctx->item,
-                                  INTEL_COLLATERAL_BODY_MAX);
+                                  "%s: larger than %u bytes", ctx->item, INTEL_COLLATERAL_BODY_MAX);
     r = frame_split(ctx, key, body, size, &value, signature);
     if (r < 0)
         return r;
@@ -415,9 +413,8 @@ level_advisories(const struct parse_ctx *ctx, json_t *level, const char *path,
     if (!json_is_array(ids))
         return refuse(ctx, path, "advisoryIDs", "is not an array");
     if (json_array_size(ids) > ATTEST_ADVISORIES_MAX)
-        return refuse(ctx, path, "advisoryIDs", "has more than %u entries",
-                      ATTEST_ADVISORIES_MAX);
-    json_array_foreach (ids, i, id) {
+        return refuse(ctx, path, "advisoryIDs", "has more than %u entries", ATTEST_ADVISORIES_MAX);
+    json_array_foreach(ids, i, id) {
         size_t length = json_string_length(id);
 
         if (!json_is_string(id) || length == 0 || length >= ATTEST_ADVISORY_ID_SIZE)
@@ -457,7 +454,7 @@ components(const struct parse_ctx *ctx, json_t *tcb, const char *path, const cha
         return r;
     if (json_array_size(array) != 16)
         return refuse(ctx, path, name, "does not have 16 entries");
-    json_array_foreach (array, i, component) {
+    json_array_foreach(array, i, component) {
         json_t *category = json_object_get(component, "category");
         json_t *type = json_object_get(component, "type");
         uint64_t svn;
@@ -606,7 +603,7 @@ levels_parse(const struct parse_ctx *ctx, json_t *object, const char *path,
     levels = calloc(json_array_size(array), sizeof(*levels));
     if (!levels)
         return -ENOMEM;
-    json_array_foreach (array, i, level) {
+    json_array_foreach(array, i, level) {
         path_format(where, "%s.tcbLevels[%zu]", path, i);
         r = isvsvn_statuses ? isvsvn_level(ctx, level, where, isvsvn_statuses, &levels[i])
                             : tcb_info_level(ctx, level, where, &levels[i]);
@@ -704,7 +701,7 @@ tdx_module_parse(const struct parse_ctx *ctx, json_t *root, struct intel_tcb_inf
     info->module_identities = calloc(json_array_size(array), sizeof(*info->module_identities));
     if (!info->module_identities)
         return -ENOMEM;
-    json_array_foreach (array, i, entry) {
+    json_array_foreach(array, i, entry) {
         path_format(where, "tcbInfo.tdxModuleIdentities[%zu]", i);
         /* Counted first, so that free releases what a failure leaves behind. */
         info->module_identity_count = i + 1;
@@ -772,8 +769,8 @@ tcb_info_fields(struct parse_ctx *ctx, json_t *root, struct intel_tcb_info *info
 }
 
 int
-intel_tcb_info_parse(const char *body, size_t size, EVP_PKEY *signer,
-                     struct intel_tcb_info **ret, struct attest_failure *failure)
+intel_tcb_info_parse(const char *body, size_t size, EVP_PKEY *signer, struct intel_tcb_info **ret,
+                     struct attest_failure *failure)
 {
     struct parse_ctx ctx = { .item = "tcb_info", .failure = failure };
     _cleanup_(json_decrefp) json_t *root = NULL;
@@ -979,10 +976,9 @@ intel_time_parse(const char *text, int64_t *ret)
 
     if (!text || !ret)
         return -EINVAL;
-    if (!digits(&p, 4, &year) || !expect(&p, '-') || !digits(&p, 2, &month) ||
-        !expect(&p, '-') || !digits(&p, 2, &day) || !expect(&p, 'T') || !digits(&p, 2, &hour) ||
-        !expect(&p, ':') || !digits(&p, 2, &minute) || !expect(&p, ':') ||
-        !digits(&p, 2, &second))
+    if (!digits(&p, 4, &year) || !expect(&p, '-') || !digits(&p, 2, &month) || !expect(&p, '-') ||
+        !digits(&p, 2, &day) || !expect(&p, 'T') || !digits(&p, 2, &hour) || !expect(&p, ':') ||
+        !digits(&p, 2, &minute) || !expect(&p, ':') || !digits(&p, 2, &second))
         return -EINVAL;
     /* Fractional seconds are dropped: every date Intel signs is whole seconds. */
     if (*p == '.') {
@@ -993,9 +989,9 @@ intel_time_parse(const char *text, int64_t *ret)
         if (p == start || p - start > 9)
             return -EINVAL;
     }
-    if (!zone_offset(p, &offset) || year < YEAR_MIN || year > YEAR_MAX || month < 1 ||
-        month > 12 || day < 1 || (unsigned)day > days_in_month(year, month) || hour > 23 ||
-        minute > 59 || second > 59)
+    if (!zone_offset(p, &offset) || year < YEAR_MIN || year > YEAR_MAX || month < 1 || month > 12 ||
+        day < 1 || (unsigned)day > days_in_month(year, month) || hour > 23 || minute > 59 ||
+        second > 59)
         return -EINVAL;
     *ret = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + hour * 3600 +
            minute * 60 + second - offset;

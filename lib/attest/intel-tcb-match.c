@@ -260,11 +260,10 @@ relaunch_check(const struct intel_tcb_info *info, const struct attest_tdx_claims
     } else {
         const struct intel_tdx_module_identity *identity = module_identity_find(info, svn2[1]);
 
-        if (!identity)
+        if (!identity || identity->level_count == 0)
             return module_mismatch(failure, "no tdxModuleIdentities entry for TEE_TCB_SVN2",
                                    svn2[1]);
-        reached = svn2[0] >= identity->levels[0].isvsvn &&
-                  svn2[2] >= latest->tdx_components[2];
+        reached = svn2[0] >= identity->levels[0].isvsvn && svn2[2] >= latest->tdx_components[2];
     }
     match->td_relaunch_advised = reached;
     match->td_relaunch_configuration_needed =
@@ -338,8 +337,8 @@ intel_tcb_match(const struct intel_tcb_info *info, const struct pck_extensions *
 }
 
 int
-intel_tcb_match_module_advisories(const struct intel_tcb_match *match,
-                                  struct attest_claims *claims, struct attest_failure *failure)
+intel_tcb_match_module_advisories(const struct intel_tcb_match *match, struct attest_claims *claims,
+                                  struct attest_failure *failure)
 {
     if (!match)
         return -EINVAL;

@@ -62,7 +62,7 @@ struct intel_tcb_info {
     uint8_t tdx_module_mrsigner[48];
     uint8_t tdx_module_attributes[8];
     uint8_t tdx_module_attributes_mask[8];
-    size_t module_identity_count; /* 0: no tdxModuleIdentities */
+    size_t module_identity_count;                        /* 0: no tdxModuleIdentities */
     struct intel_tdx_module_identity *module_identities; /* in the order given */
     size_t level_count;
     /* Sorted highest first as Intel QVL orders them (TcbLevel::operator>: sgx components
@@ -123,10 +123,11 @@ int intel_qe_identity_check(const struct intel_qe_identity *identity,
 
 /* What the TCB info says about this platform. */
 struct intel_tcb_match {
-    enum attest_tcb_status platform_status;   /* the matched TCB level (TDX: the level whose
-                                               * SGX and TDX components both match) */
-    enum attest_tcb_status tdx_module_status; /* TDX module version > 0; else 0 */
-    int64_t tcb_date;                         /* of the matched TCB level */
+    /* The matched TCB level's status (TDX: the level both the SGX and the TDX components
+     * reach; the first level the SGX components reach only feeds the relaunch check). */
+    enum attest_tcb_status platform_status;
+    enum attest_tcb_status tdx_module_status;     /* TDX module version > 0; else 0 */
+    int64_t tcb_date;                             /* of the matched TCB level */
     const struct intel_tcb_level *platform_level; /* borrowed from the TCB info */
     const struct intel_tcb_level *module_level;   /* borrowed; NULL when not applicable */
     /* TD 1.5 bodies: Intel QVL's TDRelaunchCheck on TEE_TCB_SVN2 says that relaunching the TD
@@ -157,8 +158,7 @@ int intel_tcb_match(const struct intel_tcb_info *info, const struct pck_extensio
  * call intel_tcb_match, intel_qe_identity_check, then this. -E2BIG (ATTEST_STEP_TCB) when claims
  * cannot hold them. */
 int intel_tcb_match_module_advisories(const struct intel_tcb_match *match,
-                                      struct attest_claims *claims,
-                                      struct attest_failure *failure);
+                                      struct attest_claims *claims, struct attest_failure *failure);
 
 /* The combined status of a platform level, the QE identity level (0 when none) and the TDX
  * module level (0 when none), as Intel QVL converges them: the module first (OutOfDate makes

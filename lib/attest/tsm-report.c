@@ -448,14 +448,6 @@ attest_tsm_report(const char *root, const uint8_t report_data[ATTEST_REPORT_DATA
 }
 
 int
-attest_tsm_report_to_evidence(const struct attest_tsm_report *report, struct attest_evidence **ret)
-{
-    if (!report || !ret)
-        return -EINVAL;
-    return attest_evidence_new(report->platform, report->outblob, report->outblob_size, ret);
-}
-
-int
 attest_tsm_platform(const char *root, enum attest_platform *ret_platform,
                     struct attest_hw_error *error)
 {

@@ -22,6 +22,7 @@
 #include "agent-http.h"
 #include "cleanup.h"
 #include "csr.h"
+#include "hw-evidence.h"
 #include "init-agent.h"
 #include "install.h"
 #include "log.h"
@@ -45,6 +46,7 @@ struct init {
     int root_fd;
     struct manifest *manifest;
     struct agent_http_address *agent;
+    struct hw_evidence_source hw; /* TEE evidence producer; none: the agent's sim quote */
     uint8_t measurement[32];
     unsigned backoff_max_ms;
     unsigned max_attempts; /* 0: keep trying */
@@ -198,11 +200,27 @@ enum attempt_result {
     ATTEMPT_FATAL,
 };
 
+/* Evidence for report_data: from the TEE when this machine has one (SPEC 6.2: on TDX and SNP
+ * the second half of report_data is the manifest digest, which their measurement does not
+ * cover), else the agent's simulated quote. -EHWPOISON: the TEE failed (logged). */
+static int
+get_evidence(struct init *init, uint8_t report_data[64], char **ret_evidence,
+             struct init_agent_error *e)
+{
+    const struct manifest *m = init->manifest;
+
+    if (init->hw.info.producer == ATTEST_HW_NONE)
+        return init_agent_sim_quote(init->agent, report_data, init->measurement, m->signer,
+                                    m->isvprodid, m->isvsvn, ret_evidence, e);
+    if (hw_evidence_binds_manifest(&init->hw))
+        memcpy(report_data + 32, init->measurement, 32);
+    return hw_evidence_make(&init->hw, report_data, ret_evidence) < 0 ? -EHWPOISON : 0;
+}
+
 /* One round: nonce, report_data, quote, issue. Logs why it did not succeed. */
 static enum attempt_result
 attest_once(struct init *init, EVP_PKEY *key, const char *csr, struct issued *ret)
 {
-    const struct manifest *m = init->manifest;
     struct init_agent_error e = { 0 };
     struct init_issue_reply reply = { 0 };
     _cleanup_free_ char *nonce = NULL, *evidence = NULL;
@@ -219,8 +237,9 @@ attest_once(struct init *init, EVP_PKEY *key, const char *csr, struct issued *re
             log_error_errno(r, "Cannot compute report_data: %m");
             return ATTEMPT_FATAL;
         }
-        r = init_agent_sim_quote(init->agent, report_data, init->measurement, m->signer,
-                                 m->isvprodid, m->isvsvn, &evidence, &e);
+        r = get_evidence(init, report_data, &evidence, &e);
+        if (r == -EHWPOISON)
+            return ATTEMPT_FATAL; /* the producer failed and logged why */
     }
     if (r == 0)
         r = init_agent_issue(init->agent, csr, evidence, nonce, &reply, &e);
@@ -617,7 +636,7 @@ load(struct init *init, int argc, char **argv)
                                "Bad NODE_AGENT_BASE_URL \"%s\": use http://IP:PORT (numeric "
                                "address) or unix:/path",
                                url);
-    return 0;
+    return hw_evidence_detect(&init->hw);
 }
 
 static int

@@ -295,11 +295,25 @@ static void
 tmpdir_remove(const char *dir)
 {
     static const char *const names[] = {
-        "tcb_info.json",   "tcbInfo.json",          "qeIdentity.json",      "tcbSignChain.pem",
-        "pckSignChain.pem", "intermediateCaCrl.der", "rootCaCrl.der",        "trustedRootCaCert.pem",
-        "cert_chain.pem",  "vcek.crt",              "vlek.der",             "ark.pem",
-        "ask.pem",         "asvk.pem",              "tcb_info_issuer_chain.pem", "big.json",
-        "bundle.pem",      "qe_identity.json",      NULL,
+        "tcb_info.json",
+        "tcbInfo.json",
+        "qeIdentity.json",
+        "tcbSignChain.pem",
+        "pckSignChain.pem",
+        "intermediateCaCrl.der",
+        "rootCaCrl.der",
+        "trustedRootCaCert.pem",
+        "cert_chain.pem",
+        "vcek.crt",
+        "vlek.der",
+        "ark.pem",
+        "ask.pem",
+        "asvk.pem",
+        "tcb_info_issuer_chain.pem",
+        "big.json",
+        "bundle.pem",
+        "qe_identity.json",
+        NULL,
     };
     char path[256];
 
@@ -313,10 +327,12 @@ tmpdir_remove(const char *dir)
 /* ---- Every case folder ---- */
 
 static const char *const case_dirs[] = {
-    "sgx-v3-phala-p1",       "tdx-v4-phala-p2",      "tdx-v5-phala-p3",
-    "tdx-v4-oasis",          "tdx-v4-oasis-trailing", "tdx-v4-oasis-outofdate",
-    "tdx-v4-trustee-debug",  "tdx-v5-automata-a1",   "snp-milan-gosevguest",
-    "snp-milan-trustee",     "snp-vlek-trustee",     "snp-genoa-veraison-tsm",
+    "sgx-v3-phala-p1",       "tdx-v4-phala-p2",
+    "tdx-v5-phala-p3",       "tdx-v4-oasis",
+    "tdx-v4-oasis-trailing", "tdx-v4-oasis-outofdate",
+    "tdx-v4-trustee-debug",  "tdx-v5-automata-a1",
+    "snp-milan-gosevguest",  "snp-milan-trustee",
+    "snp-vlek-trustee",      "snp-genoa-veraison-tsm",
     "ratls-interop",         "roots",
 };
 
@@ -339,22 +355,21 @@ check_intel_case(const char *dir, json_t *casej, const struct attest_collateral 
 {
     const struct attest_intel_collateral_files *intel = attest_collateral_intel(c);
     const char *type = json_string_value(json_object_get(casej, "evidence_type"));
-    const char *ca = json_string_value(
-        json_object_get(json_object_get(casej, "platform"), "pck_issuer_ca"));
+    const char *ca =
+        json_string_value(json_object_get(json_object_get(casej, "platform"), "pck_issuer_ca"));
     bool tdx = strncmp(type, "tdx", 3) == 0;
     uint8_t fmspc[6];
     struct attest_intel_collateral_files picked;
     struct attest_collateral_key key = { .tdx = tdx, .fmspc = fmspc };
-    enum attest_pck_ca mine = strstr(ca, "Processor") ? ATTEST_PCK_CA_PROCESSOR
-                                                        : ATTEST_PCK_CA_PLATFORM;
+    enum attest_pck_ca mine =
+        strstr(ca, "Processor") ? ATTEST_PCK_CA_PROCESSOR : ATTEST_PCK_CA_PLATFORM;
 
     CHECK(intel);
     CHECK(attest_collateral_snp(c) == NULL);
     check_intel_item(casej, dir, "tcb_info.json", intel->tcb_info);
     check_intel_item(casej, dir, "tcb_info_issuer_chain.pem", intel->tcb_info_issuer_chain);
     check_intel_item(casej, dir, "qe_identity.json", intel->qe_identity);
-    check_intel_item(casej, dir, "qe_identity_issuer_chain.pem",
-                     intel->qe_identity_issuer_chain);
+    check_intel_item(casej, dir, "qe_identity_issuer_chain.pem", intel->qe_identity_issuer_chain);
     check_intel_item(casej, dir, "pck_crl.der", intel->pck_crl);
     check_intel_item(casej, dir, "pck_crl_issuer_chain.pem", intel->pck_crl_issuer_chain);
     check_intel_item(casej, dir, "root_ca_crl.der", intel->root_ca_crl);
@@ -369,15 +384,14 @@ check_intel_case(const char *dir, json_t *casej, const struct attest_collateral 
     key.tdx = !tdx;
     CHECK_EQ_INT(attest_collateral_intel_select(c, &key, &picked, NULL), 0);
     CHECK(empty(picked.tcb_info) && empty(picked.qe_identity));
-    CHECK(same(picked.root_ca_crl, &(struct file){ (uint8_t *)intel->root_ca_crl.data,
-                                                  intel->root_ca_crl.size }));
+    CHECK(same(picked.root_ca_crl,
+               &(struct file){ (uint8_t *)intel->root_ca_crl.data, intel->root_ca_crl.size }));
     key.tdx = tdx;
     fmspc[5] ^= 1;
     CHECK_EQ_INT(attest_collateral_intel_select(c, &key, &picked, NULL), 0);
     CHECK(empty(picked.tcb_info) && !empty(picked.qe_identity));
     fmspc[5] ^= 1;
-    key.pck_ca = mine == ATTEST_PCK_CA_PROCESSOR ? ATTEST_PCK_CA_PLATFORM
-                                                 : ATTEST_PCK_CA_PROCESSOR;
+    key.pck_ca = mine == ATTEST_PCK_CA_PROCESSOR ? ATTEST_PCK_CA_PLATFORM : ATTEST_PCK_CA_PROCESSOR;
     CHECK_EQ_INT(attest_collateral_intel_select(c, &key, &picked, NULL), 0);
     CHECK(empty(picked.pck_crl));
 }
@@ -445,8 +459,9 @@ static const char *const phala_cases[] = { "sgx-v3-phala-p1", "tdx-v4-phala-p2",
                                            "tdx-v5-phala-p3" };
 
 static const char *const intel_files[] = {
-    "tcb_info.json",   "tcb_info_issuer_chain.pem", "qe_identity.json",
-    "qe_identity_issuer_chain.pem", "pck_crl.der", "pck_crl_issuer_chain.pem",
+    "tcb_info.json",    "tcb_info_issuer_chain.pem",
+    "qe_identity.json", "qe_identity_issuer_chain.pem",
+    "pck_crl.der",      "pck_crl_issuer_chain.pem",
     "root_ca_crl.der",
 };
 
@@ -497,8 +512,7 @@ TEST(phala_dcap_qvl_json_gives_the_split_files)
         attest_collateral_free(c);
 
         c = NULL;
-        CHECK_EQ_INT(attest_collateral_load_json((const char *)text.data, text.size, &c,
-                                                 &failure),
+        CHECK_EQ_INT(attest_collateral_load_json((const char *)text.data, text.size, &c, &failure),
                      0);
         check_same_as_split(phala_cases[i], attest_collateral_intel(c));
         attest_collateral_free(c);
@@ -613,14 +627,15 @@ TEST(bad_fields_are_refused_by_name)
     /* Hex of something that is not a CRL: the first byte of the DER flipped. */
     field_refused("root_ca_crl", flipped_hex("sgx-v3-phala-p1", "root_ca_crl.der", 0), -EBADMSG,
                   "root_ca_crl: not a CRL (DER or PEM)");
-    field_refused("pck_crl", json_string("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"),
-                  -EBADMSG, "pck_crl: not a CRL");
+    field_refused("pck_crl",
+                  json_string("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"), -EBADMSG,
+                  "pck_crl: not a CRL");
     field_refused("tcb_info", json_string("{\"tcbInfo\":{\"id\":\"SGX\""), -EBADMSG,
                   "tcb_info: not JSON");
     field_refused("tcb_info", json_string("{\"id\":\"SGX\",\"fmspc\":\"00A0671100\"}"), -EBADMSG,
                   "tcb_info: tcbInfo.fmspc is not 12 hex digits");
-    field_refused("tcb_info", json_string("{\"id\":\"SEV\",\"fmspc\":\"00A067110000\"}"),
-                  -EBADMSG, "tcb_info: tcbInfo.id is not \"SGX\" or \"TDX\"");
+    field_refused("tcb_info", json_string("{\"id\":\"SEV\",\"fmspc\":\"00A067110000\"}"), -EBADMSG,
+                  "tcb_info: tcbInfo.id is not \"SGX\" or \"TDX\"");
     field_refused("tcb_info", json_integer(1), -EBADMSG, "tcb_info: not a string or object");
     field_refused("qe_identity", json_string("{\"id\":\"QVE\"}"), -EBADMSG,
                   "qe_identity: enclaveIdentity.id is not \"QE\" or \"TD_QE\"");
@@ -829,9 +844,9 @@ TEST(amd_pem_bundle_and_der_alone)
         struct file mixed = concat(&vcek_pem, &intel, NULL);
 
         c = NULL;
-        CHECK_EQ_INT(attest_collateral_load_data(mixed.data, mixed.size, "bundle.pem", &c,
-                                                 &failure),
-                     -EBADMSG);
+        CHECK_EQ_INT(
+            attest_collateral_load_data(mixed.data, mixed.size, "bundle.pem", &c, &failure),
+            -EBADMSG);
         CHECK(strstr(failure.reason,
                      "bundle.pem: not an AMD SEV certificate (CN \"Intel SGX Root CA\")"));
         file_clear(&intel);
@@ -850,9 +865,9 @@ TEST(amd_pem_bundle_and_der_alone)
         file_clear(&longer);
     }
     /* A PEM block cut short. */
-    CHECK_EQ_INT(attest_collateral_load_data(vcek_pem.data, vcek_pem.size - 40, "v.pem", &c,
-                                             &failure),
-                 -EBADMSG);
+    CHECK_EQ_INT(
+        attest_collateral_load_data(vcek_pem.data, vcek_pem.size - 40, "v.pem", &c, &failure),
+        -EBADMSG);
     CHECK(strstr(failure.reason, "v.pem: not a PEM certificate bundle"));
     file_clear(&vcek_pem);
     file_clear(&ask_pem);
@@ -873,8 +888,7 @@ TEST(amd_roles_are_checked)
     tmpdir_new(dir);
     /* ark.pem holding the ASK. */
     tmpdir_copy(dir, "ark.pem", "snp-milan-trustee", "ask.pem");
-    path_refused(dir, -EBADMSG,
-                 "ark.pem: holds an ASK/ASVK (CN \"SEV-Milan\"), not an ARK");
+    path_refused(dir, -EBADMSG, "ark.pem: holds an ASK/ASVK (CN \"SEV-Milan\"), not an ARK");
     tmpdir_copy(dir, "ark.pem", "snp-milan-trustee", "ark.pem");
     /* Both intermediates and no leaf to choose between them. */
     tmpdir_copy(dir, "ask.pem", "snp-milan-trustee", "ask.pem");
@@ -908,8 +922,7 @@ qve_doc(const char *dir, bool camel)
     json_t *doc = json_object();
 
     CHECK(doc);
-    CHECK(json_object_set_new(doc, camel ? "majorVersion" : "major_version", json_integer(3)) ==
-          0);
+    CHECK(json_object_set_new(doc, camel ? "majorVersion" : "major_version", json_integer(3)) == 0);
     CHECK(json_object_set_new(doc, camel ? "pckCrlIssuerChain" : "pck_crl_issuer_chain",
                               json_string(crl_chain_pct)) == 0);
     CHECK(json_object_set_new(doc, camel ? "rootCaCrl" : "root_ca_crl", json_string(root_hex)) ==
@@ -1042,11 +1055,11 @@ hex_string(const char *dir, const char *file)
 static json_t *
 pccs_doc(void)
 {
-    json_t *tcbinfos = json_pack(
-        "[{s:s, s:o}, {s:s, s:o}, {s:s, s:o}]", "fmspc", "00a067110000", "sgx_tcbinfo",
-        parsed("sgx-v3-phala-p1", "tcb_info.json"), "fmspc", "B0C06F000000", "tdx_tcbinfo",
-        parsed("tdx-v4-phala-p2", "tcb_info.json"), "fmspc", "90C06F000000", "tdx_tcbinfo",
-        parsed("tdx-v5-phala-p3", "tcb_info.json"));
+    json_t *tcbinfos =
+        json_pack("[{s:s, s:o}, {s:s, s:o}, {s:s, s:o}]", "fmspc", "00a067110000", "sgx_tcbinfo",
+                  parsed("sgx-v3-phala-p1", "tcb_info.json"), "fmspc", "B0C06F000000",
+                  "tdx_tcbinfo", parsed("tdx-v4-phala-p2", "tcb_info.json"), "fmspc",
+                  "90C06F000000", "tdx_tcbinfo", parsed("tdx-v5-phala-p3", "tcb_info.json"));
     json_t *certificates = json_pack(
         "{s:{s:o, s:o}, s:o, s:o}", "SGX-PCK-Certificate-Issuer-Chain", "PROCESSOR",
         pct_string("sgx-v3-phala-p1", "pck_crl_issuer_chain.pem"), "PLATFORM",
@@ -1058,12 +1071,12 @@ pccs_doc(void)
     struct file tdqe = vec("tdx-v4-phala-p2", "qe_identity.json");
     json_t *doc = json_pack(
         "{s:[], s:{s:i, s:[], s:o, s:{s:o, s:o}, s:o, s:o, s:s, s:o, s:s, s:o}}", "platforms",
-        "collaterals", "version", 4, "pck_certs", "tcbinfos", tcbinfos, "pckcacrl",
-        "processorCrl", hex_string("sgx-v3-phala-p1", "pck_crl.der"), "platformCrl",
-        hex_string("tdx-v4-phala-p2", "pck_crl.der"), "qeidentity", text_of(&qe),
-        "tdqeidentity", text_of(&tdqe), "qveidentity", "", "certificates", certificates,
-        "rootcacrl_cdp", "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der",
-        "rootcacrl", hex_string("sgx-v3-phala-p1", "root_ca_crl.der"));
+        "collaterals", "version", 4, "pck_certs", "tcbinfos", tcbinfos, "pckcacrl", "processorCrl",
+        hex_string("sgx-v3-phala-p1", "pck_crl.der"), "platformCrl",
+        hex_string("tdx-v4-phala-p2", "pck_crl.der"), "qeidentity", text_of(&qe), "tdqeidentity",
+        text_of(&tdqe), "qveidentity", "", "certificates", certificates, "rootcacrl_cdp",
+        "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der", "rootcacrl",
+        hex_string("sgx-v3-phala-p1", "root_ca_crl.der"));
 
     CHECK(doc);
     file_clear(&qe);
@@ -1081,8 +1094,8 @@ check_pick(const struct attest_collateral *c, const char *dir, bool tdx, const c
     struct attest_failure failure;
     struct file tcb = vec(dir, "tcb_info.json"), chain = vec(dir, "tcb_info_issuer_chain.pem");
     struct file qe = vec(tdx ? "tdx-v4-phala-p2" : "sgx-v3-phala-p1", "qe_identity.json");
-    struct file crl = vec(ca == ATTEST_PCK_CA_PROCESSOR ? "sgx-v3-phala-p1" : "tdx-v4-phala-p2",
-                          "pck_crl.der");
+    struct file crl =
+        vec(ca == ATTEST_PCK_CA_PROCESSOR ? "sgx-v3-phala-p1" : "tdx-v4-phala-p2", "pck_crl.der");
     struct file crl_chain =
         vec(ca == ATTEST_PCK_CA_PROCESSOR ? "sgx-v3-phala-p1" : "tdx-v4-phala-p2",
             "pck_crl_issuer_chain.pem");
@@ -1159,10 +1172,10 @@ TEST(pccs_round_trips_every_tcb_info)
         casej = case_json(case_dirs[i]);
         type = json_string_value(json_object_get(casej, "evidence_type"));
         info = parsed(case_dirs[i], "tcb_info.json");
-        doc = json_pack("{s:{s:[{s:s, s:o}]}}", "collaterals", "tcbinfos", "fmspc",
-                        json_string_value(json_object_get(json_object_get(casej, "platform"),
-                                                          "fmspc")),
-                        strncmp(type, "tdx", 3) == 0 ? "tdx_tcbinfo" : "sgx_tcbinfo", info);
+        doc = json_pack(
+            "{s:{s:[{s:s, s:o}]}}", "collaterals", "tcbinfos", "fmspc",
+            json_string_value(json_object_get(json_object_get(casej, "platform"), "fmspc")),
+            strncmp(type, "tdx", 3) == 0 ? "tdx_tcbinfo" : "sgx_tcbinfo", info);
         CHECK(doc);
         c = json_ok(doc, JSON_INDENT(2));
         f = attest_collateral_intel(c);
@@ -1193,18 +1206,18 @@ TEST(pccs_contradictions_are_refused)
     doc_refused(doc, -EBADMSG, "tcbinfos: entry 0 has no 12-digit fmspc");
     CHECK(json_object_set_new(first, "fmspc", json_string("00A067110000")) == 0);
     /* An SGX slot holding a TDX TCB info. */
-    CHECK(json_object_set_new(first, "sgx_tcbinfo",
-                              parsed("tdx-v4-phala-p2", "tcb_info.json")) == 0);
+    CHECK(json_object_set_new(first, "sgx_tcbinfo", parsed("tdx-v4-phala-p2", "tcb_info.json")) ==
+          0);
     CHECK(json_object_set_new(first, "fmspc", json_string("B0C06F000000")) == 0);
     doc_refused(doc, -EBADMSG, "sgx_tcbinfo: tcbInfo.id is TDX");
-    CHECK(json_object_set_new(first, "sgx_tcbinfo",
-                              parsed("sgx-v3-phala-p1", "tcb_info.json")) == 0);
+    CHECK(json_object_set_new(first, "sgx_tcbinfo", parsed("sgx-v3-phala-p1", "tcb_info.json")) ==
+          0);
     CHECK(json_object_set_new(first, "fmspc", json_string("00A067110000")) == 0);
     /* A TCB info object without its signature. */
     CHECK(json_object_del(json_object_get(first, "sgx_tcbinfo"), "signature") == 0);
     doc_refused(doc, -EBADMSG, "sgx_tcbinfo: no tcbInfo object and signature string");
-    CHECK(json_object_set_new(first, "sgx_tcbinfo",
-                              parsed("sgx-v3-phala-p1", "tcb_info.json")) == 0);
+    CHECK(json_object_set_new(first, "sgx_tcbinfo", parsed("sgx-v3-phala-p1", "tcb_info.json")) ==
+          0);
     /* The processor CRL slot holding the Platform CA's CRL. */
     CHECK(json_object_set_new(json_object_get(coll, "pckcacrl"), "processorCrl",
                               hex_string("tdx-v4-phala-p2", "pck_crl.der")) == 0);
@@ -1225,5 +1238,5 @@ TEST_MAIN(TEST_CASE(every_case_folder_loads), TEST_CASE(phala_dcap_qvl_json_give
           TEST_CASE(oversized_file_is_refused), TEST_CASE(amd_kds_names),
           TEST_CASE(amd_pem_bundle_and_der_alone), TEST_CASE(amd_roles_are_checked),
           TEST_CASE(qve_collateral_shapes), TEST_CASE(bare_pcs_bodies),
-          TEST_CASE(pccs_bundle_is_picked_from_by_key),
-          TEST_CASE(pccs_round_trips_every_tcb_info), TEST_CASE(pccs_contradictions_are_refused))
+          TEST_CASE(pccs_bundle_is_picked_from_by_key), TEST_CASE(pccs_round_trips_every_tcb_info),
+          TEST_CASE(pccs_contradictions_are_refused))

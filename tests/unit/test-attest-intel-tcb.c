@@ -26,9 +26,8 @@
 #define FILE_MAX (1u << 20)
 
 static const char *const intel_cases[] = {
-    "sgx-v3-phala-p1",     "tdx-v4-phala-p2",        "tdx-v5-phala-p3",
-    "tdx-v4-oasis",        "tdx-v4-oasis-trailing",  "tdx-v4-oasis-outofdate",
-    "tdx-v4-trustee-debug", "tdx-v5-automata-a1",
+    "sgx-v3-phala-p1",       "tdx-v4-phala-p2",        "tdx-v5-phala-p3",      "tdx-v4-oasis",
+    "tdx-v4-oasis-trailing", "tdx-v4-oasis-outofdate", "tdx-v4-trustee-debug", "tdx-v5-automata-a1",
 };
 #define CASE_COUNT (sizeof(intel_cases) / sizeof(intel_cases[0]))
 
@@ -256,8 +255,8 @@ TEST(every_file_parses_with_its_signature)
         CHECK_EQ_INT(info->has_tdx_module, c.tdx);
         CHECK(info->level_count >= 2);
         for (size_t l = 1; l < info->level_count; l++)
-            CHECK(memcmp(info->levels[l - 1].sgx_components, info->levels[l].sgx_components,
-                         16) > 0 ||
+            CHECK(memcmp(info->levels[l - 1].sgx_components, info->levels[l].sgx_components, 16) >
+                      0 ||
                   info->levels[l - 1].pcesvn > info->levels[l].pcesvn);
         CHECK_EQ_INT(identity->td_qe, c.tdx);
         CHECK_EQ_INT(identity->version, 2);
@@ -375,8 +374,8 @@ static void
 flip_every_byte(const char *name, bool tcb_info)
 {
     struct text body = file_read(name, tcb_info ? "tcb_info.json" : "qe_identity.json");
-    EVP_PKEY *key = signer_key(name, tcb_info ? "tcb_info_issuer_chain.pem"
-                                              : "qe_identity_issuer_chain.pem");
+    EVP_PKEY *key =
+        signer_key(name, tcb_info ? "tcb_info_issuer_chain.pem" : "qe_identity_issuer_chain.pem");
     size_t from, to;
 
     signed_span(&body, tcb_info ? "tcbInfo" : "enclaveIdentity", &from, &to);
@@ -452,8 +451,7 @@ TEST(every_truncation_is_refused)
  * also with the members the other way round and with whitespace around them. */
 TEST(dcap_qvl_collateral_and_member_order)
 {
-    static const char *const phala[] = { "sgx-v3-phala-p1", "tdx-v4-phala-p2",
-                                         "tdx-v5-phala-p3" };
+    static const char *const phala[] = { "sgx-v3-phala-p1", "tdx-v4-phala-p2", "tdx-v5-phala-p3" };
 
     for (size_t i = 0; i < 3; i++) {
         json_t *collateral = NULL;
@@ -466,8 +464,8 @@ TEST(dcap_qvl_collateral_and_member_order)
         case_path(phala[i], "collateral_dcap_qvl.json", path, sizeof(path));
         collateral = json_load_file(path, 0, NULL);
         CHECK(collateral);
-        CHECK(asprintf(&text, "{\"tcbInfo\":%s,\"signature\":\"%s\"}",
-                       jstr(collateral, "tcb_info"), jstr(collateral, "tcb_info_signature")) > 0);
+        CHECK(asprintf(&text, "{\"tcbInfo\":%s,\"signature\":\"%s\"}", jstr(collateral, "tcb_info"),
+                       jstr(collateral, "tcb_info_signature")) > 0);
         CHECK_EQ_INT(strlen(text), file.size);
         CHECK(memcmp(text, file.data, file.size) == 0);
         free(text);
@@ -530,8 +528,8 @@ refused(const char *name, bool tcb_info, const struct mutation *m)
     CHECK_EQ_INT(r, -EBADMSG);
     CHECK_EQ_INT(failure.step, ATTEST_STEP_COLLATERAL);
     CHECK(strstr(failure.reason, m->reason));
-    CHECK(strncmp(failure.reason, tcb_info ? "tcb_info: " : "qe_identity: ",
-                  tcb_info ? 10 : 13) == 0);
+    CHECK(strncmp(failure.reason, tcb_info ? "tcb_info: " : "qe_identity: ", tcb_info ? 10 : 13) ==
+          0);
     text_release(&bad);
     text_release(&body);
 }
@@ -640,12 +638,12 @@ TEST(too_large_is_refused)
 
 struct expectation {
     const char *name;
-    int match;                           /* intel_tcb_match's result */
-    enum attest_tcb_status platform;     /* when it matched */
-    enum attest_tcb_status tdx_module;   /* 0: module version 0, or SGX */
+    int match;                         /* intel_tcb_match's result */
+    enum attest_tcb_status platform;   /* when it matched */
+    enum attest_tcb_status tdx_module; /* 0: module version 0, or SGX */
     enum attest_tcb_status qe;
     enum attest_tcb_status combined;
-    unsigned module_isvsvn;              /* the matched module level's */
+    unsigned module_isvsvn; /* the matched module level's */
 };
 
 static const struct expectation expectations[] = {
@@ -661,8 +659,8 @@ static const struct expectation expectations[] = {
     { "tdx-v4-oasis-outofdate", -EPERM, 0, 0, ATTEST_TCB_UP_TO_DATE, 0, 0 },
     { "tdx-v4-trustee-debug", 0, ATTEST_TCB_UP_TO_DATE, 0, ATTEST_TCB_UP_TO_DATE,
       ATTEST_TCB_UP_TO_DATE, 0 },
-    { "tdx-v5-automata-a1", 0, ATTEST_TCB_UP_TO_DATE, ATTEST_TCB_UP_TO_DATE,
-      ATTEST_TCB_UP_TO_DATE, ATTEST_TCB_UP_TO_DATE, 4 },
+    { "tdx-v5-automata-a1", 0, ATTEST_TCB_UP_TO_DATE, ATTEST_TCB_UP_TO_DATE, ATTEST_TCB_UP_TO_DATE,
+      ATTEST_TCB_UP_TO_DATE, 4 },
 };
 
 /* The case's own expected block, where it says: result / tcb_status_if_debug_allowed,
@@ -864,9 +862,9 @@ TEST(tdx_module_allow_list)
     CHECK_EQ_INT(intel_tcb_match(info, &c.pck, &c.quote, &match, NULL, NULL), 0);
     CHECK_EQ_INT(match.tdx_module_status, ATTEST_TCB_OUT_OF_DATE);
     CHECK_EQ_INT(match.platform_status, ATTEST_TCB_UP_TO_DATE);
-    CHECK_EQ_INT(intel_tcb_converge(match.platform_status, ATTEST_TCB_UP_TO_DATE,
-                                    match.tdx_module_status),
-                 ATTEST_TCB_OUT_OF_DATE);
+    CHECK_EQ_INT(
+        intel_tcb_converge(match.platform_status, ATTEST_TCB_UP_TO_DATE, match.tdx_module_status),
+        ATTEST_TCB_OUT_OF_DATE);
     /* Module version 0: tdxModule is the allow-list. */
     CHECK_EQ_INT(intel_tcb_match(info0, &v0.pck, &v0.quote, &match, NULL, NULL), 0);
     CHECK_EQ_INT(match.tdx_module_status, 0);
@@ -1005,8 +1003,8 @@ TEST(convergence_table)
     };
 
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        enum attest_tcb_status got = intel_tcb_converge(table[i].platform, table[i].qe,
-                                                         table[i].module);
+        enum attest_tcb_status got =
+            intel_tcb_converge(table[i].platform, table[i].qe, table[i].module);
 
         if ((int)got != table[i].expected)
             fprintf(stderr, "  row %zu\n", i);
@@ -1016,8 +1014,8 @@ TEST(convergence_table)
 
 /* ---- Synthetic collateral: what the real files do not show. ---- */
 
-static void
-append(char **out, size_t *left, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static void append(char **out, size_t *left, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 append(char **out, size_t *left, const char *format, ...)
@@ -1070,13 +1068,15 @@ synthetic_tdx(void)
     components_json(&p, &left, "sgxtcbcomponents", 1, 1, 1);
     append(&p, &left, ",\"pcesvn\":1,");
     components_json(&p, &left, "tdxtcbcomponents", 2, 0, 2);
-    append(&p, &left, "},\"tcbDate\":\"2024-01-01T00:00:00Z\",\"tcbStatus\":\"OutOfDate\","
-                      "\"advisoryIDs\":[\"INTEL-SA-0TDX\"]},{\"tcb\":{");
+    append(&p, &left,
+           "},\"tcbDate\":\"2024-01-01T00:00:00Z\",\"tcbStatus\":\"OutOfDate\","
+           "\"advisoryIDs\":[\"INTEL-SA-0TDX\"]},{\"tcb\":{");
     components_json(&p, &left, "sgxtcbcomponents", 1, 1, 1);
     append(&p, &left, ",\"pcesvn\":1,");
     components_json(&p, &left, "tdxtcbcomponents", 5, 0, 3);
-    append(&p, &left, "},\"tcbDate\":\"2024-06-01T00:00:00Z\",\"tcbStatus\":\"UpToDate\"}]},"
-                      "\"signature\":\"");
+    append(&p, &left,
+           "},\"tcbDate\":\"2024-06-01T00:00:00Z\",\"tcbStatus\":\"UpToDate\"}]},"
+           "\"signature\":\"");
     for (int i = 0; i < 128; i++)
         append(&p, &left, "0");
     append(&p, &left, "\"}");

@@ -1433,7 +1433,8 @@ TEST(gramine_quote)
 {
     struct fake_config config;
     struct fake *f;
-    struct attest_evidence *evidence = NULL;
+    uint8_t *quote = NULL;
+    size_t quote_size = 0;
     struct attest_hw_error error = { "stale" };
     uint8_t rd[ATTEST_REPORT_DATA_SIZE];
 
@@ -1442,25 +1443,26 @@ TEST(gramine_quote)
     f = fake_start(&config);
     report_data_make(rd, 10);
     CHECK_EQ_INT(attest_gramine_check(f->dir, &error), 0);
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &evidence, &error), 0);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &quote, &quote_size, &error), 0);
     CHECK_EQ_STR(error.reason, "");
-    CHECK_EQ_INT(evidence->type, ATTEST_PLATFORM_SGX_DCAP);
-    CHECK_EQ_INT(evidence->size, 4600);
-    check_patched(evidence->data, evidence->size, &sgx_quote, SGX_REPORT_DATA, rd);
+    CHECK_EQ_INT(quote_size, 4600);
+    check_patched(quote, quote_size, &sgx_quote, SGX_REPORT_DATA, rd);
     CHECK_EQ_INT(fake_stats(f).last_inblob_size, ATTEST_REPORT_DATA_SIZE);
     CHECK(memcmp(fake_stats(f).last_inblob, rd, sizeof(rd)) == 0);
     CHECK_EQ_INT(fake_stats(f).generated, 1);
-    attest_evidence_free(evidence);
+    free(quote);
+    quote = NULL;
 
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, NULL, &evidence, NULL), -EINVAL);
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, NULL, NULL), -EINVAL);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, NULL, &quote, &quote_size, NULL), -EINVAL);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, NULL, &quote_size, NULL), -EINVAL);
     fake_stop(f);
 
     /* A trailing newline is tolerated. */
     config = gramine_config("dcap\n");
     f = fake_start(&config);
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &evidence, NULL), 0);
-    attest_evidence_free(evidence);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &quote, &quote_size, NULL), 0);
+    free(quote);
+    quote = NULL;
     fake_stop(f);
 }
 
@@ -1469,13 +1471,14 @@ check_gramine_refused(const char *type, int expected, const char *reason_part)
 {
     struct fake_config config = gramine_config(type);
     struct fake *f = fake_start(&config);
-    struct attest_evidence *evidence = NULL;
+    uint8_t *quote = NULL;
+    size_t quote_size = 0;
     struct attest_hw_error error;
     uint8_t rd[ATTEST_REPORT_DATA_SIZE] = { 0 };
 
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &evidence, &error), expected);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &quote, &quote_size, &error), expected);
     CHECK(strstr(error.reason, reason_part));
-    CHECK(evidence == NULL);
+    CHECK(quote == NULL);
     CHECK_EQ_INT(attest_gramine_check(f->dir, &error), expected);
     CHECK_EQ_INT(fake_stats(f).inblob_writes, 0);
     CHECK_EQ_INT(fake_stats(f).generated, 0);
@@ -1484,7 +1487,8 @@ check_gramine_refused(const char *type, int expected, const char *reason_part)
 
 TEST(gramine_attestation_types)
 {
-    struct attest_evidence *evidence = NULL;
+    uint8_t *quote = NULL;
+    size_t quote_size = 0;
     struct attest_hw_error error;
     uint8_t rd[ATTEST_REPORT_DATA_SIZE] = { 0 };
 
@@ -1496,7 +1500,7 @@ TEST(gramine_attestation_types)
     check_gramine_refused("a-very-long-attestation-type", -EPROTONOSUPPORT, "is not dcap");
     check_gramine_refused(NULL, -ENOENT, "attestation_type does not exist");
 
-    CHECK_EQ_INT(attest_gramine_quote("/nonexistent/dev/attestation", rd, &evidence, &error),
+    CHECK_EQ_INT(attest_gramine_quote("/nonexistent/dev/attestation", rd, &quote, &quote_size, &error),
                  -ENOENT);
     CHECK(strstr(error.reason, "not running inside Gramine"));
     CHECK_EQ_INT(attest_gramine_check("/nonexistent/dev/attestation", NULL), -ENOENT);
@@ -1506,7 +1510,8 @@ TEST(gramine_quote_failures)
 {
     struct fake_config config;
     struct fake *f;
-    struct attest_evidence *evidence = NULL;
+    uint8_t *quote = NULL;
+    size_t quote_size = 0;
     struct attest_hw_error error;
     uint8_t rd[ATTEST_REPORT_DATA_SIZE];
 
@@ -1516,7 +1521,7 @@ TEST(gramine_quote_failures)
     config = gramine_config("dcap");
     config.quote_error = EACCES;
     f = fake_start(&config);
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &evidence, &error), -EACCES);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &quote, &quote_size, &error), -EACCES);
     CHECK(strstr(error.reason, "AESM"));
     fake_stop(f);
 
@@ -1524,7 +1529,7 @@ TEST(gramine_quote_failures)
     config = gramine_config("dcap");
     config.blob_pad = ATTEST_GRAMINE_QUOTE_MAX + 1 - sgx_quote.size;
     f = fake_start(&config);
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &evidence, &error), -EFBIG);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &quote, &quote_size, &error), -EFBIG);
     CHECK(strstr(error.reason, "larger than 65536"));
     fake_stop(f);
 
@@ -1534,23 +1539,24 @@ TEST(gramine_quote_failures)
     config.blob_size = tdx_quote.size;
     config.report_data_offset = TDX_REPORT_DATA;
     f = fake_start(&config);
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &evidence, &error), -EBADMSG);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &quote, &quote_size, &error), -EBADMSG);
     CHECK(strstr(error.reason, "not an SGX DCAP quote"));
     fake_stop(f);
     config = gramine_config("dcap");
     config.blob_size = SGX_REPORT_DATA + ATTEST_REPORT_DATA_SIZE - 1;
     config.report_data_offset = 100; /* anywhere but the header */
     f = fake_start(&config);
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &evidence, &error), -EBADMSG);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &quote, &quote_size, &error), -EBADMSG);
     fake_stop(f);
-    CHECK(evidence == NULL);
+    CHECK(quote == NULL);
 }
 
 TEST(gramine_race)
 {
     struct fake_config config;
     struct fake *f;
-    struct attest_evidence *evidence = NULL;
+    uint8_t *quote = NULL;
+    size_t quote_size = 0;
     struct attest_hw_error error;
     uint8_t rd[ATTEST_REPORT_DATA_SIZE];
 
@@ -1559,17 +1565,17 @@ TEST(gramine_race)
     config = gramine_config("dcap");
     config.races = 1;
     f = fake_start(&config);
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &evidence, &error), 0);
-    check_patched(evidence->data, evidence->size, &sgx_quote, SGX_REPORT_DATA, rd);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &quote, &quote_size, &error), 0);
+    check_patched(quote, quote_size, &sgx_quote, SGX_REPORT_DATA, rd);
     CHECK_EQ_INT(fake_stats(f).generated, 2);
     CHECK_EQ_INT(fake_stats(f).inblob_writes, 2);
-    attest_evidence_free(evidence);
-    evidence = NULL;
+    free(quote);
+    quote = NULL;
 
     fake_set_races(f, 1000);
-    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &evidence, &error), -EBUSY);
+    CHECK_EQ_INT(attest_gramine_quote(f->dir, rd, &quote, &quote_size, &error), -EBUSY);
     CHECK(strstr(error.reason, "another report data 4 times"));
-    CHECK(evidence == NULL);
+    CHECK(quote == NULL);
     CHECK_EQ_INT(fake_stats(f).generated, 2 + ATTEST_GRAMINE_ATTEMPTS);
     fake_stop(f);
 }
