@@ -92,7 +92,8 @@ check_same(const struct attest_collateral *a, const struct attest_collateral *b)
         strcmp(attest_collateral_shape(a), attest_collateral_shape(b)) != 0)
         __builtin_trap();
     if (x && (x->tcb_info.size != y->tcb_info.size ||
-              memcmp(x->tcb_info.data, y->tcb_info.data, x->tcb_info.size) != 0))
+              (x->tcb_info.size > 0 &&
+               memcmp(x->tcb_info.data, y->tcb_info.data, x->tcb_info.size) != 0)))
         __builtin_trap();
 }
 

@@ -10,6 +10,7 @@
 #include "attest-util.h"
 #include "cleanup.h"
 #include "snp-report.h"
+#include "x509-util.h"
 
 #define OFF_VERSION 0x000u
 #define OFF_GUEST_SVN 0x004u
@@ -47,12 +48,10 @@
 #define SIGNATURE_ALGO_ECDSA_P384_SHA384 1u
 #define SIGNER_INFO_RESERVED 0xffffffe0u /* bits 31:5 */
 #define P384_SIZE 48u
-#define P384_DER_SIG_MAX (2 + 2 * (2 + 1 + P384_SIZE))
 
 _Static_assert(OFF_SIG_RESERVED < ATTEST_SNP_REPORT_SIZE, "SNP signature layout");
 _Static_assert(OFF_LAUNCH_TCB + 8 == OFF_RESERVED3, "SNP report layout");
 _Static_assert(OFF_CHIP_ID + SNP_CHIP_ID_SIZE == OFF_COMMITTED_TCB, "SNP report layout");
-_Static_assert(P384_DER_SIG_MAX < 128, "short-form DER lengths");
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX, EVP_MD_CTX_free)
 
@@ -191,50 +190,28 @@ snp_report_parse(const uint8_t *data, size_t size, struct snp_report *ret,
     return 0;
 }
 
-/* One little-endian R or S as a DER INTEGER at out; its length, or 0 when it is out of range
- * for P-384 (a non-zero byte above the 48th, or zero). */
+/* R and S are little-endian in 72-byte fields; P-384 uses the low 48 bytes, the rest must be
+ * zero. As DER (x509_ecdsa_der), or 0 when out of range. */
 static size_t
-der_integer_from_le(const uint8_t le[SNP_SIG_COMPONENT_SIZE], uint8_t *out)
+der_signature(const struct snp_report *report, uint8_t out[X509_ECDSA_DER_MAX])
 {
-    size_t n = P384_SIZE, k = 0;
+    uint8_t r[P384_SIZE], s[P384_SIZE];
 
-    if (!all_zero(le + P384_SIZE, SNP_SIG_COMPONENT_SIZE - P384_SIZE))
+    if (!all_zero(report->sig_r + P384_SIZE, SNP_SIG_COMPONENT_SIZE - P384_SIZE) ||
+        !all_zero(report->sig_s + P384_SIZE, SNP_SIG_COMPONENT_SIZE - P384_SIZE))
         return 0;
-    while (n > 0 && le[n - 1] == 0)
-        n--;
-    if (n == 0)
-        return 0;
-    out[k++] = 0x02;
-    out[k++] = (uint8_t)(n + (le[n - 1] >> 7));
-    if (le[n - 1] & 0x80)
-        out[k++] = 0;
-    while (n > 0)
-        out[k++] = le[--n];
-    return k;
-}
-
-/* ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }, as EVP_DigestVerify takes it. */
-static size_t
-der_signature(const struct snp_report *report, uint8_t out[P384_DER_SIG_MAX])
-{
-    size_t r_size, s_size;
-
-    r_size = der_integer_from_le(report->sig_r, out + 2);
-    if (r_size == 0)
-        return 0;
-    s_size = der_integer_from_le(report->sig_s, out + 2 + r_size);
-    if (s_size == 0)
-        return 0;
-    out[0] = 0x30;
-    out[1] = (uint8_t)(r_size + s_size);
-    return 2 + r_size + s_size;
+    for (size_t i = 0; i < P384_SIZE; i++) {
+        r[i] = report->sig_r[P384_SIZE - 1 - i];
+        s[i] = report->sig_s[P384_SIZE - 1 - i];
+    }
+    return x509_ecdsa_der(r, s, P384_SIZE, out);
 }
 
 int
 snp_report_signature_verify(const struct snp_report *report, EVP_PKEY *key)
 {
     _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
-    uint8_t der[P384_DER_SIG_MAX];
+    uint8_t der[X509_ECDSA_DER_MAX];
     size_t der_size;
     int ok;
 

@@ -17,7 +17,6 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO, BIO_free_all);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX, EVP_MD_CTX_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(ECDSA_SIG, ECDSA_SIG_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX, EVP_PKEY_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM, OSSL_PARAM_free);
@@ -237,30 +236,57 @@ x509_crl_lists(X509_CRL *crl, X509 *cert)
     return X509_CRL_get0_by_serial(crl, &entry, X509_get0_serialNumber(cert)) == 1;
 }
 
+/* One big-endian unsigned integer as a DER INTEGER at out; its length, 0 for zero. */
+static size_t
+der_integer(const uint8_t *value, size_t size, uint8_t *out)
+{
+    size_t k = 0;
+
+    while (size > 0 && value[0] == 0) {
+        value++;
+        size--;
+    }
+    if (size == 0)
+        return 0;
+    out[k++] = 0x02;
+    out[k++] = (uint8_t)(size + (value[0] >> 7));
+    if (value[0] & 0x80)
+        out[k++] = 0; /* keep it positive */
+    memcpy(out + k, value, size);
+    return k + size;
+}
+
+size_t
+x509_ecdsa_der(const uint8_t *r, const uint8_t *s, size_t size, uint8_t out[X509_ECDSA_DER_MAX])
+{
+    size_t r_size, s_size;
+
+    if (size == 0 || size > 48)
+        return 0;
+    r_size = der_integer(r, size, out + 2);
+    s_size = r_size ? der_integer(s, size, out + 2 + r_size) : 0;
+    if (s_size == 0)
+        return 0;
+    out[0] = 0x30;
+    out[1] = (uint8_t)(r_size + s_size); /* < 128: short form */
+    return 2 + r_size + s_size;
+}
+
 int
 x509_verify_p256_raw(EVP_PKEY *key, const uint8_t *message, size_t size,
                      const uint8_t signature[64])
 {
-    _cleanup_(ECDSA_SIG_freep) ECDSA_SIG *sig = ECDSA_SIG_new();
     _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    _cleanup_free_ unsigned char *der = NULL;
-    BIGNUM *r, *s;
-    int der_size, ok;
+    uint8_t der[X509_ECDSA_DER_MAX];
+    size_t der_size = x509_ecdsa_der(signature, signature + 32, 32, der);
+    int ok;
 
-    if (!sig || !ctx)
+    if (!ctx)
         return -ENOMEM;
-    r = BN_bin2bn(signature, 32, NULL);
-    s = BN_bin2bn(signature + 32, 32, NULL);
-    if (!r || !s || ECDSA_SIG_set0(sig, r, s) != 1) {
-        BN_free(r);
-        BN_free(s);
-        return -ENOMEM;
-    }
-    der_size = i2d_ECDSA_SIG(sig, &der);
-    if (der_size <= 0)
-        return -ENOMEM;
+    if (der_size == 0)
+        return -EKEYREJECTED;
     ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
-         EVP_DigestVerify(ctx, der, (size_t)der_size, message, size) == 1;
+         EVP_DigestVerify(ctx, der, der_size, message, size) == 1;
     ERR_clear_error();
     return ok ? 0 : -EKEYREJECTED;
 }

@@ -51,6 +51,15 @@ int x509_window_check(int64_t from, int64_t until, int64_t at, const char *item,
 /* Whether cert's serial is listed in crl (the caller has matched issuer names). */
 bool x509_crl_lists(X509_CRL *crl, X509 *cert);
 
+/* The largest DER ECDSA-Sig-Value for components of up to 48 bytes (P-384). */
+#define X509_ECDSA_DER_MAX (2 + 2 * (2 + 1 + 48))
+
+/* The DER ECDSA-Sig-Value SEQUENCE { r INTEGER, s INTEGER } of big-endian r and s of size bytes
+ * each (1..48) into out; its length, or 0 when r or s is zero (never a valid signature). We
+ * encode it ourselves: vendors send raw r ‖ s, and OpenSSL's ECDSA_SIG is a low-level API. */
+size_t x509_ecdsa_der(const uint8_t *r, const uint8_t *s, size_t size,
+                      uint8_t out[X509_ECDSA_DER_MAX]);
+
 /* ECDSA P-256 SHA-256 verify of a raw r ‖ s signature (64 bytes) by key. 0, or -EKEYREJECTED. */
 int x509_verify_p256_raw(EVP_PKEY *key, const uint8_t *message, size_t size,
                          const uint8_t signature[64]);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -36,7 +35,7 @@ struct case_files {
 static uint8_t *
 read_whole(const char *path, size_t *ret_size)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = fopen(path, "re");
     uint8_t *data;
     size_t n;
 
@@ -598,24 +597,41 @@ pem_of(X509 *const *certs, size_t *ret_size)
     return copy;
 }
 
+/* One DER INTEGER at *p as 32 big-endian bytes at out; advances *p. */
+static void
+der_integer_to_raw(const unsigned char **p, uint8_t out[32])
+{
+    size_t size;
+
+    CHECK((*p)[0] == 0x02);
+    size = (*p)[1];
+    *p += 2;
+    while (size > 32) { /* a leading zero that keeps it positive */
+        CHECK(**p == 0);
+        (*p)++;
+        size--;
+    }
+    memset(out, 0, 32 - size);
+    memcpy(out + 32 - size, *p, size);
+    *p += size;
+}
+
 /* Raw r ‖ s ECDSA P-256 SHA-256 signature of data by key. */
 static void
 sign_raw(EVP_PKEY *key, const void *data, size_t size, uint8_t out[64])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char der[80];
-    const unsigned char *p = der;
+    const unsigned char *p = der + 2;
     size_t der_size = sizeof(der);
-    ECDSA_SIG *sig;
 
     CHECK(ctx != NULL);
     CHECK(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1);
     CHECK(EVP_DigestSign(ctx, der, &der_size, data, size) == 1);
-    sig = d2i_ECDSA_SIG(NULL, &p, (long)der_size);
-    CHECK(sig != NULL);
-    CHECK(BN_bn2binpad(ECDSA_SIG_get0_r(sig), out, 32) == 32);
-    CHECK(BN_bn2binpad(ECDSA_SIG_get0_s(sig), out + 32, 32) == 32);
-    ECDSA_SIG_free(sig);
+    CHECK(der[0] == 0x30 && der[1] == der_size - 2);
+    der_integer_to_raw(&p, out);
+    der_integer_to_raw(&p, out + 32);
+    CHECK(p == der + der_size);
     EVP_MD_CTX_free(ctx);
 }
 

@@ -377,9 +377,28 @@ static const char *const migration_7[] = {
     NULL,
 };
 
+/* Hardware verification collateral (docs/hardware-evidence.md, "Collateral in the manager"):
+ * Intel's and AMD's public data, shared by every account and replica. One row per item, looked up
+ * by its kind and key; the bytes are kept exactly (base64), with the chain that signs them. */
+static const char *const migration_8[] = {
+    "CREATE TABLE collateral ("
+    " kind {text} NOT NULL,"
+    " item_key {text} NOT NULL,"
+    " data_b64 {text} NOT NULL,"
+    " issuer_chain {text},"
+    " sha256 {text} NOT NULL,"
+    " issued BIGINT NOT NULL,"
+    " next_update BIGINT,"
+    " not_after BIGINT NOT NULL,"
+    " source {text} NOT NULL,"
+    " imported_at {text} NOT NULL,"
+    " PRIMARY KEY (kind, item_key))",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     { 1, migration_1 }, { 2, migration_2 }, { 3, migration_3 }, { 4, migration_4 },
-    { 5, migration_5 }, { 6, migration_6 }, { 7, migration_7 },
+    { 5, migration_5 }, { 6, migration_6 }, { 7, migration_7 }, { 8, migration_8 },
 };
 
 int

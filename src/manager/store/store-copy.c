@@ -56,6 +56,7 @@ static const struct copy_table_spec copy_tables[] = {
     { "certificates", { "certificate_id" } },
     { "app_instances", { "instance_id" } },
     { "used_nonces", { "nonce_id" } },
+    { "collateral", { "kind", "item_key" } },
 };
 
 _Static_assert(ELEMENTSOF(copy_tables) <= STORE_COPY_TABLES_MAX, "raise STORE_COPY_TABLES_MAX");
