@@ -33,7 +33,6 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO, BIO_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509, X509_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_CRL, X509_CRL_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct attest_collateral, attest_collateral_free)
 
 /* Bytes owned by the collateral. */
 struct blob {
@@ -1122,8 +1121,9 @@ has_flat_field(json_t *doc, const struct flat_names *n)
     return false;
 }
 
+/* A TCB info and its chain; fmspc (may be NULL) is the FMSPC it is filed under. */
 static int
-flat_tcb(const struct load *l, json_t *object, const struct flat_names *n)
+flat_tcb(const struct load *l, json_t *object, const struct flat_names *n, const uint8_t *fmspc)
 {
     _cleanup_(blob_clear) struct blob body = { 0 }, chain = { 0 };
     int r = json_body(l, object, n->tcb_info, n->tcb_info_signature, "tcbInfo", &body);
@@ -1132,7 +1132,7 @@ flat_tcb(const struct load *l, json_t *object, const struct flat_names *n)
         r = json_chain(l, object, n->tcb_info_issuer_chain, &chain);
     if (r < 0 || (!body.data && !chain.data))
         return r;
-    return add_tcb(l, n->tcb_info, &body, &chain, KIND_ANY, NULL);
+    return add_tcb(l, n->tcb_info, &body, &chain, KIND_ANY, fmspc);
 }
 
 /* Intel's tools write one TCB info per platform: {"platforms":[{fmspc, tcbInfoIssuerChain,
@@ -1149,9 +1149,15 @@ flat_platforms(const struct load *l, json_t *doc, const struct flat_names *n)
     if (!json_is_array(platforms))
         return refuse(l, "platforms", -EBADMSG, "not an array");
     json_array_foreach(platforms, i, p) {
+        json_t *fmspc_field = json_object_get(p, "fmspc");
+        uint8_t fmspc[FMSPC_SIZE];
+
         if (!json_is_object(p))
             return refuse(l, "platforms", -EBADMSG, "entry %zu is not an object", i);
-        r = flat_tcb(l, p, n);
+        if (fmspc_field && (!json_is_string(fmspc_field) ||
+                            fmspc_parse(json_string_value(fmspc_field), fmspc) < 0))
+            return refuse(l, "platforms", -EBADMSG, "entry %zu: fmspc is not 12 hex digits", i);
+        r = flat_tcb(l, p, n, fmspc_field ? fmspc : NULL);
         if (r < 0)
             return r;
     }
@@ -1199,7 +1205,7 @@ load_flat(struct load *l, json_t *doc)
                           json_object_get(doc, n->qe_identity_signature)
                       ? "dcap-qvl"
                       : "qve-collateral";
-    r = flat_tcb(l, doc, n);
+    r = flat_tcb(l, doc, n, NULL);
     if (r >= 0)
         r = flat_platforms(l, doc, n);
     if (r >= 0)
@@ -1244,24 +1250,26 @@ static const char *const pck_chain_names[] = { "SGX-PCK-Certificate-Issuer-Chain
 /* collaterals.tcbinfos[]: {fmspc, sgx_tcbinfo | tcbinfo (API v3), tdx_tcbinfo}; the *_early
  * variants (early TCB recovery) are not used. */
 static int
-pccs_tcb_info(const struct load *l, json_t *entry, const char *name, enum kind kind,
+pccs_tcb_info(const struct load *l, json_t *entry, size_t index, const char *name, enum kind kind,
               const uint8_t *fmspc, json_t *certificates)
 {
     _cleanup_(blob_clear) struct blob body = { 0 }, chain = { 0 };
     json_t *v = json_object_get(entry, name);
+    char what[64];
     int r;
 
     if (!v || json_is_null(v))
         return 0;
+    snprintf(what, sizeof(what), "tcbinfos[%zu].%s", index, name);
     if (json_is_object(v))
-        r = body_from_object(l, name, v, "tcbInfo", &body);
+        r = body_from_object(l, what, v, "tcbInfo", &body);
     else
         r = json_body(l, entry, name, NULL, "tcbInfo", &body);
     if (r >= 0)
         r = chain_nocase(l, certificates, tcb_chain_names, &chain);
     if (r < 0)
         return r;
-    return add_tcb(l, name, &body, &chain, kind, fmspc);
+    return add_tcb(l, what, &body, &chain, kind, fmspc);
 }
 
 static int
@@ -1280,11 +1288,11 @@ pccs_tcb_infos(const struct load *l, json_t *coll, json_t *certificates)
         if (!json_is_object(entry) || !json_is_string(fmspc_field) ||
             fmspc_parse(json_string_value(fmspc_field), fmspc) < 0)
             return refuse(l, "tcbinfos", -EBADMSG, "entry %zu has no 12-digit fmspc", i);
-        r = pccs_tcb_info(l, entry, "sgx_tcbinfo", KIND_SGX, fmspc, certificates);
+        r = pccs_tcb_info(l, entry, i, "sgx_tcbinfo", KIND_SGX, fmspc, certificates);
         if (r >= 0)
-            r = pccs_tcb_info(l, entry, "tcbinfo", KIND_SGX, fmspc, certificates);
+            r = pccs_tcb_info(l, entry, i, "tcbinfo", KIND_SGX, fmspc, certificates);
         if (r >= 0)
-            r = pccs_tcb_info(l, entry, "tdx_tcbinfo", KIND_TDX, fmspc, certificates);
+            r = pccs_tcb_info(l, entry, i, "tdx_tcbinfo", KIND_TDX, fmspc, certificates);
         if (r < 0)
             return r;
     }
@@ -1613,7 +1621,8 @@ load_contents(struct load *l, const uint8_t *data, size_t size)
 
     if (size > ATTEST_COLLATERAL_DOCUMENT_MAX)
         return refuse(l, NULL, -E2BIG, "more than %u bytes", ATTEST_COLLATERAL_DOCUMENT_MAX);
-    while (skip < size && strchr(" \t\r\n", data[skip]) && data[skip] != '\0')
+    while (skip < size &&
+           (data[skip] == ' ' || data[skip] == '\t' || data[skip] == '\r' || data[skip] == '\n'))
         skip++;
     if (skip < size && data[skip] == '{')
         return load_json_text(l, (const char *)data, size);
@@ -1625,82 +1634,77 @@ load_contents(struct load *l, const uint8_t *data, size_t size)
 
 /* ---- Public functions ---- */
 
+/* Starts a load: a new, empty collateral. */
 static int
-load_finish(struct load *l, struct attest_collateral **ret)
+load_begin(struct load *l, const char *source, struct attest_failure *failure)
 {
-    struct attest_collateral *c = l->c;
-    int r = amd_finish(l);
-
-    if (r < 0)
-        return r;
-    c->has_intel = has_intel_items(c) &&
-                   pick_intel(c, KIND_ANY, NULL, ATTEST_PCK_CA_ANY, &c->intel, NULL) == 0;
-    attest_failure_set(l->failure, ATTEST_STEP_NONE, 0, "%s", "");
-    *ret = TAKE_PTR(l->c);
+    *l = (struct load){ .source = source, .failure = failure };
+    l->c = calloc(1, sizeof(*l->c));
+    if (!l->c)
+        return oom(l);
     return 0;
 }
 
+/* Ends a load that returned r: on success picks the AMD chain and the unambiguous Intel set and
+ * hands the collateral to *ret; on failure frees it. */
 static int
-load_run(const char *source, struct attest_failure *failure, struct attest_collateral **ret,
-         int (*fn)(struct load *, const void *, size_t), const void *arg, size_t size)
+load_end(struct load *l, int r, struct attest_collateral **ret)
 {
-    _cleanup_(attest_collateral_freep) struct attest_collateral *c = calloc(1, sizeof(*c));
-    struct load l = { .c = c, .source = source, .failure = failure };
-    int r;
-
-    if (!c)
-        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -ENOMEM, "out of memory");
-    r = fn(&l, arg, size);
-    if (r >= 0)
-        r = load_finish(&l, ret);
-    if (r >= 0)
-        c = NULL; /* taken by load_finish */
-    amd_pool_clear(&l.amd);
-    return r;
-}
-
-static int
-run_json(struct load *l, const void *text, size_t size)
-{
-    return load_json_text(l, text, size);
-}
-
-static int
-run_data(struct load *l, const void *data, size_t size)
-{
-    return load_contents(l, data, size);
-}
-
-static int
-run_dir(struct load *l, const void *fdp, size_t size)
-{
-    int dirfd = *(const int *)fdp;
-    int r;
-
-    (void)size;
-    l->c->shape = "directory";
-    r = dir_intel(l, dirfd);
-    if (r >= 0)
-        r = dir_amd(l, dirfd);
-    return r;
+    if (r >= 0 && l->c)
+        r = amd_finish(l);
+    amd_pool_clear(&l->amd);
+    if (r < 0) {
+        l->c = attest_collateral_free(l->c);
+        return r;
+    }
+    l->c->has_intel = has_intel_items(l->c) &&
+                      pick_intel(l->c, KIND_ANY, NULL, ATTEST_PCK_CA_ANY, &l->c->intel, NULL) == 0;
+    attest_failure_set(l->failure, ATTEST_STEP_NONE, 0, "%s", "");
+    *ret = TAKE_PTR(l->c);
+    return 0;
 }
 
 int
 attest_collateral_load_json(const char *text, size_t size, struct attest_collateral **ret,
                             struct attest_failure *failure)
 {
-    if (!text && size > 0)
-        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -EINVAL, "no text");
-    return load_run(NULL, failure, ret, run_json, text ? text : "", size);
+    struct load l;
+    int r = load_begin(&l, NULL, failure);
+
+    if (r >= 0 && !text && size > 0)
+        r = refuse(&l, NULL, -EINVAL, "no text");
+    if (r >= 0)
+        r = load_json_text(&l, text ? text : "", size);
+    return load_end(&l, r, ret);
 }
 
 int
 attest_collateral_load_data(const void *data, size_t size, const char *name,
                             struct attest_collateral **ret, struct attest_failure *failure)
 {
-    if (!data && size > 0)
-        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -EINVAL, "no data");
-    return load_run(name, failure, ret, run_data, data ? data : "", size);
+    struct load l;
+    int r = load_begin(&l, name, failure);
+
+    if (r >= 0 && !data && size > 0)
+        r = refuse(&l, NULL, -EINVAL, "no data");
+    if (r >= 0)
+        r = load_contents(&l, data ? data : "", size);
+    return load_end(&l, r, ret);
+}
+
+static int
+load_dir(int dirfd, struct attest_collateral **ret, struct attest_failure *failure)
+{
+    struct load l;
+    int r = load_begin(&l, NULL, failure);
+
+    if (r >= 0) {
+        l.c->shape = "directory";
+        r = dir_intel(&l, dirfd);
+    }
+    if (r >= 0)
+        r = dir_amd(&l, dirfd);
+    return load_end(&l, r, ret);
 }
 
 int
@@ -1709,29 +1713,25 @@ attest_collateral_load(const char *path, struct attest_collateral **ret,
 {
     _cleanup_close_ int fd = -1;
     _cleanup_(blob_clear) struct blob b = { 0 };
+    struct load l = { .failure = failure };
     const char *base;
     struct stat st;
     int r;
 
     if (!path)
-        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -EINVAL, "no path");
+        return refuse(&l, NULL, -EINVAL, "no path");
     base = strrchr(path, '/') && strrchr(path, '/')[1] ? strrchr(path, '/') + 1 : path;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, errno == ENOENT ? -ENOENT : -EIO,
-                                  "%s: cannot be opened: %s", base, strerror(errno));
-    if (fstat(fd, &st) < 0)
-        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -EIO, "%s: cannot be read",
-                                  base);
+    if (fd < 0 && errno == ENOENT)
+        return refuse(&l, base, -ENOENT, "no such file or directory");
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return refuse(&l, base, -EIO, "cannot be opened");
     if (S_ISDIR(st.st_mode))
-        return load_run(NULL, failure, ret, run_dir, &fd, 0);
+        return load_dir(fd, ret, failure);
     r = read_fd(fd, ATTEST_COLLATERAL_DOCUMENT_MAX, &b);
-    if (r < 0) {
-        struct load l = { .source = NULL, .failure = failure };
-
+    if (r < 0)
         return read_failed(&l, base, r, ATTEST_COLLATERAL_DOCUMENT_MAX);
-    }
-    return load_run(base, failure, ret, run_data, b.data, b.size);
+    return attest_collateral_load_data(b.data, b.size, base, ret, failure);
 }
 
 const char *

@@ -731,7 +731,7 @@ TEST(empty_directory_and_missing_path)
         CHECK(rmdir(sub) == 0);
     }
     tmpdir_remove(dir);
-    path_refused("/nonexistent/collateral", -ENOENT, "collateral: cannot be opened");
+    path_refused("/nonexistent/collateral", -ENOENT, "collateral: no such file or directory");
     CHECK(attest_collateral_free(NULL) == NULL);
     CHECK(attest_collateral_intel(NULL) == NULL);
     CHECK(attest_collateral_snp(NULL) == NULL);
@@ -966,6 +966,15 @@ TEST(qve_collateral_shapes)
         CHECK_EQ_STR(attest_collateral_shape(c), "qve-collateral");
         check_same_as_split("sgx-v3-phala-p1", attest_collateral_intel(c));
         attest_collateral_free(c);
+        if (camel) {
+            /* A platform's TCB info must be the one for its FMSPC. */
+            json_t *p = json_array_get(json_object_get(doc, "platforms"), 0);
+
+            CHECK(json_object_set_new(p, "fmspc", json_string("00A067110001")) == 0);
+            doc_refused(doc, -EBADMSG, "tcbInfo: tcbInfo.fmspc differs from the FMSPC");
+            CHECK(json_object_set_new(p, "fmspc", json_string("00A0671100")) == 0);
+            doc_refused(doc, -EBADMSG, "platforms: entry 0: fmspc is not 12 hex digits");
+        }
         json_decref(doc);
     }
     /* PEM CRLs are kept as PEM. */
