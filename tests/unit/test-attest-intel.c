@@ -423,6 +423,66 @@ TEST(tdx_signed_bytes_flipped)
     case_close(&c);
 }
 
+/* Changes one letter of text in the DER of the first certificate after from in a PEM
+ * buffer, keeping the DER valid: only its signature stops matching. The PEM is 64 characters a
+ * line, so DER byte i is in base64 group i / 3 at a known place. */
+static void
+flip_cert_text(uint8_t *data, size_t size, size_t from, const char *text)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----\n";
+    uint8_t *b64 = memmem(data + from, size - from, begin, sizeof(begin) - 1), *end;
+    unsigned char der[4096], group[3], encoded[5];
+    size_t n = 0, hit, place;
+    uint8_t *found;
+
+    CHECK(b64 != NULL);
+    b64 += sizeof(begin) - 1;
+    end = memmem(b64, size - (size_t)(b64 - data), "-----END", 8);
+    CHECK(end != NULL);
+    for (uint8_t *line = b64; line < end; line += 65) { /* 64 characters and a newline */
+        size_t length = (size_t)(end - line) < 64 ? (size_t)(end - line) - 1 : 64;
+        int decoded = EVP_DecodeBlock(der + n, line, (int)length);
+
+        CHECK(decoded > 0);
+        n += (size_t)decoded;
+    }
+    found = memmem(der, n, text, strlen(text));
+    CHECK(found != NULL);
+    hit = (size_t)(found - der) + 1;
+    der[hit] ^= 0x01;
+    memcpy(group, der + hit / 3 * 3, 3);
+    CHECK(EVP_EncodeBlock(encoded, group, 3) == 4);
+    place = hit / 3 * 4;
+    for (int i = 0; i < 4; i++)
+        b64[(place + i) / 64 * 65 + (place + i) % 64] = encoded[i];
+}
+
+TEST(certificates_flipped)
+{
+    struct case_files c;
+    struct attest_intel_result res;
+    struct attest_failure failure;
+    uint8_t *chain;
+
+    /* The PCK leaf inside the quote. */
+    case_open(&c, "sgx-v3-phala-p1");
+    flip_cert_text(c.quote, c.quote_size, 1014, "Intel SGX PCK Certificate");
+    CHECK(verify_case(&c, c.at, &res, &failure) < 0);
+    CHECK_EQ_INT(failure.step, ATTEST_STEP_CERT_CHAIN);
+    case_close(&c);
+    /* The TCB Signing certificate of the TCB info's issuer chain. */
+    case_open(&c, "tdx-v4-phala-p2");
+    chain = malloc(c.files.tcb_info_issuer_chain.size);
+    CHECK(chain != NULL);
+    memcpy(chain, c.files.tcb_info_issuer_chain.data, c.files.tcb_info_issuer_chain.size);
+    flip_cert_text(chain, c.files.tcb_info_issuer_chain.size, 0, "Intel SGX TCB Signing");
+    c.files.tcb_info_issuer_chain.data = chain;
+    CHECK(verify_case(&c, c.at, &res, &failure) < 0);
+    CHECK_EQ_INT(failure.step, ATTEST_STEP_CERT_CHAIN);
+    free(chain);
+    case_close(&c);
+}
+
 /* A byte of the signed tcbInfo / enclaveIdentity text changed: refused at load. */
 static void
 check_collateral_flip(const char *name, bool tcb_info, const char *needle)
@@ -847,6 +907,6 @@ TEST_MAIN(TEST_CASE(sgx_phala_configuration_and_sw_hardening_needed),
           TEST_CASE(debug_td_refused_by_policy), TEST_CASE(mrservicetd_policy),
           TEST_CASE(missing_crls_named), TEST_CASE(missing_collateral_named),
           TEST_CASE(expired_collateral), TEST_CASE(sgx_signed_bytes_flipped),
-          TEST_CASE(tdx_signed_bytes_flipped), TEST_CASE(collateral_signed_bytes_flipped),
+          TEST_CASE(tdx_signed_bytes_flipped), TEST_CASE(collateral_signed_bytes_flipped), TEST_CASE(certificates_flipped),
           TEST_CASE(wrong_pinned_root), TEST_CASE(rerooted_quote_verifies_and_revocation_refuses),
           TEST_CASE(rerooted_expired_pck), TEST_CASE(repeated_verification_uses_cache))
