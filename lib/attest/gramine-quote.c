@@ -21,6 +21,7 @@
 
 #include "attest-util.h"
 #include "cleanup.h"
+#include "hw-io.h"
 
 #define GRAMINE_TYPE_MAX 16u /* bytes of attestation_type read */
 #define GRAMINE_RACED 1      /* gramine_attempt: another thread's report data */
@@ -33,78 +34,6 @@
 #define GRAMINE_SGX_BODY 384u
 #define GRAMINE_V5_BODY_PREFIX 6u
 
-static int gramine_fail(struct attest_hw_error *error, int r, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-gramine_fail(struct attest_hw_error *error, int r, const char *format, ...)
-{
-    va_list args;
-
-    if (error) {
-        va_start(args, format);
-        (void)vsnprintf(error->reason, sizeof(error->reason), format, args);
-        va_end(args);
-    }
-    return r;
-}
-
-/* Reads all of dir_fd/name, at most max bytes (-EFBIG beyond), into a malloc'd buffer with a NUL
- * after the data. Until end of file: pseudo-files have no meaningful st_size. */
-static int
-gramine_read_file(int dir_fd, const char *name, size_t max, uint8_t **ret_data, size_t *ret_size)
-{
-    _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    _cleanup_free_ uint8_t *data = NULL;
-    size_t size = 0;
-
-    if (fd < 0)
-        return -errno;
-    data = malloc(max + 2);
-    if (!data)
-        return -ENOMEM;
-    for (;;) {
-        ssize_t n = read(fd, data + size, max + 1 - size);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        size += (size_t)n;
-        if (size > max)
-            return -EFBIG;
-    }
-    data[size] = '\0';
-    *ret_data = TAKE_PTR(data);
-    *ret_size = size;
-    return 0;
-}
-
-/* Writes size bytes in one write() and closes, returning close()'s error too: Gramine takes
- * user_report_data when the file is closed. */
-static int
-gramine_write_file(int dir_fd, const char *name, const void *data, size_t size)
-{
-    int fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-    ssize_t n;
-    int r = 0;
-
-    if (fd < 0)
-        return -errno;
-    do
-        n = write(fd, data, size);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        r = -errno;
-    else if ((size_t)n != size)
-        r = -EIO;
-    if (close(fd) < 0 && r == 0 && errno != EINTR)
-        r = -errno;
-    return r;
-}
-
 static int
 gramine_open_root(const char *root, int *ret_fd, struct attest_hw_error *error)
 {
@@ -115,8 +44,8 @@ gramine_open_root(const char *root, int *ret_fd, struct attest_hw_error *error)
         return 0;
     }
     if (errno == ENOENT)
-        return gramine_fail(error, -ENOENT, "%s does not exist: not running inside Gramine", root);
-    return gramine_fail(error, -errno, "cannot open %s: %s", root, strerror(errno));
+        return hw_fail(error, -ENOENT, "%s does not exist: not running inside Gramine", root);
+    return hw_fail(error, -errno, "cannot open %s: %s", root, strerror(errno));
 }
 
 static int
@@ -126,31 +55,31 @@ gramine_check_type(int root_fd, const char *root, struct attest_hw_error *error)
     size_t size;
     int r;
 
-    r = gramine_read_file(root_fd, "attestation_type", GRAMINE_TYPE_MAX, &text, &size);
+    r = hw_read_file(root_fd, "attestation_type", GRAMINE_TYPE_MAX, &text, &size);
     if (r == -ENOENT)
-        return gramine_fail(error, r,
+        return hw_fail(error, r,
                             "%s/attestation_type does not exist: Gramine without SGX "
                             "(gramine-direct) cannot attest",
                             root);
     if (r == -EFBIG)
-        return gramine_fail(error, -EPROTONOSUPPORT, "%s/attestation_type is not dcap", root);
+        return hw_fail(error, -EPROTONOSUPPORT, "%s/attestation_type is not dcap", root);
     if (r < 0)
-        return gramine_fail(error, r, "cannot read %s/attestation_type: %s", root, strerror(-r));
+        return hw_fail(error, r, "cannot read %s/attestation_type: %s", root, strerror(-r));
     if (size > 0 && text[size - 1] == '\n')
         text[--size] = '\0';
     if (size == 4 && memcmp(text, "dcap", 4) == 0)
         return 0;
     if (size == 4 && memcmp(text, "none", 4) == 0)
-        return gramine_fail(error, -EPROTONOSUPPORT,
+        return hw_fail(error, -EPROTONOSUPPORT,
                             "%s: remote attestation is off in this enclave (manifest "
                             "sgx.remote_attestation = \"none\"); set it to \"dcap\"",
                             root);
     if (size == 4 && memcmp(text, "epid", 4) == 0)
-        return gramine_fail(error, -EPROTONOSUPPORT,
+        return hw_fail(error, -EPROTONOSUPPORT,
                             "%s: EPID attestation is not supported (manifest "
                             "sgx.remote_attestation = \"epid\"); set it to \"dcap\"",
                             root);
-    return gramine_fail(error, -EPROTONOSUPPORT, "%s: attestation type is not dcap", root);
+    return hw_fail(error, -EPROTONOSUPPORT, "%s: attestation type is not dcap", root);
 }
 
 /* The report data of an SGX quote, or NULL when the bytes are not one. */
@@ -189,26 +118,26 @@ gramine_attempt(int root_fd, const char *root, const uint8_t *report_data, uint8
     size_t size;
     int r;
 
-    r = gramine_write_file(root_fd, "user_report_data", report_data, ATTEST_REPORT_DATA_SIZE);
+    r = hw_write_file(root_fd, "user_report_data", report_data, ATTEST_REPORT_DATA_SIZE);
     if (r < 0)
-        return gramine_fail(error, r, "cannot write %s/user_report_data: %s", root, strerror(-r));
-    r = gramine_read_file(root_fd, "quote", ATTEST_GRAMINE_QUOTE_MAX, &quote, &size);
+        return hw_fail(error, r, "cannot write %s/user_report_data: %s", root, strerror(-r));
+    r = hw_read_file(root_fd, "quote", ATTEST_GRAMINE_QUOTE_MAX, &quote, &size);
     if (r == -EFBIG)
-        return gramine_fail(error, r, "%s/quote is larger than %u bytes", root,
+        return hw_fail(error, r, "%s/quote is larger than %u bytes", root,
                             ATTEST_GRAMINE_QUOTE_MAX);
     if (r == -EACCES)
-        return gramine_fail(error, r,
+        return hw_fail(error, r,
                             "%s/quote: Gramine could not get a quote (is the AESM service "
                             "running and the DCAP quote provider library installed?)",
                             root);
     if (r < 0)
-        return gramine_fail(error, r, "cannot read %s/quote: %s", root, strerror(-r));
+        return hw_fail(error, r, "cannot read %s/quote: %s", root, strerror(-r));
     quoted = gramine_quote_report_data(quote, size);
     if (!quoted)
-        return gramine_fail(error, -EBADMSG, "%s/quote (%zu bytes) is not an SGX DCAP quote", root,
+        return hw_fail(error, -EBADMSG, "%s/quote (%zu bytes) is not an SGX DCAP quote", root,
                             size);
     if (CRYPTO_memcmp(quoted, report_data, ATTEST_REPORT_DATA_SIZE) != 0)
-        return gramine_fail(error, GRAMINE_RACED,
+        return hw_fail(error, GRAMINE_RACED,
                             "%s/quote carries another report data: another thread wrote "
                             "user_report_data",
                             root);
@@ -267,7 +196,7 @@ attest_gramine_quote(const char *root, const uint8_t report_data[ATTEST_REPORT_D
         *ret_size = size;
         return 0;
     }
-    return gramine_fail(error, -EBUSY,
+    return hw_fail(error, -EBUSY,
                         "%s/quote carried another report data %u times: other threads of the "
                         "enclave keep writing user_report_data",
                         root, ATTEST_GRAMINE_ATTEMPTS);

@@ -26,68 +26,12 @@
 
 #include "attest-util.h"
 #include "cleanup.h"
+#include "hw-io.h"
 
 #define TSM_TEXT_MAX 64u      /* bytes of a text attribute (generation, provider, floor) */
 #define TSM_NAME_SIZE 64u     /* bytes of an entry name with its NUL */
 #define TSM_MKDIR_ATTEMPTS 4u /* names tried when one exists already */
 #define TSM_RACED 1           /* tsm_attempt: another writer used the entry */
-
-static int tsm_fail(struct attest_hw_error *error, int r, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-tsm_fail(struct attest_hw_error *error, int r, const char *format, ...)
-{
-    va_list args;
-
-    if (error) {
-        va_start(args, format);
-        (void)vsnprintf(error->reason, sizeof(error->reason), format, args);
-        va_end(args);
-    }
-    return r;
-}
-
-static void
-tsm_error_clear(struct attest_hw_error *error)
-{
-    if (error)
-        error->reason[0] = '\0';
-}
-
-/* Reads all of dir_fd/name, at most max bytes (-EFBIG beyond), into a malloc'd buffer with a NUL
- * after the data (so text can be read as a string). Reads until end of file: configfs and
- * Gramine report sizes in stat that are not the content's. */
-static int
-tsm_read_file(int dir_fd, const char *name, size_t max, uint8_t **ret_data, size_t *ret_size)
-{
-    _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    _cleanup_free_ uint8_t *data = NULL;
-    size_t size = 0;
-
-    if (fd < 0)
-        return -errno;
-    data = malloc(max + 2);
-    if (!data)
-        return -ENOMEM;
-    for (;;) {
-        ssize_t n = read(fd, data + size, max + 1 - size);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        size += (size_t)n;
-        if (size > max)
-            return -EFBIG;
-    }
-    data[size] = '\0';
-    *ret_data = TAKE_PTR(data);
-    *ret_size = size;
-    return 0;
-}
 
 /* Reads a text attribute into buf (size bytes) without its one trailing newline. -EIO for text
  * with a NUL in it, -EFBIG when it does not fit. */
@@ -98,7 +42,7 @@ tsm_read_text(int dir_fd, const char *name, char *buf, size_t size)
     size_t length;
     int r;
 
-    r = tsm_read_file(dir_fd, name, TSM_TEXT_MAX, &data, &length);
+    r = hw_read_file(dir_fd, name, TSM_TEXT_MAX, &data, &length);
     if (r < 0)
         return r;
     if (length > 0 && data[length - 1] == '\n')
@@ -110,29 +54,6 @@ tsm_read_text(int dir_fd, const char *name, char *buf, size_t size)
     memcpy(buf, data, length);
     buf[length] = '\0';
     return 0;
-}
-
-/* Writes size bytes to dir_fd/name in one write() and closes it, returning the close() error
- * too: configfs and Gramine take binary attributes at close. */
-static int
-tsm_write_file(int dir_fd, const char *name, const void *data, size_t size)
-{
-    int fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-    ssize_t n;
-    int r = 0;
-
-    if (fd < 0)
-        return -errno;
-    do
-        n = write(fd, data, size);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        r = -errno;
-    else if ((size_t)n != size)
-        r = -EIO;
-    if (close(fd) < 0 && r == 0 && errno != EINTR)
-        r = -errno;
-    return r;
 }
 
 /* A generation: decimal digits only (the kernel prints "%lu\n"). */
@@ -204,25 +125,25 @@ tsm_open_root(const char *root, int *ret_fd, struct attest_hw_error *error)
         return 0;
     }
     if (errno == ENOENT)
-        return tsm_fail(error, -ENOENT,
+        return hw_fail(error, -ENOENT,
                         "%s does not exist: this kernel has no configfs-tsm (CONFIG_TSM_REPORTS, "
                         "Linux >= 6.7) or configfs is not mounted",
                         root);
-    return tsm_fail(error, -errno, "cannot open %s: %s", root, strerror(errno));
+    return hw_fail(error, -errno, "cannot open %s: %s", root, strerror(errno));
 }
 
 static int
 tsm_mkdir_error(const char *root, int r, struct attest_hw_error *error)
 {
     if (r == -ENXIO)
-        return tsm_fail(error, r,
+        return hw_fail(error, r,
                         "%s: no configfs-tsm provider is registered (neither the tdx_guest nor "
                         "the sev_guest driver is loaded): not a TDX or SEV-SNP guest",
                         root);
     if (r == -EACCES || r == -EPERM)
-        return tsm_fail(error, r, "%s: not allowed to create a report entry (needs root): %s", root,
+        return hw_fail(error, r, "%s: not allowed to create a report entry (needs root): %s", root,
                         strerror(-r));
-    return tsm_fail(error, r, "cannot create a report entry in %s: %s", root, strerror(-r));
+    return hw_fail(error, r, "cannot create a report entry in %s: %s", root, strerror(-r));
 }
 
 /* Makes a new entry with a name nobody else uses: our pid and 64 random bits. */
@@ -235,13 +156,13 @@ tsm_entry_make(struct tsm_entry *entry, struct attest_hw_error *error)
         int r;
 
         if (RAND_bytes(random, sizeof(random)) != 1)
-            return tsm_fail(error, -EIO, "no random bytes for a report entry name");
+            return hw_fail(error, -EIO, "no random bytes for a report entry name");
         attest_hex_encode(random, sizeof(random), hex);
         (void)snprintf(entry->name, sizeof(entry->name), "cloister-%ld-%s", (long)getpid(), hex);
         if (mkdirat(entry->root_fd, entry->name, 0700) == 0) {
             entry->fd = openat(entry->root_fd, entry->name, O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (entry->fd < 0)
-                return tsm_fail(error, -errno, "cannot open %s/%s: %s", entry->root, entry->name,
+                return hw_fail(error, -errno, "cannot open %s/%s: %s", entry->root, entry->name,
                                 strerror(errno));
             return 0;
         }
@@ -250,7 +171,7 @@ tsm_entry_make(struct tsm_entry *entry, struct attest_hw_error *error)
         if (r != -EEXIST)
             return tsm_mkdir_error(entry->root, r, error);
     }
-    return tsm_fail(error, -EEXIST, "%s: every report entry name tried exists", entry->root);
+    return hw_fail(error, -EEXIST, "%s: every report entry name tried exists", entry->root);
 }
 
 /* Reads the entry's provider into report (name and platform). */
@@ -262,11 +183,11 @@ tsm_entry_provider(const struct tsm_entry *entry, struct attest_tsm_report *repo
 
     r = tsm_read_text(entry->fd, "provider", report->provider, sizeof(report->provider));
     if (r < 0)
-        return tsm_fail(error, r == -EFBIG ? -EIO : r, "cannot read %s/%s/provider: %s",
+        return hw_fail(error, r == -EFBIG ? -EIO : r, "cannot read %s/%s/provider: %s",
                         entry->root, entry->name, strerror(-r));
     r = tsm_platform_from_provider(report->provider, &report->platform);
     if (r < 0)
-        return tsm_fail(error, r,
+        return hw_fail(error, r,
                         "%s: configfs-tsm provider \"%s\" is not supported (only tdx_guest and "
                         "sev_guest)",
                         entry->root, report->provider);
@@ -281,16 +202,16 @@ tsm_write_privlevel(const struct tsm_entry *entry, unsigned privlevel,
     int r;
 
     (void)snprintf(text, sizeof(text), "%u\n", privlevel);
-    r = tsm_write_file(entry->fd, "privlevel", text, strlen(text));
+    r = hw_write_file(entry->fd, "privlevel", text, strlen(text));
     if (r == -ENOENT)
-        return tsm_fail(error, -EOPNOTSUPP,
+        return hw_fail(error, -EOPNOTSUPP,
                         "%s: privlevel %u requested, but this provider has no privilege levels",
                         entry->root, privlevel);
     if (r == -EINVAL && tsm_read_text(entry->fd, "privlevel_floor", floor, sizeof(floor)) == 0)
-        return tsm_fail(error, r, "%s: privlevel %u refused (privlevel_floor is %s)", entry->root,
+        return hw_fail(error, r, "%s: privlevel %u refused (privlevel_floor is %s)", entry->root,
                         privlevel, floor);
     if (r < 0)
-        return tsm_fail(error, r, "cannot write %s/%s/privlevel: %s", entry->root, entry->name,
+        return hw_fail(error, r, "cannot write %s/%s/privlevel: %s", entry->root, entry->name,
                         strerror(-r));
     return 0;
 }
@@ -299,13 +220,13 @@ static int
 tsm_read_blob(const struct tsm_entry *entry, const char *name, uint8_t **ret_data, size_t *ret_size,
               struct attest_hw_error *error)
 {
-    int r = tsm_read_file(entry->fd, name, ATTEST_TSM_BLOB_MAX, ret_data, ret_size);
+    int r = hw_read_file(entry->fd, name, ATTEST_TSM_BLOB_MAX, ret_data, ret_size);
 
     if (r == -EFBIG)
-        return tsm_fail(error, r, "%s/%s/%s is larger than %u bytes", entry->root, entry->name,
+        return hw_fail(error, r, "%s/%s/%s is larger than %u bytes", entry->root, entry->name,
                         name, ATTEST_TSM_BLOB_MAX);
     if (r < 0 && !(r == -ENOENT && strcmp(name, "auxblob") == 0))
-        return tsm_fail(error, r, "cannot read %s/%s/%s: %s", entry->root, entry->name, name,
+        return hw_fail(error, r, "cannot read %s/%s/%s: %s", entry->root, entry->name, name,
                         strerror(-r));
     return r;
 }
@@ -321,7 +242,7 @@ tsm_entry_read_blobs(const struct tsm_entry *entry, struct attest_tsm_report *re
     if (r < 0)
         return r;
     if (report->outblob_size == 0)
-        return tsm_fail(error, -EIO, "%s/%s/outblob is empty", entry->root, entry->name);
+        return hw_fail(error, -EIO, "%s/%s/outblob is empty", entry->root, entry->name);
     r = tsm_read_blob(entry, "auxblob", &report->auxblob, &report->auxblob_size, error);
     if (r == -ENOENT)
         return 0; /* tdx_guest has no auxblob */
@@ -356,11 +277,11 @@ tsm_attempt(int root_fd, const char *root, const uint8_t *report_data, unsigned 
         return r;
     r = tsm_read_generation(entry.fd, &before);
     if (r < 0)
-        return tsm_fail(error, r, "cannot read %s/%s/generation: %s", root, entry.name,
+        return hw_fail(error, r, "cannot read %s/%s/generation: %s", root, entry.name,
                         strerror(-r));
-    r = tsm_write_file(entry.fd, "inblob", report_data, ATTEST_REPORT_DATA_SIZE);
+    r = hw_write_file(entry.fd, "inblob", report_data, ATTEST_REPORT_DATA_SIZE);
     if (r < 0)
-        return tsm_fail(error, r, "cannot write %s/%s/inblob: %s", root, entry.name, strerror(-r));
+        return hw_fail(error, r, "cannot write %s/%s/inblob: %s", root, entry.name, strerror(-r));
     if (privlevel != ATTEST_TSM_PRIVLEVEL_DEFAULT) {
         r = tsm_write_privlevel(&entry, privlevel, error);
         if (r < 0)
@@ -372,10 +293,10 @@ tsm_attempt(int root_fd, const char *root, const uint8_t *report_data, unsigned 
         return r;
     r = tsm_read_generation(entry.fd, &after);
     if (r < 0)
-        return tsm_fail(error, r, "cannot read %s/%s/generation: %s", root, entry.name,
+        return hw_fail(error, r, "cannot read %s/%s/generation: %s", root, entry.name,
                         strerror(-r));
     if (after != before + writes) {
-        (void)tsm_fail(error, 0,
+        (void)hw_fail(error, 0,
                        "%s/%s: generation is %llu after our %llu writes from %llu: another "
                        "writer used the entry",
                        root, entry.name, (unsigned long long)after, (unsigned long long)writes,
@@ -407,7 +328,7 @@ tsm_fail_busy(const char *root, struct attest_hw_error *error)
 
     if (error)
         memcpy(last, error->reason, sizeof(last));
-    return tsm_fail(error, -EBUSY, "%s: generation check failed in %u report entries; last: %s",
+    return hw_fail(error, -EBUSY, "%s: generation check failed in %u report entries; last: %s",
                     root, ATTEST_TSM_ATTEMPTS, last);
 }
 
@@ -418,11 +339,11 @@ attest_tsm_report(const char *root, const uint8_t report_data[ATTEST_REPORT_DATA
     _cleanup_close_ int root_fd = -1;
     int r;
 
-    tsm_error_clear(error);
+    hw_error_clear(error);
     if (!report_data || !ret)
         return -EINVAL;
     if (privlevel != ATTEST_TSM_PRIVLEVEL_DEFAULT && privlevel > ATTEST_TSM_PRIVLEVEL_MAX)
-        return tsm_fail(error, -EINVAL, "privlevel %u is above %u", privlevel,
+        return hw_fail(error, -EINVAL, "privlevel %u is above %u", privlevel,
                         ATTEST_TSM_PRIVLEVEL_MAX);
     if (!root)
         root = ATTEST_TSM_ROOT;
@@ -437,7 +358,7 @@ attest_tsm_report(const char *root, const uint8_t report_data[ATTEST_REPORT_DATA
             return -ENOMEM;
         r = tsm_attempt(root_fd, root, report_data, privlevel, report, error);
         if (r == 0) {
-            tsm_error_clear(error);
+            hw_error_clear(error);
             *ret = TAKE_PTR(report);
             return 0;
         }
@@ -455,7 +376,7 @@ attest_tsm_platform(const char *root, enum attest_platform *ret_platform,
     struct attest_tsm_report report = { 0 };
     int r;
 
-    tsm_error_clear(error);
+    hw_error_clear(error);
     if (!ret_platform)
         return -EINVAL;
     if (!root)
@@ -499,7 +420,7 @@ attest_hw_detect(const struct attest_hw_roots *roots, struct attest_hw_info *ret
     enum attest_platform platform;
     int r;
 
-    tsm_error_clear(error);
+    hw_error_clear(error);
     if (!ret)
         return -EINVAL;
     if (tsm_path_exists(gramine)) {
@@ -513,7 +434,7 @@ attest_hw_detect(const struct attest_hw_roots *roots, struct attest_hw_info *ret
     if (r == -ENOENT && !tsm_path_exists(tsm))
         r = -ENXIO;
     if (r == -ENXIO) {
-        tsm_error_clear(error);
+        hw_error_clear(error);
         *ret = (struct attest_hw_info){ ATTEST_HW_NONE, 0 };
         return 0;
     }

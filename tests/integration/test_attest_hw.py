@@ -8,8 +8,9 @@ Contract of the CLI under test:
       [--allow-missing-crls] [--accept-status S1,S2]
 prints with --json one object {verified, platform, failed_step, reason, and once the evidence
 verified tcb_status, advisory_ids, claims (attest_claims_to_json), for Intel quotes qe_status,
-tdx_module_status, crls_checked, trailing_bytes} and exits 0 when verified, 1 otherwise. DIR is a case folder. Every case is verified at its pinned time
-(verification_time.unix), never at "now": all the collateral has expired since.
+tdx_module_status, crls_checked, trailing_bytes} and exits 0 when verified, 1 otherwise. DIR is
+a case folder. Every case is verified at its pinned time (verification_time.unix), never at
+"now": all the collateral has expired since.
 
 ratls-interop/ is not run here: it has no collateral (its quotes are checked by the RA-TLS unit
 tests). Needs no manager."""
@@ -288,7 +289,7 @@ def test_accepted_statuses_are_the_callers():
     assert out["verified"] is True
 
 
-# --- time ------------------------------------------------------------------------------------------
+# --- time ---------------------------------------------------------------------------------------
 
 def parse_time(s):
     return int(datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
