@@ -108,6 +108,22 @@ struct attest_intel_result {
     int64_t valid_until;   /* the earliest end of validity of the collateral and chain used */
 };
 
+/* What a quote needs from a collateral store, read from the quote without verifying anything:
+ * its kind, and the FMSPC, PCE ID and issuing CA of its PCK certificate. For picking collateral
+ * before attest_intel_verify, which checks everything. */
+struct attest_intel_quote_needs {
+    bool tdx;          /* a TDX quote: the "TDX" TCB info and the "TD_QE" identity */
+    uint8_t fmspc[6];
+    uint8_t pce_id[2];
+    bool processor_ca; /* the PCK certificate is issued by the PCK Processor CA (else Platform) */
+};
+
+/* Fills *ret from the quote. Failures as attest_intel_verify's parse step, ATTEST_STEP_CERT_CHAIN
+ * when the PCK certificate or its SGX extensions do not parse. */
+ATTEST_EXPORT int attest_intel_quote_needs(const uint8_t *quote, size_t size,
+                                           struct attest_intel_quote_needs *ret,
+                                           struct attest_failure *failure);
+
 /* Verifies a quote against collateral at options->at, in Intel QVL's order: parse (strict by
  * the declared lengths, trailing bytes tolerated), PCK chain to the pinned root and validity,
  * CRLs (root CA CRL, PCK CA CRL), collateral validity windows (issueDate ≤ at ≤ nextUpdate; a

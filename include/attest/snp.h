@@ -78,6 +78,14 @@ struct attest_snp_result {
     int64_t valid_until; /* the earliest notAfter of the chain */
 };
 
+/* What a report needs from a certificate store, read without verifying anything: its claims
+ * (chip_id, reported_tcb, version, vmpl, ...; vlek and product unset) and the product when the
+ * report says it (version 3 reports carry the CPUID family and model; "" otherwise). Failures as
+ * attest_snp_verify's parse and version steps. */
+ATTEST_EXPORT int attest_snp_report_read(const uint8_t *report, size_t size,
+                                         struct attest_snp_claims *ret,
+                                         struct attest_failure *failure);
+
 /* Verifies a report at options->at (options may be NULL: now), in this order: parse (size
  * exactly ATTEST_SNP_REPORT_SIZE, version 2 or 3 else ATTEST_STEP_VERSION, signature algorithm
  * 1, reserved fields zero; ATTEST_STEP_PARSE); SIGNER_INFO's SIGNING_KEY names the kind of key

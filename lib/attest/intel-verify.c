@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/x509.h>
+
 #include "attest-util.h"
 #include "cleanup.h"
 #include "intel-collateral.h"
@@ -223,6 +225,53 @@ verify_steps(struct intel_run *run, const uint8_t *quote, size_t size,
         r = check_quote_signature(run, failure);
     if (r >= 0)
         r = evaluate_tcb(run, failure);
+    return r;
+}
+
+/* The issuer's common name tells the two PCK CAs apart, as Intel's PCCS does. */
+static bool
+issued_by_processor_ca(X509 *leaf)
+{
+    char cn[128] = "";
+
+    X509_NAME_get_text_by_NID(X509_get_issuer_name(leaf), NID_commonName, cn, sizeof(cn));
+    return strcmp(cn, "Intel SGX PCK Processor CA") == 0;
+}
+
+int
+attest_intel_quote_needs(const uint8_t *quote, size_t size, struct attest_intel_quote_needs *ret,
+                         struct attest_failure *failure)
+{
+    struct intel_quote q;
+    struct x509_chain chain = { 0 };
+    struct pck_extensions extensions;
+    int r;
+
+    if (!quote || !ret)
+        return -EINVAL;
+    if (size > ATTEST_INTEL_QUOTE_MAX)
+        return attest_failure_set(failure, ATTEST_STEP_PARSE, -E2BIG,
+                                  "the quote is larger than %u bytes", ATTEST_INTEL_QUOTE_MAX);
+    r = intel_quote_parse(quote, size, &q, failure);
+    if (r < 0)
+        return r;
+    if (x509_chain_read_pem(q.pck_chain, q.pck_chain_size, &chain) < 0)
+        return attest_failure_set(failure, ATTEST_STEP_PARSE, -EBADMSG,
+                                  "the quote's PCK certificate chain is not PEM certificates");
+    r = pck_extensions_from_cert(chain.certs[0], &extensions, failure);
+    if (r >= 0) {
+        *ret = (struct attest_intel_quote_needs){
+            .tdx = q.tee_type == INTEL_TEE_TDX,
+            .processor_ca = issued_by_processor_ca(chain.certs[0]),
+        };
+        memcpy(ret->fmspc, extensions.fmspc, sizeof(ret->fmspc));
+        memcpy(ret->pce_id, extensions.pce_id, sizeof(ret->pce_id));
+        attest_failure_set(failure, ATTEST_STEP_NONE, 0, "%s", "");
+    } else if (r == -ENOENT) {
+        r = attest_failure_set(failure, ATTEST_STEP_CERT_CHAIN, -EBADMSG,
+                               "the PCK certificate has no SGX extensions");
+    }
+    x509_chain_clear(&chain);
     return r;
 }
 

@@ -171,3 +171,24 @@ attest_snp_verify(const uint8_t *report, size_t size, const struct attest_snp_ce
     ret->valid_until = valid_until;
     return attest_failure_set(failure, ATTEST_STEP_NONE, 0, "%s", "");
 }
+
+int
+attest_snp_report_read(const uint8_t *report, size_t size, struct attest_snp_claims *ret,
+                       struct attest_failure *failure)
+{
+    struct snp_report parsed;
+    const char *product = NULL;
+    int r;
+
+    if (!report || !ret)
+        return -EINVAL;
+    r = snp_report_parse(report, size, &parsed, failure);
+    if (r < 0)
+        return r;
+    *ret = parsed.claims;
+    if (parsed.has_cpuid)
+        product = snp_product_name(
+            snp_product_from_cpuid(parsed.cpuid_family, parsed.cpuid_model));
+    (void)snprintf(ret->product, sizeof(ret->product), "%s", product ? product : "");
+    return 0;
+}

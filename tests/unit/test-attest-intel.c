@@ -902,7 +902,38 @@ TEST(repeated_verification_uses_cache)
     case_close(&c);
 }
 
-TEST_MAIN(TEST_CASE(sgx_phala_configuration_and_sw_hardening_needed),
+/* What a store needs to pick collateral, read before verifying. */
+TEST(quote_needs)
+{
+    static const struct {
+        const char *name;
+        bool tdx;
+        const char *fmspc;
+        bool processor_ca;
+    } cases[] = {
+        { "sgx-v3-phala-p1", false, "00a067110000", true },
+        { "tdx-v4-phala-p2", true, "b0c06f000000", false },
+        { "tdx-v5-automata-a1", true, "90c06f000000", false },
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct case_files c;
+        struct attest_intel_quote_needs needs;
+        struct attest_failure failure;
+
+        case_open(&c, cases[i].name);
+        CHECK_EQ_INT(attest_intel_quote_needs(c.quote, c.quote_size, &needs, &failure), 0);
+        CHECK_EQ_INT(needs.tdx, cases[i].tdx);
+        check_hex(needs.fmspc, 6, cases[i].fmspc);
+        check_hex(needs.pce_id, 2, "0000");
+        CHECK_EQ_INT(needs.processor_ca, cases[i].processor_ca);
+        CHECK(attest_intel_quote_needs(c.quote, 100, &needs, &failure) < 0);
+        CHECK_EQ_INT(failure.step, ATTEST_STEP_PARSE);
+        case_close(&c);
+    }
+}
+
+TEST_MAIN(TEST_CASE(quote_needs), TEST_CASE(sgx_phala_configuration_and_sw_hardening_needed),
           TEST_CASE(tdx_up_to_date_cases), TEST_CASE(tcb_level_not_supported),
           TEST_CASE(debug_td_refused_by_policy), TEST_CASE(mrservicetd_policy),
           TEST_CASE(missing_crls_named), TEST_CASE(missing_collateral_named),

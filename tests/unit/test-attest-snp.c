@@ -957,7 +957,33 @@ TEST(threads_share_certs)
     attest_snp_certs_free(certs);
 }
 
-TEST_MAIN(TEST_CASE(cases_verify_with_their_claims), TEST_CASE(valid_until_is_the_leaf_not_after),
+/* What a store needs to find the VCEK, read before verifying: CHIP_ID, REPORTED_TCB, and the
+ * product where the report says it (version 3). */
+TEST(report_read_without_verifying)
+{
+    static struct blob report;
+    struct attest_snp_claims claims;
+    struct attest_failure failure;
+    json_t *root = case_json("snp-genoa-veraison-tsm");
+
+    blob_read(&report, "snp-genoa-veraison-tsm", "report.bin");
+    CHECK_EQ_INT(attest_snp_report_read(report.data, report.size, &claims, &failure), 0);
+    CHECK_EQ_STR(claims.product, "Genoa");
+    CHECK_EQ_INT(claims.version, 3);
+    check_hex(claims.chip_id, sizeof(claims.chip_id),
+              json_path_string(root, "identity", "chip_id"));
+    CHECK(claims.reported_tcb ==
+          tcb_from_hex(json_path_string(root, "identity", "reported_tcb_hex")));
+    json_decref(root);
+    blob_read(&report, "snp-milan-trustee", "report.bin");
+    CHECK_EQ_INT(attest_snp_report_read(report.data, report.size, &claims, &failure), 0);
+    CHECK_EQ_STR(claims.product, ""); /* version 2: no CPUID in the report */
+    CHECK_EQ_INT(attest_snp_report_read(report.data, report.size - 1, &claims, &failure),
+                 -EBADMSG);
+    CHECK_EQ_INT(failure.step, ATTEST_STEP_PARSE);
+}
+
+TEST_MAIN(TEST_CASE(report_read_without_verifying), TEST_CASE(cases_verify_with_their_claims), TEST_CASE(valid_until_is_the_leaf_not_after),
           TEST_CASE(debug_report_is_a_claim), TEST_CASE(flipped_report_bytes_fail),
           TEST_CASE(every_signed_byte_counts), TEST_CASE(signature_high_bytes_refused),
           TEST_CASE(corrupt_leaf_fails_the_chain), TEST_CASE(other_times_expire),
