@@ -33,7 +33,8 @@ struct attest_collateral;
  * downloads, or one file (any shape attest_collateral_load_data takes; messages name it by its
  * base name). Failures (failure set, step ATTEST_STEP_COLLATERAL): -ENOENT path missing,
  * -E2BIG a file over its limit, -EBADMSG malformed or unknown shape, -ENOTUNIQ contradictory
- * files, -EIO a read error, -ENOMEM. */
+ * files, -EIO a read error, -EINVAL a NULL path, -ENOMEM. *ret is the caller's
+ * (attest_collateral_free). */
 ATTEST_EXPORT int attest_collateral_load(const char *path, struct attest_collateral **ret,
                                          struct attest_failure *failure);
 

@@ -369,7 +369,7 @@ static void
 name_cn(const X509_NAME *name, char cn[CN_MAX])
 {
     cn[0] = '\0';
-    if (X509_NAME_get_text_by_NID((X509_NAME *)name, NID_commonName, cn, CN_MAX) < 0)
+    if (X509_NAME_get_text_by_NID(name, NID_commonName, cn, CN_MAX) < 0)
         cn[0] = '\0';
     ERR_clear_error();
 }
@@ -754,6 +754,9 @@ amd_add_cert(void *userdata, X509 *cert, X509_CRL *crl)
     a->refused = true;
     if (++a->count > AMD_CERTS_MAX)
         return refuse(a->l, a->what, -E2BIG, "more than %u certificates", AMD_CERTS_MAX);
+    if (i2d_X509(cert, NULL) > (int)ATTEST_SNP_CERT_MAX)
+        return refuse(a->l, a->what, -E2BIG, "a certificate of more than %u bytes",
+                      ATTEST_SNP_CERT_MAX);
     if (amd_role(cert, &role, cn) < 0)
         return refuse(a->l, a->what, -EBADMSG, "not an AMD SEV certificate (CN \"%s\")", cn);
     if (a->expect != AMD_ROLE_ANY && role != a->expect)
@@ -1645,12 +1648,32 @@ load_begin(struct load *l, const char *source, struct attest_failure *failure)
     return 0;
 }
 
+/* Outside bundles a document describes one platform: a TCB info and a QE identity of different
+ * kinds (SGX and TD_QE, TDX and QE) cannot both be meant. */
+static int
+check_kinds(const struct load *l)
+{
+    const struct attest_collateral *c = l->c;
+
+    if (c->shape && strcmp(c->shape, "pccs-platform-collaterals") == 0)
+        return 0;
+    for (size_t i = 0; i < c->n_tcb; i++)
+        for (size_t j = 0; j < c->n_qe; j++)
+            if (c->tcb[i].keyed && c->qe[j].keyed && c->tcb[i].tdx != c->qe[j].td)
+                return refuse(l, NULL, -EBADMSG,
+                              "qe_identity: the %s identity does not go with a%s TCB info",
+                              c->qe[j].td ? "TD_QE" : "QE", c->tcb[i].tdx ? " TDX" : "n SGX");
+    return 0;
+}
+
 /* Ends a load that returned r: on success picks the AMD chain and the unambiguous Intel set and
  * hands the collateral to *ret; on failure frees it. */
 static int
 load_end(struct load *l, int r, struct attest_collateral **ret)
 {
-    if (r >= 0 && l->c)
+    if (r >= 0)
+        r = check_kinds(l);
+    if (r >= 0)
         r = amd_finish(l);
     amd_pool_clear(&l->amd);
     if (r < 0) {

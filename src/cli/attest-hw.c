@@ -207,6 +207,27 @@ load_collateral(const char *path, struct attest_collateral **ret, struct hw_outc
     return r;
 }
 
+/* The Intel items the quote needs: a folder or document may hold several candidates (a PCCS
+ * bundle with many FMSPCs, SGX and TDX TCB infos, both PCK CRLs). */
+static int
+select_intel(const struct attest_collateral *loaded, const struct hw_evidence *e,
+             struct attest_intel_collateral_files *ret, struct hw_outcome *out)
+{
+    struct attest_intel_quote_needs needs;
+    int r = attest_intel_quote_needs(e->data, e->size, &needs, &out->failure);
+
+    if (r < 0)
+        return r;
+    return attest_collateral_intel_select(
+        loaded,
+        &(struct attest_collateral_key){
+            .tdx = needs.tdx,
+            .fmspc = needs.fmspc,
+            .pck_ca = needs.processor_ca ? ATTEST_PCK_CA_PROCESSOR : ATTEST_PCK_CA_PLATFORM,
+        },
+        ret, &out->failure);
+}
+
 static int
 verify_intel(const struct hw_evidence *e, const struct attest_hw_opts *opts,
              struct attest_intel_result *result, struct hw_outcome *out)
@@ -215,7 +236,7 @@ verify_intel(const struct hw_evidence *e, const struct attest_hw_opts *opts,
     struct attest_intel_collateral *collateral = NULL;
     struct attest_intel_options options = { .at = opts->at,
                                             .crls_missing_ok = opts->allow_missing_crls };
-    const struct attest_intel_collateral_files *files;
+    struct attest_intel_collateral_files files;
     int r;
 
     if (!opts->collateral) {
@@ -223,14 +244,10 @@ verify_intel(const struct hw_evidence *e, const struct attest_hw_opts *opts,
         return -EINVAL;
     }
     r = load_collateral(opts->collateral, &loaded, out);
-    if (r < 0)
-        return r;
-    files = attest_collateral_intel(loaded);
-    if (!files)
-        return attest_failure_set(&out->failure, ATTEST_STEP_COLLATERAL, -ENOENT,
-                                  "collateral missing: no Intel collateral in %s",
-                                  opts->collateral);
-    r = attest_intel_collateral_new(files, &collateral, &out->failure);
+    if (r >= 0)
+        r = select_intel(loaded, e, &files, out);
+    if (r >= 0)
+        r = attest_intel_collateral_new(&files, &collateral, &out->failure);
     if (r >= 0)
         r = attest_intel_verify(e->data, e->size, collateral, &options, result, &out->failure);
     attest_intel_collateral_free(collateral);

@@ -1003,6 +1003,29 @@ TEST(qve_collateral_shapes)
     }
 }
 
+/* A TCB info and a QE identity of different kinds do not describe one platform. */
+TEST(mismatched_kinds_are_refused)
+{
+    char dir[64];
+
+    tmpdir_new(dir);
+    tmpdir_copy(dir, "tcb_info.json", "sgx-v3-phala-p1", "tcb_info.json");
+    tmpdir_copy(dir, "qe_identity.json", "tdx-v4-phala-p2", "qe_identity.json");
+    path_refused(dir, -EBADMSG, "qe_identity: the TD_QE identity does not go with an SGX TCB info");
+    tmpdir_copy(dir, "tcb_info.json", "tdx-v4-phala-p2", "tcb_info.json");
+    attest_collateral_free(load_ok(dir));
+    tmpdir_remove(dir);
+    {
+        json_t *doc = qve_doc("sgx-v3-phala-p1", false);
+        struct file qe = vec("tdx-v4-phala-p2", "qe_identity.json");
+
+        CHECK(json_object_set_new(doc, "qe_identity", text_of(&qe)) == 0);
+        doc_refused(doc, -EBADMSG, "qe_identity: the TD_QE identity does not go with an SGX");
+        json_decref(doc);
+        file_clear(&qe);
+    }
+}
+
 TEST(bare_pcs_bodies)
 {
     const char *dir = "tdx-v4-oasis";
@@ -1243,9 +1266,9 @@ TEST(pccs_contradictions_are_refused)
 TEST_MAIN(TEST_CASE(every_case_folder_loads), TEST_CASE(phala_dcap_qvl_json_gives_the_split_files),
           TEST_CASE(dcap_qvl_byte_arrays), TEST_CASE(malformed_json_is_refused),
           TEST_CASE(bad_fields_are_refused_by_name), TEST_CASE(qvl_sample_app_names),
-          TEST_CASE(percent_encoded_chain_file), TEST_CASE(empty_directory_and_missing_path),
-          TEST_CASE(oversized_file_is_refused), TEST_CASE(amd_kds_names),
-          TEST_CASE(amd_pem_bundle_and_der_alone), TEST_CASE(amd_roles_are_checked),
-          TEST_CASE(qve_collateral_shapes), TEST_CASE(bare_pcs_bodies),
-          TEST_CASE(pccs_bundle_is_picked_from_by_key), TEST_CASE(pccs_round_trips_every_tcb_info),
-          TEST_CASE(pccs_contradictions_are_refused))
+          TEST_CASE(mismatched_kinds_are_refused), TEST_CASE(percent_encoded_chain_file),
+          TEST_CASE(empty_directory_and_missing_path), TEST_CASE(oversized_file_is_refused),
+          TEST_CASE(amd_kds_names), TEST_CASE(amd_pem_bundle_and_der_alone),
+          TEST_CASE(amd_roles_are_checked), TEST_CASE(qve_collateral_shapes),
+          TEST_CASE(bare_pcs_bodies), TEST_CASE(pccs_bundle_is_picked_from_by_key),
+          TEST_CASE(pccs_round_trips_every_tcb_info), TEST_CASE(pccs_contradictions_are_refused))
