@@ -215,8 +215,10 @@ attest_intel_collateral_free(struct attest_intel_collateral *c)
 {
     if (!c)
         return NULL;
-    for (unsigned i = 0; i < c->cache_count; i++)
-        EVP_PKEY_free(c->cache[i].leaf_key);
+    for (unsigned i = 0; i < c->cache_count; i++) {
+        free(c->cache[i].chain);
+        intel_pck_release(&c->cache[i]);
+    }
     intel_tcb_info_free(c->tcb_info);
     intel_qe_identity_free(c->qe_identity);
     X509_CRL_free(c->root_crl);
@@ -316,59 +318,111 @@ check_pck_chain(const struct attest_intel_collateral *c, const void *pem, size_t
     return r;
 }
 
+void
+intel_pck_release(struct intel_pck *pck)
+{
+    EVP_PKEY_free(pck->leaf_key);
+    EVP_PKEY_free(pck->ak_key);
+    pck->leaf_key = pck->ak_key = NULL;
+}
+
+/* The key of ak, or NULL when it is not a P-256 point. */
+static EVP_PKEY *
+attestation_key(const uint8_t ak[64])
+{
+    EVP_PKEY *key = NULL;
+
+    return x509_p256_key_from_raw(ak, &key) < 0 ? NULL : key;
+}
+
+/* A copy of entry for a caller: its own key references, no chain. Called under the lock. */
 static bool
-cache_find(struct attest_intel_collateral *c, const uint8_t digest[32], struct intel_pck *ret)
+entry_copy(const struct intel_pck *entry, struct intel_pck *ret)
+{
+    if (EVP_PKEY_up_ref(entry->leaf_key) != 1)
+        return false;
+    if (entry->ak_key && EVP_PKEY_up_ref(entry->ak_key) != 1) {
+        EVP_PKEY_free(entry->leaf_key);
+        return false;
+    }
+    *ret = *entry;
+    ret->chain = NULL;
+    return true;
+}
+
+/* Compares the PEM bytes themselves: cheaper than hashing them, and no collisions to reason
+ * about. A hit with another attestation key (the QE restarted) gets that key made and kept. */
+static bool
+cache_find(struct attest_intel_collateral *c, const void *pem, size_t size, const uint8_t ak[64],
+           struct intel_pck *ret)
 {
     bool found = false;
 
     pthread_mutex_lock(&c->lock);
-    for (unsigned i = 0; i < c->cache_count && !found; i++)
-        if (memcmp(c->cache[i].chain_sha256, digest, 32) == 0 &&
-            EVP_PKEY_up_ref(c->cache[i].leaf_key) == 1) {
-            *ret = c->cache[i];
-            found = true;
+    for (unsigned i = 0; i < c->cache_count && !found; i++) {
+        struct intel_pck *entry = &c->cache[i];
+
+        if (entry->chain_size != size || memcmp(entry->chain, pem, size) != 0)
+            continue;
+        if (memcmp(entry->ak, ak, sizeof(entry->ak)) != 0) {
+            EVP_PKEY_free(entry->ak_key);
+            entry->ak_key = attestation_key(ak);
+            memcpy(entry->ak, ak, sizeof(entry->ak));
         }
+        found = entry_copy(entry, ret);
+    }
     pthread_mutex_unlock(&c->lock);
     return found;
 }
 
+/* Keeps pck (its chain copied, its keys referenced once more) in the cache. */
 static void
-cache_add(struct attest_intel_collateral *c, const struct intel_pck *pck)
+cache_add(struct attest_intel_collateral *c, const struct intel_pck *pck, const void *pem,
+          size_t size)
 {
-    struct intel_pck *slot;
+    struct intel_pck entry;
 
-    if (EVP_PKEY_up_ref(pck->leaf_key) != 1)
+    if (!entry_copy(pck, &entry))
         return;
+    entry.chain = malloc(size);
+    if (!entry.chain) {
+        intel_pck_release(&entry);
+        return;
+    }
+    memcpy(entry.chain, pem, size);
+    entry.chain_size = size;
     pthread_mutex_lock(&c->lock);
     if (c->cache_count < INTEL_PCK_CACHE_SIZE) {
-        slot = &c->cache[c->cache_count++];
+        c->cache[c->cache_count++] = entry;
     } else {
-        slot = &c->cache[c->cache_next];
+        struct intel_pck *slot = &c->cache[c->cache_next];
+
         c->cache_next = (c->cache_next + 1) % INTEL_PCK_CACHE_SIZE;
-        EVP_PKEY_free(slot->leaf_key);
+        free(slot->chain);
+        intel_pck_release(slot);
+        *slot = entry;
     }
-    *slot = *pck;
     pthread_mutex_unlock(&c->lock);
 }
 
 int
 intel_collateral_pck(const struct attest_intel_collateral *collateral, const void *pem,
-                     size_t size, struct intel_pck *ret, struct attest_failure *failure)
+                     size_t size, const uint8_t ak[64], struct intel_pck *ret,
+                     struct attest_failure *failure)
 {
     /* The cache is the one mutable part of collateral (see intel.h); the lock guards it. */
     struct attest_intel_collateral *c = (struct attest_intel_collateral *)collateral;
     struct intel_pck pck = { 0 };
     int r;
 
-    r = attest_sha256(pem, size, NULL, 0, pck.chain_sha256);
-    if (r < 0)
-        return r;
-    if (cache_find(c, pck.chain_sha256, ret))
+    if (cache_find(c, pem, size, ak, ret))
         return 0;
     r = check_pck_chain(c, pem, size, &pck, failure);
     if (r < 0)
         return r;
-    cache_add(c, &pck);
+    memcpy(pck.ak, ak, sizeof(pck.ak));
+    pck.ak_key = attestation_key(ak);
+    cache_add(c, &pck, pem, size);
     *ret = pck;
     return 0;
 }

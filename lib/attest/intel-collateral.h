@@ -18,10 +18,15 @@
 #define INTEL_PCK_CACHE_SIZE 32u
 
 struct intel_pck {
-    uint8_t chain_sha256[32]; /* of the PEM bytes in the quote */
+    uint8_t *chain; /* the PEM bytes of the quote (owned by the cache entry; NULL in copies) */
+    size_t chain_size;
     EVP_PKEY *leaf_key;
     struct pck_extensions extensions;
     int64_t valid_from, valid_until; /* the intersection of the chain's validity windows */
+    /* The attestation key last seen with this chain (a QE keeps one until the platform
+     * restarts), made once: making a key from a point costs a tenth of a verification. */
+    uint8_t ak[64];
+    EVP_PKEY *ak_key; /* NULL: not a P-256 point */
 };
 
 struct attest_intel_collateral {
@@ -42,8 +47,13 @@ struct attest_intel_collateral {
 };
 
 /* Looks up the quote's PCK chain; on a miss parses and checks it (chain to the pin, leaf
- * extensions, CRLs where given) and caches it. *ret is a copy whose leaf_key holds its own reference (the
- * caller frees it with EVP_PKEY_free). */
+ * extensions, CRLs where given) and caches it, with the key of the attestation key ak (64 bytes,
+ * x ‖ y). *ret is a copy whose leaf_key and ak_key hold their own references: the caller frees
+ * them with intel_pck_release. ak_key is NULL when ak is not a P-256 point (the caller fails the
+ * quote signature). */
 int intel_collateral_pck(const struct attest_intel_collateral *collateral, const void *pem,
-                         size_t size, struct intel_pck *ret,
+                         size_t size, const uint8_t ak[64], struct intel_pck *ret,
                          struct attest_failure *failure);
+
+/* Frees the keys of a copy returned by intel_collateral_pck. */
+void intel_pck_release(struct intel_pck *pck);

@@ -81,8 +81,8 @@ check_pck(struct intel_run *run, struct attest_failure *failure)
         return attest_failure_set(failure, ATTEST_STEP_REVOCATION, -ENOENT,
                                   "collateral missing: pck_crl and root_ca_crl (revocation "
                                   "cannot be checked; the caller may accept that explicitly)");
-    r = intel_collateral_pck(run->collateral, q->pck_chain, q->pck_chain_size, &run->pck,
-                             failure);
+    r = intel_collateral_pck(run->collateral, q->pck_chain, q->pck_chain_size,
+                             q->attestation_key, &run->pck, failure);
     if (r < 0)
         return r;
     run->result.crls_checked = run->collateral->pck_crl != NULL;
@@ -118,15 +118,12 @@ static int
 check_quote_signature(struct intel_run *run, struct attest_failure *failure)
 {
     const struct intel_quote *q = &run->quote;
-    EVP_PKEY *key = NULL;
-    int r;
 
-    if (x509_p256_key_from_raw(q->attestation_key, &key) < 0)
+    if (!run->pck.ak_key)
         return attest_failure_set(failure, ATTEST_STEP_SIGNATURE, -EBADMSG,
                                   "the attestation key is not a P-256 point");
-    r = x509_verify_p256_raw(key, q->signed_region, q->signed_size, q->signature);
-    EVP_PKEY_free(key);
-    if (r < 0)
+    if (x509_verify_p256_raw(run->pck.ak_key, q->signed_region, q->signed_size, q->signature) <
+        0)
         return attest_failure_set(failure, ATTEST_STEP_SIGNATURE, -EKEYREJECTED,
                                   "the quote's signature by the attestation key does not verify");
     return 0;
@@ -295,7 +292,7 @@ attest_intel_verify(const uint8_t *quote, size_t size,
                                   "the quote is larger than %u bytes", ATTEST_INTEL_QUOTE_MAX);
     run.at = run.options->at ? run.options->at : (int64_t)time(NULL);
     r = verify_steps(&run, quote, size, failure);
-    EVP_PKEY_free(run.pck.leaf_key);
+    intel_pck_release(&run.pck);
     if (r < 0)
         return r;
     fill_claims(&run);

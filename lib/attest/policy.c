@@ -98,7 +98,7 @@ attest_policy_check(const struct attest_claims *claims, const struct attest_poli
     if (!policy)
         policy = &defaults;
     if (claims->platform == ATTEST_PLATFORM_SIM)
-        return 0;
+        return attest_failure_set(failure, ATTEST_STEP_NONE, 0, "%s", "");
     if (claims->debug && !policy->allow_debug)
         return refuse(failure,
                       claims->platform == ATTEST_PLATFORM_TDX   ? "debug TD refused by policy"

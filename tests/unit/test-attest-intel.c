@@ -877,6 +877,68 @@ TEST(rerooted_expired_pck)
     case_close(&c);
 }
 
+/* A quote of the re-rooted platform with a new attestation key: the QE report binds it and is
+ * signed by our PCK key, the quote is signed by it. */
+static void
+new_attestation_key(uint8_t *quote, const struct test_pki *pki)
+{
+    EVP_PKEY *ak = p256_key();
+    uint8_t point[65];
+    size_t point_size = sizeof(point), auth = le16_read(quote + 1012);
+
+    CHECK(EVP_PKEY_get_octet_string_param(ak, "encoded-pub-key", point, sizeof(point),
+                                          &point_size) == 1);
+    CHECK_EQ_INT(point_size, 65);
+    memcpy(quote + 500, point + 1, 64);
+    CHECK_EQ_INT(attest_sha256(quote + 500, 64, quote + 1014, auth, quote + 564 + 320), 0);
+    memset(quote + 564 + 352, 0, 32);
+    sign_raw(pki->leaf_key, quote + 564, 384, quote + 948);
+    sign_raw(ak, quote, 432, quote + 436);
+    EVP_PKEY_free(ak);
+}
+
+/* The PCK cache keeps the attestation key last seen with a chain: another key of the same
+ * platform (its QE restarted) verifies, and so does the first one again. */
+TEST(attestation_key_changes_on_a_cached_chain)
+{
+    struct case_files c;
+    struct test_pki pki;
+    struct rerooted r;
+    struct attest_intel_collateral *collateral = NULL;
+    struct attest_intel_options options;
+    struct attest_intel_result res;
+    struct attest_failure failure;
+    uint8_t *second;
+
+    case_open(&c, "sgx-v3-phala-p1");
+    pki_make(&pki, &c, c.at + 365 * DAY);
+    reroot(&r, &c, &pki, NULL, NULL);
+    second = malloc(r.quote_size);
+    CHECK(second != NULL);
+    memcpy(second, r.quote, r.quote_size);
+    new_attestation_key(second, &pki);
+    options = (struct attest_intel_options){ .at = c.at };
+    CHECK_EQ_INT(attest_intel_collateral_new(&r.files, &collateral, &failure), 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(attest_intel_verify(r.quote, r.quote_size, collateral, &options, &res,
+                                         &failure),
+                     0);
+        CHECK_EQ_INT(attest_intel_verify(second, r.quote_size, collateral, &options, &res,
+                                         &failure),
+                     0);
+    }
+    /* The first quote's signature under the second key: refused. */
+    memcpy(second + 436, r.quote + 436, 64);
+    CHECK_EQ_INT(attest_intel_verify(second, r.quote_size, collateral, &options, &res, &failure),
+                 -EKEYREJECTED);
+    CHECK_EQ_INT(failure.step, ATTEST_STEP_SIGNATURE);
+    attest_intel_collateral_free(collateral);
+    free(second);
+    rerooted_free(&r);
+    pki_free(&pki);
+    case_close(&c);
+}
+
 /* One collateral object shared by threads, and its PCK cache: the same answer every time. */
 TEST(repeated_verification_uses_cache)
 {
@@ -940,4 +1002,5 @@ TEST_MAIN(TEST_CASE(quote_needs), TEST_CASE(sgx_phala_configuration_and_sw_harde
           TEST_CASE(expired_collateral), TEST_CASE(sgx_signed_bytes_flipped),
           TEST_CASE(tdx_signed_bytes_flipped), TEST_CASE(collateral_signed_bytes_flipped), TEST_CASE(certificates_flipped),
           TEST_CASE(wrong_pinned_root), TEST_CASE(rerooted_quote_verifies_and_revocation_refuses),
-          TEST_CASE(rerooted_expired_pck), TEST_CASE(repeated_verification_uses_cache))
+          TEST_CASE(rerooted_expired_pck), TEST_CASE(repeated_verification_uses_cache),
+          TEST_CASE(attestation_key_changes_on_a_cached_chain))
