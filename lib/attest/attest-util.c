@@ -111,6 +111,33 @@ attest_base64_decode(const char *text, size_t length, size_t max_size, uint8_t *
     return 0;
 }
 
+int
+attest_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool
+attest_hex_decode(const char *text, size_t length, uint8_t *out, size_t size)
+{
+    if (length != 2 * size)
+        return false;
+    for (size_t i = 0; i < size; i++) {
+        int hi = attest_hex_digit(text[2 * i]), lo = attest_hex_digit(text[2 * i + 1]);
+
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
 void
 attest_hex_encode(const uint8_t *data, size_t size, char *out)
 {

@@ -2,6 +2,7 @@
  * installed. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,13 @@ le64_write(uint8_t *p, uint64_t v)
 int attest_base64_encode(const uint8_t *data, size_t size, char **ret_text);
 int attest_base64_decode(const char *text, size_t length, size_t max_size, uint8_t **ret_data,
                          size_t *ret_size);
+
+/* The value of one hex digit (either case), or -1. */
+int attest_hex_digit(char c);
+
+/* Decodes exactly 2 * size hex digits (either case) of text (length bytes) into out; false for
+ * another length or a character that is not a hex digit. */
+bool attest_hex_decode(const char *text, size_t length, uint8_t *out, size_t size);
 
 /* Lowercase hex of size bytes into out (2 * size + 1 bytes). */
 void attest_hex_encode(const uint8_t *data, size_t size, char *out);

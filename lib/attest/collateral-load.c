@@ -167,25 +167,13 @@ blob_equal(const struct blob *a, const struct blob *b)
 
 /* ---- Encodings ---- */
 
-static int
-hex_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool
 is_hex(const char *s, size_t n)
 {
     if (n == 0 || n % 2 != 0)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (hex_digit((unsigned char)s[i]) < 0)
+        if (attest_hex_digit((char)s[i]) < 0)
             return false;
     return true;
 }
@@ -204,8 +192,8 @@ hex_decode(const char *s, size_t n, size_t max, struct blob *ret)
     if (!data)
         return -ENOMEM;
     for (size_t i = 0; i < n / 2; i++)
-        data[i] = (uint8_t)(hex_digit((unsigned char)s[2 * i]) << 4 |
-                            hex_digit((unsigned char)s[2 * i + 1]));
+        data[i] = (uint8_t)(attest_hex_digit((char)s[2 * i]) << 4 |
+                            attest_hex_digit((char)s[2 * i + 1]));
     data[n / 2] = '\0';
     *ret = (struct blob){ TAKE_PTR(data), n / 2 };
     return 0;
@@ -226,11 +214,11 @@ percent_decode(const char *s, size_t n, struct blob *ret)
             data[out++] = (uint8_t)s[i];
             continue;
         }
-        if (n - i < 3 || hex_digit((unsigned char)s[i + 1]) < 0 ||
-            hex_digit((unsigned char)s[i + 2]) < 0)
+        if (n - i < 3 || attest_hex_digit((char)s[i + 1]) < 0 ||
+            attest_hex_digit((char)s[i + 2]) < 0)
             return -EBADMSG;
         data[out++] =
-            (uint8_t)(hex_digit((unsigned char)s[i + 1]) << 4 | hex_digit((unsigned char)s[i + 2]));
+            (uint8_t)(attest_hex_digit((char)s[i + 1]) << 4 | attest_hex_digit((char)s[i + 2]));
         i += 2;
     }
     data[out] = '\0';
@@ -394,12 +382,7 @@ crl_pck_ca(const X509_CRL *crl)
 static int
 fmspc_parse(const char *hex, uint8_t ret[FMSPC_SIZE])
 {
-    if (strlen(hex) != 2 * FMSPC_SIZE || !is_hex(hex, 2 * FMSPC_SIZE))
-        return -EBADMSG;
-    for (size_t i = 0; i < FMSPC_SIZE; i++)
-        ret[i] = (uint8_t)(hex_digit((unsigned char)hex[2 * i]) << 4 |
-                           hex_digit((unsigned char)hex[2 * i + 1]));
-    return 0;
+    return attest_hex_decode(hex, strlen(hex), ret, FMSPC_SIZE) ? 0 : -EBADMSG;
 }
 
 /* Reads the kind ("id", absent in version 2: SGX) and FMSPC of a TCB info body. */

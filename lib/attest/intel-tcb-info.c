@@ -89,34 +89,6 @@ is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes exactly 2 * size hex digits (either case). */
-static bool
-hex_decode(const char *text, size_t length, uint8_t *out, size_t size)
-{
-    if (length != 2 * size)
-        return false;
-    for (size_t i = 0; i < size; i++) {
-        int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
-
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
 /* Skips whitespace, then takes literal at the front. */
 static bool
 take_front(struct cursor *c, const char *literal)
@@ -159,7 +131,7 @@ static bool
 take_signature_front(struct cursor *c, uint8_t signature[64])
 {
     if (!take_front(c, "\"") || (size_t)(c->end - c->p) < SIGNATURE_HEX_SIZE + 1 ||
-        c->p[SIGNATURE_HEX_SIZE] != '"' || !hex_decode(c->p, SIGNATURE_HEX_SIZE, signature, 64))
+        c->p[SIGNATURE_HEX_SIZE] != '"' || !attest_hex_decode(c->p, SIGNATURE_HEX_SIZE, signature, 64))
         return false;
     c->p += SIGNATURE_HEX_SIZE + 1;
     return true;
@@ -171,7 +143,7 @@ take_signature_back(struct cursor *c, uint8_t signature[64])
 {
     if (!take_back(c, "\"") || (size_t)(c->end - c->p) < SIGNATURE_HEX_SIZE + 1 ||
         c->end[-(ptrdiff_t)SIGNATURE_HEX_SIZE - 1] != '"' ||
-        !hex_decode(c->end - SIGNATURE_HEX_SIZE, SIGNATURE_HEX_SIZE, signature, 64))
+        !attest_hex_decode(c->end - SIGNATURE_HEX_SIZE, SIGNATURE_HEX_SIZE, signature, 64))
         return false;
     c->end -= SIGNATURE_HEX_SIZE + 1;
     return true;
@@ -347,7 +319,7 @@ get_hex(const struct parse_ctx *ctx, json_t *object, const char *path, const cha
 
     if (r < 0)
         return r;
-    if (!hex_decode(json_string_value(value), json_string_length(value), out, size))
+    if (!attest_hex_decode(json_string_value(value), json_string_length(value), out, size))
         return refuse(ctx, path, name, "is not %zu hex digits", 2 * size);
     return 0;
 }
