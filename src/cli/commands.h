@@ -24,6 +24,7 @@ extern const struct cli_group cmd_attest;
 extern const struct cli_group cmd_cert;
 extern const struct cli_group cmd_zone;
 extern const struct cli_group cmd_node;
+extern const struct cli_group cmd_collateral;
 
 /* Finds an app of the selected account by id, or by exact name (GET /v1/apps?name=). *ret_app
  * is the app object (owned). -ENOENT, reported, when there is none. */

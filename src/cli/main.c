@@ -26,6 +26,7 @@ static const struct cli_verb cli_verbs[] = {
     { "cert", "certificates issued to nodes and apps: list, show, revoke", NULL, &cmd_cert },
     { "zone", "zones: list, show, CA chain, CRL", NULL, &cmd_zone },
     { "node", "nodes: join tokens, list, show, deactivate", NULL, &cmd_node },
+    { "collateral", "hardware verification collateral: import, status", NULL, &cmd_collateral },
     { "version", "client and server versions", cmd_version },
 };
 

@@ -359,12 +359,16 @@ collateral_amd_tcb(const char *product, uint8_t fmc, uint8_t bl, uint8_t tee, ui
 void
 collateral_amd_key(const struct amd_cert_facts *f, char *out, size_t size)
 {
-    char hex[2 * AMD_HWID_MAX + 1];
+    char hex[2 * AMD_HWID_MAX + 1], tcb_hex[17];
+    uint8_t tcb[8];
 
     switch (f->role) {
     case AMD_CERT_VCEK:
         hex_encode(f->hwid, f->hwid_size, hex);
-        snprintf(out, size, "%s/%s/%016llx", f->product, hex, (unsigned long long)f->tcb);
+        for (size_t i = 0; i < sizeof(tcb); i++)
+            tcb[i] = (uint8_t)(f->tcb >> (8 * i));
+        hex_encode(tcb, sizeof(tcb), tcb_hex);
+        snprintf(out, size, "%s/%s/%s", f->product, hex, tcb_hex);
         break;
     case AMD_CERT_VLEK:
         hex_encode(f->key_id, sizeof(f->key_id), hex);

@@ -49,8 +49,8 @@ struct amd_cert_facts {
     char product[AMD_PRODUCT_MAX]; /* "Milan", "Genoa", "Turin" (from the CA names) */
     uint8_t hwid[AMD_HWID_MAX];    /* VCEK: 64 bytes, 8 on Turin */
     size_t hwid_size;
-    uint64_t tcb;                 /* VCEK/VLEK: the TCB_VERSION its SPLs name */
-    uint8_t key_id[32];           /* SHA-256 of the SubjectPublicKeyInfo */
+    uint64_t tcb;                  /* VCEK/VLEK: the TCB_VERSION its SPLs name */
+    uint8_t key_id[32];            /* SHA-256 of the SubjectPublicKeyInfo */
     int64_t not_before, not_after; /* Unix seconds */
 };
 
@@ -61,8 +61,8 @@ struct amd_cert_facts {
 int collateral_amd_facts(const void *der, size_t size, struct amd_cert_facts *ret);
 
 /* The key of an AMD item in the store: "<product>" for ARK, ASK and ASVK;
- * "<product>/<hwid hex>/<tcb as 16 hex digits>" for a VCEK; "<product>/<key_id hex>" for a
- * VLEK. */
+ * "<product>/<hwid hex>/<tcb hex>" for a VCEK, the TCB as the report's REPORTED_TCB holds it
+ * (its 8 bytes in order, 16 hex digits); "<product>/<key_id hex>" for a VLEK. */
 void collateral_amd_key(const struct amd_cert_facts *facts, char *out, size_t size);
 
 /* The store's kind of an AMD certificate: "amd_vcek", "amd_vlek", "amd_ask", "amd_asvk",

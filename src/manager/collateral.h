@@ -8,7 +8,7 @@
  *   intel_pck_crl      "processor" or "platform" (the PCK CA that issued it)
  *   intel_root_ca_crl  "root"
  *   amd_ark, amd_ask, amd_asvk  "<product>" (Milan, Genoa, Turin)
- *   amd_vcek           "<product>/<hwid hex>/<reported TCB as 16 hex digits>"
+ *   amd_vcek           "<product>/<hwid hex>/<TCB: REPORTED_TCB's 8 bytes in order, hex>"
  *   amd_vlek           "<product>/<SHA-256 of its SubjectPublicKeyInfo, hex>"
  * Intel items keep the PEM chain that signs them (TCB Signing or PCK CA chain) beside them.
  *
@@ -22,6 +22,8 @@
 #include <stdint.h>
 
 #include <attest/collateral.h>
+#include <attest/intel.h>
+#include <attest/snp.h>
 #include <jansson.h>
 
 #include "store.h"
@@ -43,7 +45,7 @@ struct collateral_item {
     char key[COLLATERAL_KEY_MAX];
     uint8_t *data; /* the exact bytes, owned */
     size_t size;
-    char *issuer_chain; /* PEM that signs it (Intel items), owned; NULL for none */
+    char *issuer_chain;  /* PEM that signs it (Intel items), owned; NULL for none */
     int64_t issued;      /* issueDate, thisUpdate or notBefore: Unix seconds */
     int64_t next_update; /* nextUpdate; 0 for certificates */
     int64_t not_after;   /* end of validity of the item and its chain */
@@ -80,3 +82,39 @@ void collateral_batch_summary(const struct collateral_batch *batch, char *out, s
 
 /* The stored item's bytes (decoded from the row of store-collateral.h), owned by the caller. */
 int collateral_row_data(const json_t *row, uint8_t **ret_data, size_t *ret_size);
+
+/* ---- What a verification needs, from the store (collateral-lookup.c) ----
+ * Never a network call: what the store does not hold is missing, with err saying
+ * "collateral missing: <kind> <key>" and -ENOENT. */
+
+#define COLLATERAL_INTEL_PARTS 7
+
+/* Stored Intel collateral for one quote: files points into owned. */
+struct collateral_intel_set {
+    struct attest_intel_collateral_files files;
+    uint8_t *owned[COLLATERAL_INTEL_PARTS];
+};
+
+void collateral_intel_set_release(struct collateral_intel_set *set);
+
+/* The TCB info and QE identity for needs (attest_intel_quote_needs), each with its issuer chain,
+ * and with with_crls the PCK CRL of the quote's PCK CA with its chain and the root CA CRL. */
+int collateral_intel_get(struct store *store, const struct attest_intel_quote_needs *needs,
+                         bool with_crls, struct collateral_intel_set *ret,
+                         char err[COLLATERAL_ERROR_MAX]);
+
+/* Stored AMD certificates for one report: files points into owned (DER). */
+struct collateral_snp_set {
+    struct attest_snp_cert_files files;
+    uint8_t *owned[3];
+    char product[16]; /* the product they are for */
+};
+
+void collateral_snp_set_release(struct collateral_snp_set *set);
+
+/* The VCEK of the report's chip (claims->chip_id: 64 bytes, the first 8 on Turin) at its
+ * REPORTED_TCB, then the ASK and ARK of its product. claims->product (may be "": each product is
+ * tried) as attest_snp_report_read gives it. A VLEK is not looked up: it comes with the report
+ * (the GHCB certificate table). */
+int collateral_snp_get(struct store *store, const struct attest_snp_claims *claims,
+                       struct collateral_snp_set *ret, char err[COLLATERAL_ERROR_MAX]);

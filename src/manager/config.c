@@ -24,6 +24,7 @@ config_defaults(struct manager_config *config)
         .audit_checkpoint_interval = 10,
         .conversion_workers = 2,
         .conversion_lease = 60,
+        .collateral_refresh = 3600,
     };
     snprintf(config->data_dir, sizeof(config->data_dir), "/var/lib/cloister");
 }
@@ -63,6 +64,25 @@ set_string(char *dst, size_t size, const char *value)
     return 0;
 }
 
+/* An http(s) URL without a trailing '/', or "" (none). */
+static int
+set_service_url(char *dst, size_t size, const char *value)
+{
+    size_t n = strlen(value);
+
+    if (n > 0 && strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
+        return -EINVAL;
+    for (const char *p = value; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return -EINVAL;
+    while (n > 0 && value[n - 1] == '/')
+        n--;
+    if (n >= size)
+        return -ENAMETOOLONG;
+    snprintf(dst, size, "%.*s", (int)n, value);
+    return 0;
+}
+
 #define KEY(s, k) (strcmp(section, s) == 0 && strcmp(name, k) == 0)
 
 static int
@@ -88,6 +108,8 @@ set_number(struct manager_config *c, const char *section, const char *name, cons
         c->conversion_workers = (int)v;
     else if (KEY("conversion", "lease_seconds") && parse_int(value, 3, 3600, &v) == 0)
         c->conversion_lease = (int)v;
+    else if (KEY("collateral", "refresh_seconds") && parse_int(value, 1, 7 * 86400, &v) == 0)
+        c->collateral_refresh = (int)v;
     else
         return -EINVAL;
     return 0;
@@ -124,6 +146,10 @@ set_value(struct manager_config *c, const char *section, const char *name, const
         return set_string(c->tls_key, sizeof(c->tls_key), value);
     if (KEY("conversion", "init"))
         return set_string(c->conversion_init, sizeof(c->conversion_init), value);
+    if (KEY("collateral", "pccs_url"))
+        return set_service_url(c->collateral_pccs_url, sizeof(c->collateral_pccs_url), value);
+    if (KEY("collateral", "kds_url"))
+        return set_service_url(c->collateral_kds_url, sizeof(c->collateral_kds_url), value);
     return set_flag(c, section, name, value);
 }
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "collateral-fetch.h"
 #include "conversions.h"
 #include "crypto-util.h"
 #include "log.h"
@@ -72,6 +73,7 @@ jobs_run(struct manager_context *ctx)
 {
     const struct timespec tick = { 0, STORE_CHECKPOINT_INTERVAL_MS * 1000000L };
     struct conversion_runners runners = { 0 };
+    struct collateral_refresher refresher = { 0 };
     int64_t every = (int64_t)ctx->config->audit_checkpoint_interval * 1000, next = 0, now;
     sigset_t mask;
     int r;
@@ -94,11 +96,13 @@ jobs_run(struct manager_context *ctx)
         }
         checkpoint_store(ctx->store);
         conversions_tick(ctx, &runners);
+        collateral_refresh_tick(ctx, &refresher);
         r = sigtimedwait(&mask, NULL, &tick);
         if (r == SIGTERM || r == SIGINT)
             break;
     }
     conversions_stop(&runners);
+    collateral_refresh_stop(&refresher);
     /* A last checkpoint covers the events written since the previous one. */
     run_once(ctx);
     store_close(ctx->store);

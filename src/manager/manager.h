@@ -30,6 +30,10 @@ struct manager_config {
     int conversion_lease;                   /* seconds a runner holds its job without renewing */
     char conversion_init[MANAGER_PATH_MAX]; /* cloister-init put in images; "" → beside us */
     bool conversion_plain_http;             /* registries on loopback hosts spoken to over HTTP */
+    /* [collateral]: where the jobs process refreshes collateral from ("" → no fetching). */
+    char collateral_pccs_url[1024]; /* a PCCS-compatible service: base of /sgx/certification/v4 */
+    char collateral_kds_url[1024];  /* an AMD KDS-compatible service: base of /vcek/v1 */
+    int collateral_refresh;         /* seconds between refreshes */
 };
 
 /* Keys derived from the master key: the same on every worker and replica. */
@@ -40,6 +44,7 @@ struct manager_keys {
     char key_id[33];                  /* public: tells master keys apart (store-settings.h) */
 };
 
+struct hw_cache;
 struct metrics;
 struct store;
 
@@ -49,4 +54,5 @@ struct manager_context {
     struct store *store;
     struct metrics *metrics;
     int ca_fd; /* this process's SOCK_SEQPACKET to the CA process (ca-process.h), or -1 */
+    struct hw_cache *hw_cache; /* this process's parsed collateral (hw-verify.h), made on use */
 };

@@ -34,10 +34,12 @@ int
 router_init(void)
 {
     const struct route *tables[] = {
-        api_sys_routes,   api_auth_routes,       api_accounts_routes,   api_members_routes,
-        api_apps_routes,  api_registries_routes, api_convert_routes,    api_builds_routes,
-        api_tasks_routes, api_events_routes,     api_issue_routes,      api_certificates_routes,
-        api_zones_routes, api_nodes_routes,      api_node_agent_routes, api_tools_routes,
+        api_sys_routes,     api_auth_routes,       api_accounts_routes,
+        api_members_routes, api_apps_routes,       api_registries_routes,
+        api_convert_routes, api_builds_routes,     api_tasks_routes,
+        api_events_routes,  api_issue_routes,      api_certificates_routes,
+        api_zones_routes,   api_nodes_routes,      api_node_agent_routes,
+        api_tools_routes,   api_collateral_routes,
     };
 
     n_routes = 0;

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "event-loop.h"
+#include "hw-verify.h"
 #include "log.h"
 #include "router.h"
 #include "store.h"
@@ -125,5 +126,6 @@ worker_run(struct manager_context *ctx, int listen_fd)
     worker_release(&w);
     store_close(ctx->store);
     ctx->store = NULL;
+    ctx->hw_cache = hw_cache_free(ctx->hw_cache);
     return EXIT_SUCCESS;
 }

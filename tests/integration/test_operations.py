@@ -28,7 +28,8 @@ from cloister_testlib import Manager, Team, expect, unique
 TABLES = ("settings", "users", "accounts", "sessions", "auth_failures", "memberships", "apps", "builds",
           "conversion_jobs", "tool_conversions",
           "tasks", "task_approvals", "registries", "signing_keys", "audit_heads", "events", "audit_checkpoints",
-          "zones", "join_tokens", "nodes", "certificates", "app_instances", "used_nonces")
+          "zones", "join_tokens", "nodes", "certificates", "app_instances", "used_nonces",
+          "collateral")
 
 
 def run_manager(*args, timeout=300):
@@ -146,6 +147,10 @@ def source(tmp_path_factory):
         build = owner.create_build(app["app_id"])
         team.writer.approve(build["pending_task_id"])
         owner.create_registry(username="bob", password="s3cret-registry-password")
+        # the deployment's hardware collateral (system administrator)
+        from test_collateral import files_of
+        for case in ("sgx-v3-phala-p1", "snp-milan-trustee"):
+            lib.expect(m.admin_client().post("/v1/collateral", json=files_of(case)), 200)
         for _ in range(5):
             owner.create_app(certificate=False)
         lib.wait_until(lambda: owner.verify()["checkpoints_checked"] >= 1, 30,
@@ -273,6 +278,15 @@ def test_restore_serves_the_same_data(source, backup, tmp_path):
         assert {e["event_id"] for e in events} == event_ids
         registries = owner.list_all("/v1/registry")
         assert len(registries) == 1 and registries[0]["username"] == "bob"
+        # the deployment's collateral, byte for byte
+        collateral = {(i["kind"], i["key"], i["sha256"])
+                      for i in owner.list_all("/v1/collateral/status")}
+        assert len(collateral) == counts["collateral"] == 7, collateral
+        assert collateral == {(i["kind"], i["key"], i["sha256"])
+                              for i in source.team.owner.list_all("/v1/collateral/status")}
+        got = expect(owner.get("/v1/collateral/intel", params={"fmspc": "00A067110000"}), 200)
+        assert got["tcb_info"].encode() == (lib.REPO_ROOT / ".." / "shared" / "testvectors"
+                                            / "sgx-v3-phala-p1" / "tcb_info.json").read_bytes()
 
         # the chain verifies, checkpoints included, with the same audit key
         v = owner.verify()

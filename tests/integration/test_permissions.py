@@ -366,6 +366,37 @@ def run_deactivate(w, caller):
     return resp, after
 
 
+# hardware verification collateral (docs/hardware-evidence.md): the deployment's, imported by
+# the system administrator (nobody in the team), read by every logged-in user
+
+def collateral_world(w):
+    if not hasattr(w, "collateral"):
+        from test_collateral import files_of
+        expect(w.t.m.admin_client().post("/v1/collateral", json=files_of("snp-milan-trustee")),
+               200)
+        expect(w.t.m.admin_client().post("/v1/collateral", json=files_of("sgx-v3-phala-p1")),
+               200)
+        w.collateral = True
+    return w
+
+
+def run_collateral_import(w, caller):
+    from test_collateral import files_of, status_map
+    before = status_map(w.t.m.admin_client())
+    resp = caller.post("/v1/collateral", json=files_of("tdx-v4-oasis"))
+
+    def after(succeeded):
+        assert succeeded or status_map(w.t.m.admin_client()) == before
+    return resp, after
+
+
+def collateral_get(path):
+    def run(w, caller):
+        collateral_world(w)
+        return caller.get(path), None
+    return run
+
+
 ROWS = {
     # system
     "GET /v1/sys/version": (req("GET", "/v1/sys/version"), open_to_all()),
@@ -463,6 +494,17 @@ ROWS = {
     "POST /v1/node/nonce": (req("POST", "/v1/node/nonce", {}), node_only()),
     "POST /v1/node/certificate/renew": (req("POST", "/v1/node/certificate/renew", {}),
                                         node_only()),
+    # collateral
+    "POST /v1/collateral": (run_collateral_import, admin_only()),
+    "GET /v1/collateral/status": (collateral_get("/v1/collateral/status"), logged_in(200)),
+    "GET /v1/collateral/intel": (collateral_get("/v1/collateral/intel?fmspc=00A067110000"),
+                                 logged_in(200)),
+    "GET /v1/collateral/amd": (collateral_get("/v1/collateral/amd?product=Milan"),
+                               logged_in(200)),
+    "GET /v1/node/collateral/intel": (collateral_get("/v1/node/collateral/intel?fmspc=00A067110000"),
+                                      node_only()),
+    "GET /v1/node/collateral/amd": (collateral_get("/v1/node/collateral/amd?product=Milan"),
+                                    node_only()),
 }
 
 # rows whose call ends or changes the caller's session get a fresh log-in per cell

@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "bodies.h"
 #include "crypto-util.h"
+#include "hw-policy.h"
 #include "routes.h"
 #include "store-accounts.h"
 #include "store-members.h"
@@ -27,6 +28,7 @@ static const struct field_spec account_settings_fields[] = {
     { .name = "certificate_validity", .type = FIELD_INT, .min = 300, .max = 31536000 },
     { .name = "renewal_threshold", .type = FIELD_INT, .min = 1, .max = 99 },
     { .name = "node_refresh_interval", .type = FIELD_INT, .min = 5, .max = 3600 },
+    { .name = "attestation_policy", .type = FIELD_OBJECT, .fields = attestation_policy_fields },
     { .name = NULL },
 };
 
@@ -53,6 +55,26 @@ settings_apply(const json_t *settings, struct account_settings *s)
         s->renewal_threshold = json_integer_value(v);
     if ((v = json_object_get(settings, "node_refresh_interval")) && json_is_integer(v))
         s->node_refresh_interval = json_integer_value(v);
+}
+
+/* The account's attestation policy, every member (hw-policy.h), as JSON text into *ret: current
+ * (NULL: the defaults) with the members settings gives; a null attestation_policy restores the
+ * defaults, a null member that member's default. */
+static int
+policy_apply(const json_t *current, const json_t *settings, char **ret)
+{
+    _cleanup_(json_decrefp) json_t *policy = hw_policy_defaults();
+    const json_t *given = json_object_get(settings, "attestation_policy");
+    int err = policy ? 0 : -ENOMEM;
+
+    if (err >= 0 && json_is_object(current) && !json_is_null(given))
+        err = hw_policy_merge(policy, current);
+    if (err >= 0 && json_is_object(given))
+        err = hw_policy_merge(policy, given);
+    if (err < 0)
+        return err;
+    *ret = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
+    return *ret ? 0 : -ENOMEM;
 }
 
 /* Records an ADMIN event in a given account's chain (not necessarily the session's). */
@@ -133,16 +155,20 @@ accounts_create(struct api_request *r)
         },
         .now = api_now(r),
     };
+    _cleanup_free_ char *policy = NULL;
     char acct_id[37];
     json_t *account = NULL;
     int err;
 
     err = check_account_body(r, BODY_CREATE);
+    if (err >= 0)
+        err = policy_apply(NULL, json_object_get(r->body, "settings"), &policy);
     if (err < 0)
         return err;
     a.name = json_string_value(json_object_get(r->body, "name"));
     a.description = body_description(r->body, "");
     settings_apply(json_object_get(r->body, "settings"), &a.settings);
+    a.settings.attestation_policy = policy;
     err = uuid_random(acct_id);
     if (err < 0)
         return err;
@@ -195,6 +221,7 @@ accounts_update(struct api_request *r)
 {
     _cleanup_(json_decrefp) json_t *current = NULL;
     struct account_record a = { .acct_id = r->params[0], .now = api_now(r) };
+    _cleanup_free_ char *policy = NULL;
     const json_t *name;
     json_t *account = NULL;
     int err;
@@ -208,6 +235,10 @@ accounts_update(struct api_request *r)
         err = require_manager(r, current);
     if (err >= 0)
         err = check_account_body(r, BODY_UPDATE);
+    if (err >= 0)
+        err = policy_apply(json_object_get(json_object_get(current, "settings"),
+                                           "attestation_policy"),
+                           json_object_get(r->body, "settings"), &policy);
     if (err < 0)
         return err;
     name = json_object_get(r->body, "name");
@@ -216,6 +247,7 @@ accounts_update(struct api_request *r)
         body_description(r->body, json_string_value(json_object_get(current, "description")));
     settings_apply(json_object_get(current, "settings"), &a.settings);
     settings_apply(json_object_get(r->body, "settings"), &a.settings);
+    a.settings.attestation_policy = policy;
     err = store_account_update(r->store, &a);
     if (err >= 0)
         err = audit_account(r, a.acct_id, a.acct_id, "Account settings changed");

@@ -12,6 +12,7 @@
 #include "bodies.h"
 #include "crypto-util.h"
 #include "domains.h"
+#include "hw-policy.h"
 #include "routes.h"
 #include "store-apps.h"
 #include "tasks.h"
@@ -162,6 +163,8 @@ const struct field_spec app_fields[] = {
       .max = APP_LABELS_MAX,
       .item_max = APP_LABEL_VALUE_MAX },
     { .name = "advanced_settings", .type = FIELD_OBJECT, .fields = advanced_settings_fields },
+    /* The members of the account's attestation policy this app overrides (hw-policy.h). */
+    { .name = "attestation_policy", .type = FIELD_OBJECT, .fields = attestation_policy_fields },
     { .name = NULL },
 };
 
@@ -255,6 +258,8 @@ app_apply(struct api_request *r, json_t *app, const json_t *body)
         if (!copy || json_object_set_new(app, key, copy) < 0)
             return -ENOMEM;
     }
+    /* A null member overrides nothing: the account's value applies. */
+    strip_nulls(json_object_get(app, "attestation_policy"));
     settings = json_object_get(app, "advanced_settings");
     return app_settings_finish(r, settings);
 }
@@ -273,10 +278,11 @@ app_settings_finish(struct api_request *r, json_t *settings)
 static int
 app_new(struct api_request *r, const char *app_id, json_t **ret_app)
 {
-    json_t *app = json_pack("{s:s, s:s, s:s, s:[], s:{}, s:{}, s:[], s:n, s:s, s:s}", "app_id",
-                            app_id, "acct_id", r->acct_id, "description", "", "allowed_domains",
-                            "labels", "advanced_settings", "whitelisted_domains", "pending_task_id",
-                            "created_at", api_now(r), "updated_at", api_now(r));
+    json_t *app = json_pack("{s:s, s:s, s:s, s:[], s:{}, s:{}, s:{}, s:[], s:n, s:s, s:s}",
+                            "app_id", app_id, "acct_id", r->acct_id, "description", "",
+                            "allowed_domains", "labels", "advanced_settings", "attestation_policy",
+                            "whitelisted_domains", "pending_task_id", "created_at", api_now(r),
+                            "updated_at", api_now(r));
 
     if (!app)
         return -ENOMEM;

@@ -47,6 +47,7 @@ extern const struct field_spec tool_convert_fields[];  /* POST /v1/tools/convert
 extern const struct field_spec advanced_settings_fields[]; /* an app's advanced_settings */
 extern const struct field_spec task_update_fields[];       /* PATCH /v1/tasks/{id} */
 extern const struct field_spec node_nonce_fields[];        /* POST /v1/node/nonce */
+extern const struct field_spec collateral_files_fields[];  /* POST /v1/collateral {files} */
 
 /* Finishes checked advanced_settings as an app stores them: members set to null dropped, the
  * certificate's key_param checked against its key_type and defaulted. Replies 400 itself. */

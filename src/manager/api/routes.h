@@ -19,6 +19,7 @@ extern const struct route api_events_routes[];     /* api-events.c */
 extern const struct route api_zones_routes[];      /* api-zones.c: zones, CA, CRL, join tokens */
 extern const struct route api_nodes_routes[];      /* api-nodes.c: enrollment, /v1/nodes */
 extern const struct route api_node_agent_routes[]; /* api-node-agent.c: /v1/node/status... */
+extern const struct route api_collateral_routes[]; /* api-collateral.c: /v1/collateral... */
 
 /* The issuance pipeline's node routes and the certificates API (docs/issuance.md). */
 extern const struct route api_issue_routes[];        /* api-issue.c: /v1/node/certificate/... */

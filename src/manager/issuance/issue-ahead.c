@@ -99,8 +99,9 @@ allowed_ahead(struct issue_state *s, bool *ret)
     int err;
 
     *ret = false;
-    err = issue_get_account(s);
-    if (err >= 0)
+    /* Hardware evidence had them read by issue_check_hw_policy already. */
+    err = s->account ? 0 : issue_get_account(s);
+    if (err >= 0 && !s->build)
         err = issue_load_build(s, false);
     if (err < 0 || !s->build)
         return err;
@@ -120,6 +121,8 @@ issue_prepare_facts(struct issue_state *s, bool *ret_ahead)
         err = issue_verify_evidence(s);
     if (err == 0)
         err = issue_check_binding(s);
+    if (err == 0)
+        err = issue_check_hw_policy(s);
     if (err == 0)
         err = allowed_ahead(s, ret_ahead);
     return err;

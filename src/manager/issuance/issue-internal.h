@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "api.h"
+#include "hw-policy.h"
 #include "ca-issue.h"
 #include "issue.h"
 #include "json-member.h"
@@ -40,6 +41,7 @@ struct issue_state {
     size_t csr_spki_len;
     char *spki_hex; /* the same in hex, as the prepare step hands it to the transaction */
     struct attest_claims claims;
+    bool crls_checked; /* hardware evidence: the collateral had CRLs (hw-verify.h) */
     json_t *node;    /* store_issuance_node_get */
     json_t *account; /* store_issuance_account_get */
     json_t *build;   /* store_issuance_build_get, or NULL */
@@ -84,6 +86,12 @@ void issue_cache_clear(struct issue_cache *c);
 int issue_verify_evidence(struct issue_state *s);
 /* Step 4: report_data binds the nonce and the CSR key; a refusal is left in s. */
 int issue_check_binding(struct issue_state *s);
+/* Hardware evidence: the account's attestation policy with the app's overrides (hw-policy.h)
+ * into ret. */
+int issue_hw_policy(const struct issue_state *s, struct hw_policy *ret);
+/* Step 4b (hardware evidence): the account and the build read, the evidence judged by the
+ * attestation policy; a refusal is left in s. */
+int issue_check_hw_policy(struct issue_state *s);
 /* The build with the claims' measurement, its app and DNS names into s (s->build stays NULL when
  * there is none); the app row locked when lock. In issue-cache.c: from s->cache when it has them. */
 int issue_load_build(struct issue_state *s, bool lock);

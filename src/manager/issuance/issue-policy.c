@@ -79,7 +79,11 @@ int
 issue_policy_verdict(const struct issue_state *s, struct policy_result *ret)
 {
     struct policy_build build = { 0 };
+    struct hw_policy hw;
+    int err = issue_hw_policy(s, &hw);
 
+    if (err < 0)
+        return err;
     if (s->build)
         build = (struct policy_build){
             .build_id = member_text(s->build, "build_id"),
@@ -92,7 +96,9 @@ issue_policy_verdict(const struct issue_state *s, struct policy_result *ret)
             .claims = &s->claims,
             .node_status = member_text(s->node, "status"),
             .allow_simulation = json_is_true(json_object_get(s->account, "allow_simulation")),
-            .allow_debug = false,
+            .allow_debug = hw.policy.allow_debug,
+            /* The prepare step judged hardware evidence by the policy (issue_check_hw_policy). */
+            .hw_policy_checked = s->claims.platform != ATTEST_PLATFORM_SIM,
             .build = s->build ? &build : NULL,
             .dns_names = s->names,
             .whitelisted_domains = json_object_get(s->app, "whitelisted_domains"),

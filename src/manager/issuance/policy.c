@@ -127,8 +127,8 @@ platform_matches(const char *build_platform, enum attest_platform platform)
     return strcmp(build_platform, evidence) == 0;
 }
 
-/* Simulated evidence needs allow_simulation; hardware evidence needs an up-to-date TCB (no
- * account setting lists other accepted statuses yet). */
+/* Simulated evidence needs allow_simulation; hardware evidence needs an up-to-date TCB unless
+ * the attestation policy judged it (hw_policy_checked). */
 static bool
 check_tcb(const struct policy_input *in, struct policy_result *result)
 {
@@ -143,7 +143,7 @@ check_tcb(const struct policy_input *in, struct policy_result *result)
                    "simulation (allow_simulation)");
         return false;
     }
-    if (in->claims->tcb_status == ATTEST_TCB_UP_TO_DATE)
+    if (in->claims->tcb_status == ATTEST_TCB_UP_TO_DATE || in->hw_policy_checked)
         return true;
     result_set(result, POLICY_TCB, "tcb_status %s is not accepted (only UpToDate)",
                name ? name : "unknown");

@@ -55,10 +55,13 @@ struct policy_input {
     const struct attest_claims *claims; /* verified, binding checked */
     const char *node_status;            /* nodes.status */
     bool allow_simulation;              /* the account's setting */
-    /* Whether debug evidence may be accepted for a debug build. No account or app setting
-     * grants it yet, so the pipeline passes false: debug is refused (SPEC 6.1: never by
-     * default). */
+    /* Whether debug evidence may be accepted for a debug build: the attestation policy's
+     * allow_debug (hw-policy.h; SPEC 6.1: never by default). */
     bool allow_debug;
+    /* Hardware evidence whose TCB status, advisories and the rest were judged by the account's
+     * attestation policy (hw-policy.h) already: check_tcb accepts any status. Else only
+     * UpToDate is. */
+    bool hw_policy_checked;
     const struct policy_build *build; /* NULL: no build has the measurement */
     const json_t *dns_names;          /* what the certificate would carry (policy_dns_names) */
     const json_t *whitelisted_domains;

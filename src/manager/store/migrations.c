@@ -396,9 +396,24 @@ static const char *const migration_8[] = {
     NULL,
 };
 
+/* The attestation policy (src/manager/issuance/hw-policy.h) of an account, every member
+ * present (accounts that exist get the defaults of this release), and the members an app
+ * overrides. */
+static const char *const migration_9[] = {
+    "ALTER TABLE accounts ADD COLUMN attestation_policy {text} NOT NULL DEFAULT '{}'",
+    "UPDATE accounts SET attestation_policy = '{\"accepted_advisory_ids\":null,"
+    "\"accepted_tcb_statuses\":[\"UpToDate\",\"SWHardeningNeeded\"],"
+    "\"allow_debug\":false,\"allow_missing_crls\":false,\"min_isvsvn\":0,"
+    "\"require_zero_mrservicetd\":false,\"snp_allow_migration_agent\":false,"
+    "\"snp_forbid_smt\":false,\"snp_max_vmpl\":null}'",
+    "ALTER TABLE apps ADD COLUMN attestation_policy {text} NOT NULL DEFAULT '{}'",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     { 1, migration_1 }, { 2, migration_2 }, { 3, migration_3 }, { 4, migration_4 },
     { 5, migration_5 }, { 6, migration_6 }, { 7, migration_7 }, { 8, migration_8 },
+    { 9, migration_9 },
 };
 
 int

@@ -10,7 +10,8 @@
     " a.allow_simulation AS \"settings.allow_simulation_bool\","                                   \
     " a.certificate_validity AS \"settings.certificate_validity\","                                \
     " a.renewal_threshold AS \"settings.renewal_threshold\","                                      \
-    " a.node_refresh_interval AS \"settings.node_refresh_interval\""
+    " a.node_refresh_interval AS \"settings.node_refresh_interval\","                           \
+    " a.attestation_policy AS \"settings.attestation_policy_json\""
 #define ACCOUNT_FROM " FROM accounts a JOIN memberships m ON m.acct_id = a.acct_id"
 
 /* Names sort case-insensitively, the same on every backend whatever its collation. */
@@ -36,13 +37,13 @@ store_account_insert(struct store *store, const struct account_record *a)
         store,
         "INSERT INTO accounts (acct_id, name, description, status, "
         "approvals_required, allow_simulation, certificate_validity, "
-        "renewal_threshold, node_refresh_interval, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "renewal_threshold, node_refresh_interval, attestation_policy, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         STORE_ARGS(SV_TEXT(a->acct_id), SV_TEXT(a->name), SV_TEXT(a->description),
                    SV_TEXT(ACCOUNT_STATUS_ACTIVE), SV_INT(a->settings.approvals_required),
                    SV_BOOL(a->settings.allow_simulation), SV_INT(a->settings.certificate_validity),
                    SV_INT(a->settings.renewal_threshold), SV_INT(a->settings.node_refresh_interval),
-                   SV_TEXT(a->now), SV_TEXT(a->now)),
+                   SV_TEXT(a->settings.attestation_policy ?: "{}"), SV_TEXT(a->now), SV_TEXT(a->now)),
         NULL);
 }
 
@@ -53,11 +54,12 @@ store_account_update(struct store *store, const struct account_record *a)
         store,
         "UPDATE accounts SET name = ?, description = ?, approvals_required = ?, "
         "allow_simulation = ?, certificate_validity = ?, renewal_threshold = ?, "
-        "node_refresh_interval = ?, updated_at = ? WHERE acct_id = ?",
+        "node_refresh_interval = ?, attestation_policy = ?, updated_at = ? WHERE acct_id = ?",
         STORE_ARGS(SV_TEXT(a->name), SV_TEXT(a->description),
                    SV_INT(a->settings.approvals_required), SV_BOOL(a->settings.allow_simulation),
                    SV_INT(a->settings.certificate_validity), SV_INT(a->settings.renewal_threshold),
-                   SV_INT(a->settings.node_refresh_interval), SV_TEXT(a->now),
+                   SV_INT(a->settings.node_refresh_interval),
+                   SV_TEXT(a->settings.attestation_policy ?: "{}"), SV_TEXT(a->now),
                    SV_TEXT(a->acct_id)));
 }
 

@@ -18,6 +18,7 @@ struct account_settings {
     int64_t certificate_validity;  /* seconds */
     int64_t renewal_threshold;     /* percent */
     int64_t node_refresh_interval; /* seconds */
+    const char *attestation_policy; /* JSON text, every member (hw-policy.h); NULL: "{}" */
 };
 
 struct account_record {

@@ -12,7 +12,8 @@
     "SELECT app_id, acct_id, name, description, input_image_name, output_image_name,"              \
     " isvprodid, isvsvn, mem_size, threads, allowed_domains AS allowed_domains_json,"              \
     " whitelisted_domains AS whitelisted_domains_json, pending_task_id, labels AS labels_json,"    \
-    " advanced_settings AS advanced_settings_json, created_at, updated_at"
+    " advanced_settings AS advanced_settings_json,"                                                \
+    " attestation_policy AS attestation_policy_json, created_at, updated_at"
 
 #define APP_SQL_MAX 2048
 #define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
@@ -33,6 +34,7 @@ enum {
     COL_PENDING_TASK,
     COL_LABELS,
     COL_ADVANCED,
+    COL_POLICY,
     COL_UPDATED_AT,
     COL_APP_ID,
     COL_ACCT_ID,
@@ -41,7 +43,7 @@ enum {
 
 /* The JSON columns of one app serialised for a statement. */
 struct app_texts {
-    char *allowed, *whitelisted, *labels, *advanced;
+    char *allowed, *whitelisted, *labels, *advanced, *policy;
 };
 
 static void
@@ -51,6 +53,7 @@ app_texts_release(struct app_texts *t)
     free(t->whitelisted);
     free(t->labels);
     free(t->advanced);
+    free(t->policy);
 }
 
 static const char *
@@ -74,7 +77,8 @@ app_values(const char *acct_id, const json_t *app, struct app_texts *t,
     t->whitelisted = json_dumps(json_object_get(app, "whitelisted_domains"), DUMP_FLAGS);
     t->labels = json_dumps(json_object_get(app, "labels"), DUMP_FLAGS);
     t->advanced = json_dumps(json_object_get(app, "advanced_settings"), DUMP_FLAGS);
-    if (!t->allowed || !t->whitelisted || !t->labels || !t->advanced)
+    t->policy = json_dumps(json_object_get(app, "attestation_policy"), DUMP_FLAGS);
+    if (!t->allowed || !t->whitelisted || !t->labels || !t->advanced || !t->policy)
         return -EINVAL; /* a field missing (a bug of the caller) or out of memory */
 
     values[COL_NAME] = SV_TEXT(field_text(app, "name"));
@@ -90,6 +94,7 @@ app_values(const char *acct_id, const json_t *app, struct app_texts *t,
     values[COL_PENDING_TASK] = SV_TEXT(field_text(app, "pending_task_id"));
     values[COL_LABELS] = SV_TEXT(t->labels);
     values[COL_ADVANCED] = SV_TEXT(t->advanced);
+    values[COL_POLICY] = SV_TEXT(t->policy);
     values[COL_UPDATED_AT] = SV_TEXT(field_text(app, "updated_at"));
     values[COL_APP_ID] = SV_TEXT(field_text(app, "app_id"));
     values[COL_ACCT_ID] = SV_TEXT(acct_id);
@@ -111,8 +116,8 @@ store_app_insert(struct store *store, const char *acct_id, const json_t *app)
                       "INSERT INTO apps (name, description, input_image_name, output_image_name,"
                       " isvprodid, isvsvn, mem_size, threads, allowed_domains,"
                       " whitelisted_domains, pending_task_id, labels, advanced_settings,"
-                      " updated_at, app_id, acct_id, created_at)"
-                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      " attestation_policy, updated_at, app_id, acct_id, created_at)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                       values, ELEMENTSOF(values), NULL);
 }
 
@@ -142,7 +147,8 @@ store_app_update(struct store *store, const char *acct_id, const json_t *app)
                           "UPDATE apps SET name = ?, description = ?, input_image_name = ?,"
                           " output_image_name = ?, isvprodid = ?, isvsvn = ?, mem_size = ?,"
                           " threads = ?, allowed_domains = ?, whitelisted_domains = ?,"
-                          " pending_task_id = ?, labels = ?, advanced_settings = ?, updated_at = ?"
+                          " pending_task_id = ?, labels = ?, advanced_settings = ?,"
+                          " attestation_policy = ?, updated_at = ?"
                           " WHERE app_id = ? AND acct_id = ?",
                           values, ELEMENTSOF(values));
 }

@@ -25,17 +25,15 @@ store_collateral_get(struct store *store, const char *kind, const char *key, boo
 }
 
 int
-store_collateral_first(struct store *store, const char *kind, const char *prefix,
-                       json_t **ret_row)
+store_collateral_first(struct store *store, const char *kind, const char *prefix, json_t **ret_row)
 {
     /* substr() rather than LIKE: keys hold no wildcards, and both backends count from 1. */
-    return store_query_json_object(store,
-                                   COLLATERAL_COLUMNS " WHERE kind = ? AND"
-                                                      " substr(item_key, 1, ?) = ?"
-                                                      " ORDER BY item_key LIMIT 1",
-                                   STORE_ARGS(SV_TEXT(kind), SV_INT(strlen(prefix)),
-                                              SV_TEXT(prefix)),
-                                   ret_row);
+    return store_query_json_object(
+        store,
+        COLLATERAL_COLUMNS " WHERE kind = ? AND"
+                           " substr(item_key, 1, ?) = ?"
+                           " ORDER BY item_key LIMIT 1",
+        STORE_ARGS(SV_TEXT(kind), SV_INT(strlen(prefix)), SV_TEXT(prefix)), ret_row);
 }
 
 int
@@ -127,9 +125,9 @@ status_row_to_json(struct store_rows *rows, json_t **ret_item)
     if (r >= 0)
         r = json_object_set_new(item, "expired", json_boolean(now > not_after));
     if (r >= 0)
-        r = json_object_set_new(item, "expiring",
-                                json_boolean(now <= not_after &&
-                                             not_after - now <= COLLATERAL_EXPIRING_SECONDS));
+        r = json_object_set_new(
+            item, "expiring",
+            json_boolean(now <= not_after && not_after - now <= COLLATERAL_EXPIRING_SECONDS));
     if (r >= 0)
         r = json_object_set_new(item, "source", json_string(store_rows_text(rows, 5)));
     if (r >= 0)

@@ -27,7 +27,8 @@ store_issuance_account_get(struct store *store, const char *acct_id, json_t **re
 {
     return store_query_json_object(store,
                                    "SELECT allow_simulation AS allow_simulation_bool,"
-                                   " certificate_validity, renewal_threshold"
+                                   " certificate_validity, renewal_threshold,"
+                                   " attestation_policy AS attestation_policy_json"
                                    " FROM accounts WHERE acct_id = ?",
                                    STORE_ARGS(SV_TEXT(acct_id)), ret_account);
 }
