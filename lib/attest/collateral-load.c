@@ -22,13 +22,13 @@
 #include <attest/collateral.h>
 
 #include "attest-util.h"
+#include "x509-util.h"
 #include "cleanup.h"
 
 #define ITEM_MAX ATTEST_INTEL_COLLATERAL_MAX
 #define AMD_FILE_MAX (4u * ATTEST_SNP_CERT_MAX) /* cert_chain.pem holds two certificates */
 #define AMD_CERTS_MAX 8u                        /* certificates in one file, and per role */
 #define FMSPC_SIZE 6u
-#define CN_MAX 128u
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO, BIO_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509, X509_free)
@@ -353,13 +353,12 @@ crl_parse(const struct blob *b)
     return crl;
 }
 
+/* The common name, or "" when there is not exactly one. */
 static void
-name_cn(const X509_NAME *name, char cn[CN_MAX])
+name_cn(const X509_NAME *name, char cn[X509_CN_SIZE])
 {
-    cn[0] = '\0';
-    if (X509_NAME_get_text_by_NID(name, NID_commonName, cn, CN_MAX) < 0)
+    if (x509_name_cn(name, cn) < 0)
         cn[0] = '\0';
-    ERR_clear_error();
 }
 
 /* The PCK CA that issued a CRL, by its issuer's common name (SGX PCK Certificate and CRL
@@ -367,7 +366,7 @@ name_cn(const X509_NAME *name, char cn[CN_MAX])
 static enum attest_pck_ca
 crl_pck_ca(const X509_CRL *crl)
 {
-    char cn[CN_MAX];
+    char cn[X509_CN_SIZE];
 
     name_cn(X509_CRL_get_issuer(crl), cn);
     if (strcmp(cn, "Intel SGX PCK Processor CA") == 0)
@@ -695,9 +694,9 @@ starts_with(const char *s, const char *prefix)
 /* AMD names its certificates (SEV-SNP ABI, KDS interface spec): ARK-<product> (self-signed),
  * SEV-<product> (ASK) and SEV-VLEK-<product> (ASVK) issued by the ARK, SEV-VCEK and SEV-VLEK. */
 static int
-amd_role(X509 *cert, enum amd_role *ret, char cn[CN_MAX])
+amd_role(X509 *cert, enum amd_role *ret, char cn[X509_CN_SIZE])
 {
-    char issuer[CN_MAX];
+    char issuer[X509_CN_SIZE];
 
     name_cn(X509_get_subject_name(cert), cn);
     name_cn(X509_get_issuer_name(cert), issuer);
@@ -730,7 +729,7 @@ amd_add_cert(void *userdata, X509 *cert, X509_CRL *crl)
     struct amd_add *a = userdata;
     struct amd_pool *pool = &a->l->amd;
     _cleanup_(X509_freep) X509 *owned = cert;
-    char cn[CN_MAX];
+    char cn[X509_CN_SIZE];
     enum amd_role role;
 
     (void)crl;

@@ -20,13 +20,13 @@
 #include "attest-util.h"
 #include "cleanup.h"
 #include "snp-report.h"
+#include "x509-util.h"
 
 #define AMD_OID_PREFIX "1.3.6.1.4.1.3704.1."
 #define OID_TEXT_MAX 64
 #define NAME_MAX_SIZE 32 /* product names, common names */
 #define SPL_COUNT 9      /* KDS SPL arcs .3.1 to .3.9 */
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIO, BIO_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct attest_snp_certs, attest_snp_certs_free)
 
 /* The SHA-256 of each product's ARK SubjectPublicKeyInfo (from AMD's KDS cert_chain, as virtee/sev
@@ -72,28 +72,6 @@ chain_release(struct chain *chain)
     X509_free(chain->ark);
 }
 
-/* A DER certificate must be all of data; a PEM one is the first CERTIFICATE block. */
-static X509 *
-cert_parse(const uint8_t *data, size_t size)
-{
-    _cleanup_(BIO_freep) BIO *bio = NULL;
-    const unsigned char *p = data;
-    X509 *cert;
-
-    if (data[0] == 0x30) {
-        cert = d2i_X509(NULL, &p, (long)size);
-        if (cert && p != data + size) {
-            X509_free(cert);
-            return NULL;
-        }
-        return cert;
-    }
-    bio = BIO_new_mem_buf(data, (int)size);
-    if (!bio)
-        return NULL;
-    return PEM_read_bio_X509(bio, NULL, NULL, NULL);
-}
-
 static int
 cert_load(const struct attest_bytes *bytes, const char *name, X509 **ret,
           struct attest_failure *failure)
@@ -107,33 +85,10 @@ cert_load(const struct attest_bytes *bytes, const char *name, X509 **ret,
         return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -E2BIG,
                                   "collateral malformed: %s is larger than %u bytes", name,
                                   ATTEST_SNP_CERT_MAX);
-    ERR_set_mark();
-    cert = cert_parse(bytes->data, bytes->size);
-    ERR_pop_to_mark();
-    if (!cert)
+    if (x509_read_any(bytes->data, bytes->size, &cert) < 0)
         return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -EBADMSG,
                                   "collateral malformed: %s is not a DER or PEM certificate", name);
     *ret = cert;
-    return 0;
-}
-
-/* The name's single commonName as a C string. */
-static int
-name_cn(const X509_NAME *name, char out[NAME_MAX_SIZE])
-{
-    const X509_NAME_ENTRY *entry;
-    const ASN1_STRING *value;
-    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1), n;
-
-    if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
-        return -EBADMSG;
-    entry = X509_NAME_get_entry(name, i);
-    value = entry ? X509_NAME_ENTRY_get_data(entry) : NULL;
-    n = value ? ASN1_STRING_length(value) : -1;
-    if (n <= 0 || n >= NAME_MAX_SIZE || memchr(ASN1_STRING_get0_data(value), 0, (size_t)n))
-        return -EBADMSG;
-    memcpy(out, ASN1_STRING_get0_data(value), (size_t)n);
-    out[n] = '\0';
     return 0;
 }
 
@@ -326,12 +281,12 @@ tcb_from_extensions(const struct amd_extensions *ext, enum snp_product product, 
 static int
 ask_kind(X509 *ask, bool *ret_vlek, enum snp_product *ret_product)
 {
-    char cn[NAME_MAX_SIZE];
+    char cn[X509_CN_SIZE];
     enum snp_product product;
     const char *name;
     bool vlek;
 
-    if (name_cn(X509_get_subject_name(ask), cn) < 0 || strncmp(cn, "SEV-", 4) != 0)
+    if (x509_name_cn(X509_get_subject_name(ask), cn) < 0 || strncmp(cn, "SEV-", 4) != 0)
         return -EBADMSG;
     vlek = strncmp(cn, "SEV-VLEK-", 9) == 0;
     name = cn + (vlek ? 9 : 4);
@@ -351,9 +306,9 @@ leaf_identity(struct attest_snp_certs *certs, X509 *leaf, const struct amd_exten
 {
     const char *name = certs->vlek ? "vlek" : "vcek";
     size_t hwid_size = certs->product == SNP_PRODUCT_TURIN ? SNP_TURIN_HWID_SIZE : SNP_CHIP_ID_SIZE;
-    char cn[NAME_MAX_SIZE];
+    char cn[X509_CN_SIZE];
 
-    if (name_cn(X509_get_subject_name(leaf), cn) < 0 ||
+    if (x509_name_cn(X509_get_subject_name(leaf), cn) < 0 ||
         strcmp(cn, certs->vlek ? "SEV-VLEK" : "SEV-VCEK") != 0)
         return attest_failure_set(failure, ATTEST_STEP_CERT_CHAIN, -EKEYREJECTED,
                                   "cert_chain: %s subject is not SEV-%s", name,
@@ -418,22 +373,10 @@ leaf_read(struct attest_snp_certs *certs, X509 *leaf, enum snp_product ask_produ
 }
 
 static int
-asn1_time_unix(const ASN1_TIME *t, int64_t *ret)
-{
-    struct tm tm;
-
-    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
-        return -EBADMSG;
-    *ret = (int64_t)timegm(&tm);
-    return 0;
-}
-
-static int
 window_read(X509 *cert, const char *name, struct snp_cert_window *ret,
             struct attest_failure *failure)
 {
-    if (asn1_time_unix(X509_get0_notBefore(cert), &ret->not_before) < 0 ||
-        asn1_time_unix(X509_get0_notAfter(cert), &ret->not_after) < 0)
+    if (x509_validity(cert, &ret->not_before, &ret->not_after) < 0)
         return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -EBADMSG,
                                   "collateral malformed: %s validity", name);
     ret->name = name;

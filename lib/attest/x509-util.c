@@ -125,6 +125,25 @@ x509_crl_read_any(const void *data, size_t size, X509_CRL **ret)
 }
 
 int
+x509_name_cn(const X509_NAME *name, char out[X509_CN_SIZE])
+{
+    const X509_NAME_ENTRY *entry;
+    const ASN1_STRING *value;
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1), n;
+
+    if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+        return -EBADMSG;
+    entry = X509_NAME_get_entry(name, i);
+    value = entry ? X509_NAME_ENTRY_get_data(entry) : NULL;
+    n = value ? ASN1_STRING_length(value) : -1;
+    if (n <= 0 || n >= (int)X509_CN_SIZE || memchr(ASN1_STRING_get0_data(value), 0, (size_t)n))
+        return -EBADMSG;
+    memcpy(out, ASN1_STRING_get0_data(value), (size_t)n);
+    out[n] = '\0';
+    return 0;
+}
+
+int
 x509_spki_sha256(X509 *cert, uint8_t ret[32])
 {
     _cleanup_free_ unsigned char *der = NULL;

@@ -31,6 +31,12 @@ int x509_read_any(const void *data, size_t size, X509 **ret);
 /* Reads one CRL, DER or PEM. -EBADMSG. */
 int x509_crl_read_any(const void *data, size_t size, X509_CRL **ret);
 
+#define X509_CN_SIZE 128u
+
+/* The name's single commonName as a C string (out: X509_CN_SIZE bytes). -EBADMSG when there is
+ * none, more than one, or one that is too long or holds a NUL. */
+int x509_name_cn(const X509_NAME *name, char out[X509_CN_SIZE]);
+
 /* SHA-256 of the certificate's DER SubjectPublicKeyInfo. -EBADMSG. */
 int x509_spki_sha256(X509 *cert, uint8_t ret[32]);
 
