@@ -87,6 +87,13 @@ ATTEST_EXPORT int attest_collateral_intel_select(const struct attest_collateral 
                                                  struct attest_intel_collateral_files *ret,
                                                  struct attest_failure *failure);
 
+/* How many TCB infos collateral holds, and the kind and FMSPC of the i-th (0 ≤ i < count), to
+ * pick each one's items with attest_collateral_intel_select (e.g. when storing a PCCS bundle).
+ * -ENOENT for i out of range, -EBADMSG when that TCB info's id or fmspc cannot be read. */
+ATTEST_EXPORT size_t attest_collateral_tcb_info_count(const struct attest_collateral *collateral);
+ATTEST_EXPORT int attest_collateral_tcb_info_key(const struct attest_collateral *collateral,
+                                                 size_t i, bool *ret_tdx, uint8_t ret_fmspc[6]);
+
 /* The AMD certificates (DER), pointing into collateral; ark_key_sha256 NULL. NULL when there is
  * no AMD certificate. */
 ATTEST_EXPORT const struct attest_snp_cert_files *

@@ -1768,6 +1768,25 @@ attest_collateral_intel_select(const struct attest_collateral *collateral,
     return r;
 }
 
+size_t
+attest_collateral_tcb_info_count(const struct attest_collateral *c)
+{
+    return c ? c->n_tcb : 0;
+}
+
+int
+attest_collateral_tcb_info_key(const struct attest_collateral *c, size_t i, bool *ret_tdx,
+                               uint8_t ret_fmspc[6])
+{
+    if (!c || i >= c->n_tcb)
+        return -ENOENT;
+    if (!c->tcb[i].keyed)
+        return -EBADMSG;
+    *ret_tdx = c->tcb[i].tdx;
+    memcpy(ret_fmspc, c->tcb[i].fmspc, FMSPC_SIZE);
+    return 0;
+}
+
 const struct attest_snp_cert_files *
 attest_collateral_snp(const struct attest_collateral *collateral)
 {

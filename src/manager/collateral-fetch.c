@@ -186,7 +186,7 @@ store_loaded(struct refresh *rf, const char *url, const struct attest_collateral
     if (r >= 0)
         r = store_lock_scope(rf->store, AUDIT_SYSTEM_CHAIN);
     if (r >= 0)
-        r = collateral_collect(rf->store, loaded, NULL, &batch, err);
+        r = collateral_collect(rf->store, loaded, &batch, err);
     if (r >= 0)
         r = collateral_save(rf->store, &batch, source, now);
     if (r >= 0 && any_stored(&batch))

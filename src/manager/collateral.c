@@ -17,12 +17,10 @@
 #include "store-collateral.h"
 
 #define FMSPC_SIZE 6
-#define FMSPCS_MAX ATTEST_COLLATERAL_TCB_INFOS_MAX
 #define UPLOAD_TCB_MAX (2 * ATTEST_COLLATERAL_TCB_INFOS_MAX) /* SGX and TDX per FMSPC */
 #define UPLOAD_QE_MAX 2                                      /* QE and TD_QE */
 #define UPLOAD_CRL_MAX 2                                     /* Processor and Platform CA */
 #define STORED_MAX 32 /* distinct stored items read to check an upload with */
-#define JSON_DEPTH_MAX 16
 #define ITEM_DATA_MAX                                                                              \
     (ATTEST_INTEL_COLLATERAL_MAX > ATTEST_SNP_CERT_MAX ? ATTEST_INTEL_COLLATERAL_MAX               \
                                                        : ATTEST_SNP_CERT_MAX)
@@ -324,10 +322,10 @@ add_files(struct collect *k, const struct attest_intel_collateral_files *f, bool
     return r;
 }
 
-/* The items a quote of this kind and FMSPC (NULL: the only one) would use, for either PCK CA.
- * *ret_ambiguous (may be NULL) is set, and nothing added, when several TCB infos match. */
+/* The items a quote of this kind and FMSPC (NULL: none, for a kind without TCB info) would use,
+ * for either PCK CA. -ENODATA when the collateral has no Intel item at all. */
 static int
-select_into(struct collect *k, bool tdx, const uint8_t *fmspc, bool *ret_ambiguous)
+select_into(struct collect *k, bool tdx, const uint8_t *fmspc)
 {
     static const enum attest_pck_ca cas[] = { ATTEST_PCK_CA_PROCESSOR, ATTEST_PCK_CA_PLATFORM };
 
@@ -339,10 +337,6 @@ select_into(struct collect *k, bool tdx, const uint8_t *fmspc, bool *ret_ambiguo
 
         if (r == -ENOENT)
             return -ENODATA; /* no Intel item at all */
-        if (r == -ENOTUNIQ && ret_ambiguous && strncmp(failure.reason, "tcb_info", 8) == 0) {
-            *ret_ambiguous = true;
-            return 0;
-        }
         if (r < 0)
             return fail(k, "%s", failure.reason);
         r = add_files(k, &files, tdx);
@@ -352,100 +346,32 @@ select_into(struct collect *k, bool tdx, const uint8_t *fmspc, bool *ret_ambiguo
     return 0;
 }
 
+/* Each TCB info of the upload with its QE identity and CRLs (a PCCS bundle holds many), then,
+ * for a kind (SGX, TDX) that has no TCB info, what the upload holds of it. */
 static int
-hex_nibble(char c)
+gather_intel(struct collect *k)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+    size_t n = attest_collateral_tcb_info_count(k->c);
+    bool kinds[2] = { false, false };
+    int r;
 
-static bool
-fmspc_parse(const char *hex, uint8_t out[FMSPC_SIZE])
-{
-    if (strlen(hex) != 2 * FMSPC_SIZE)
-        return false;
-    for (size_t i = 0; i < FMSPC_SIZE; i++) {
-        int hi = hex_nibble(hex[2 * i]), lo = hex_nibble(hex[2 * i + 1]);
-
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
-struct fmspc_list {
-    uint8_t fmspc[FMSPCS_MAX][FMSPC_SIZE];
-    size_t n;
-};
-
-/* Every "fmspc" member of a bundle (PCCS's tcbinfos[], Intel's platforms[]), to pick the TCB
- * infos of a document that holds several one by one. */
-static void
-walk_fmspcs(const json_t *v, unsigned depth, struct fmspc_list *list)
-{
-    const char *name;
-    json_t *member;
-    size_t i;
-
-    if (depth > JSON_DEPTH_MAX)
-        return;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, member)
-            walk_fmspcs(member, depth + 1, list);
-        return;
-    }
-    json_object_foreach((json_t *)v, name, member) {
+    for (size_t i = 0; i < n; i++) {
         uint8_t fmspc[FMSPC_SIZE];
-        bool seen = false;
+        bool tdx;
 
-        if (strcmp(name, "fmspc") != 0 || !json_is_string(member)) {
-            walk_fmspcs(member, depth + 1, list);
-            continue;
-        }
-        if (!fmspc_parse(json_string_value(member), fmspc))
-            continue;
-        for (size_t j = 0; j < list->n && !seen; j++)
-            seen = memcmp(list->fmspc[j], fmspc, FMSPC_SIZE) == 0;
-        if (!seen && list->n < FMSPCS_MAX)
-            memcpy(list->fmspc[list->n++], fmspc, FMSPC_SIZE);
-    }
-}
-
-static int
-gather_intel(struct collect *k, const json_t *doc)
-{
-    _cleanup_free_ struct fmspc_list *fmspcs = NULL;
-
-    for (int tdx = 0; tdx <= 1; tdx++) {
-        bool ambiguous = false;
-        int r = select_into(k, tdx, NULL, &ambiguous);
-
-        if (r == -ENODATA)
-            return 0;
+        if (attest_collateral_tcb_info_key(k->c, i, &tdx, fmspc) < 0)
+            return fail(k, "tcb_info: a TCB info without a readable id and fmspc");
+        r = select_into(k, tdx, fmspc);
         if (r < 0)
-            return r;
-        if (!ambiguous)
+            return r == -ENODATA ? 0 : r;
+        kinds[tdx] = true;
+    }
+    for (int tdx = 0; tdx <= 1; tdx++) {
+        if (kinds[tdx])
             continue;
-        if (!fmspcs) {
-            fmspcs = calloc(1, sizeof(*fmspcs));
-            if (!fmspcs)
-                return -ENOMEM;
-            if (doc)
-                walk_fmspcs(doc, 0, fmspcs);
-        }
-        if (fmspcs->n == 0)
-            return fail(k, "tcb_info: several TCB infos and no fmspc member to tell them apart");
-        for (size_t i = 0; i < fmspcs->n; i++) {
-            r = select_into(k, tdx, fmspcs->fmspc[i], NULL);
-            if (r < 0)
-                return r;
-        }
+        r = select_into(k, tdx, NULL);
+        if (r < 0)
+            return r == -ENODATA ? 0 : r;
     }
     return 0;
 }
@@ -785,7 +711,7 @@ check_amd(struct collect *k)
 
 int
 collateral_collect(struct store *store, const struct attest_collateral *collateral,
-                   const json_t *doc, struct collateral_batch *ret, char err[COLLATERAL_ERROR_MAX])
+                   struct collateral_batch *ret, char err[COLLATERAL_ERROR_MAX])
 {
     struct collateral_batch batch = { 0 };
     struct collect k = { .store = store, .c = collateral, .batch = &batch, .err = err };
@@ -793,7 +719,7 @@ collateral_collect(struct store *store, const struct attest_collateral *collater
 
     err[0] = '\0';
     k.tcb = calloc(UPLOAD_TCB_MAX, sizeof(*k.tcb));
-    r = k.tcb ? gather_intel(&k, doc) : -ENOMEM;
+    r = k.tcb ? gather_intel(&k) : -ENOMEM;
     if (r >= 0)
         r = check_intel(&k);
     if (r >= 0)

@@ -60,13 +60,11 @@ struct collateral_batch {
 void collateral_batch_release(struct collateral_batch *batch);
 
 /* Collects the items of collateral and checks each with libattest (signatures and chains, not
- * validity windows: expired collateral is stored and shown as expired). doc (may be NULL) is the
- * JSON document it was loaded from, read only for the FMSPCs of a bundle with several. On a bad
- * item returns -EBADMSG with err saying which and why; -ENODATA when collateral holds no item;
- * store errors as the store's. */
+ * validity windows: expired collateral is stored and shown as expired). On a bad item returns
+ * -EBADMSG with err saying which and why; -ENODATA when collateral holds no item; store errors
+ * as the store's. */
 int collateral_collect(struct store *store, const struct attest_collateral *collateral,
-                       const json_t *doc, struct collateral_batch *ret,
-                       char err[COLLATERAL_ERROR_MAX]);
+                       struct collateral_batch *ret, char err[COLLATERAL_ERROR_MAX]);
 
 /* Writes the batch inside the caller's write transaction, setting each item's outcome: an item
  * replaces the stored one of the same kind and key unless that one was issued later. */

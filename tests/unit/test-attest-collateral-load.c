@@ -1155,6 +1155,36 @@ check_pick(const struct attest_collateral *c, const char *dir, bool tdx, const c
     file_clear(&root);
 }
 
+/* The bundle's TCB infos are listed with their kinds and FMSPCs, each once. */
+static void
+check_tcb_info_keys(const struct attest_collateral *c)
+{
+    static const char *const expected[] = { "sgx/00a067110000", "tdx/b0c06f000000",
+                                            "tdx/90c06f000000" };
+    bool seen[ELEMENTSOF(expected)] = { false };
+    size_t n = attest_collateral_tcb_info_count(c);
+    uint8_t fmspc[6];
+    bool tdx;
+
+    CHECK(n >= ELEMENTSOF(expected));
+    for (size_t i = 0; i < n; i++) {
+        char key[32], hex[13];
+
+        CHECK_EQ_INT(attest_collateral_tcb_info_key(c, i, &tdx, fmspc), 0);
+        for (size_t j = 0; j < 6; j++)
+            (void)snprintf(hex + 2 * j, 3, "%02x", fmspc[j]);
+        (void)snprintf(key, sizeof(key), "%s/%s", tdx ? "tdx" : "sgx", hex);
+        for (size_t j = 0; j < ELEMENTSOF(expected); j++)
+            if (strcmp(key, expected[j]) == 0) {
+                CHECK(!seen[j]);
+                seen[j] = true;
+            }
+    }
+    for (size_t j = 0; j < ELEMENTSOF(expected); j++)
+        CHECK(seen[j]);
+    CHECK_EQ_INT(attest_collateral_tcb_info_key(c, n, &tdx, fmspc), -ENOENT);
+}
+
 TEST(pccs_bundle_is_picked_from_by_key)
 {
     json_t *doc = pccs_doc();
@@ -1185,6 +1215,7 @@ TEST(pccs_bundle_is_picked_from_by_key)
     CHECK_EQ_INT(attest_collateral_intel_select(c, &key, &f, &failure), 0);
     CHECK(empty(f.tcb_info) && !empty(f.qe_identity) && !empty(f.pck_crl));
     CHECK_EQ_INT(attest_collateral_intel_select(c, NULL, &f, &failure), -EINVAL);
+    check_tcb_info_keys(c);
     attest_collateral_free(c);
     json_decref(doc);
 }

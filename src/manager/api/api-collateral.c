@@ -223,7 +223,7 @@ collateral_import(struct api_request *r)
     }
     if (err < 0)
         return err;
-    err = collateral_collect(r->store, loaded, files ? NULL : r->body, &batch, err_text);
+    err = collateral_collect(r->store, loaded, &batch, err_text);
     if (err == -EBADMSG || err == -ENODATA)
         return api_bad_field(r, "%s%s", files ? "files: " : "", err_text);
     if (err >= 0)
