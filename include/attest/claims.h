@@ -96,8 +96,8 @@ ATTEST_EXPORT const char *attest_step_name(enum attest_step step);
 
 #define ATTEST_TDX_MEASUREMENT_SIZE 48u
 #define ATTEST_SNP_MEASUREMENT_SIZE 48u
-#define ATTEST_ADVISORIES_MAX 48u     /* advisory ids one result can carry */
-#define ATTEST_ADVISORY_ID_SIZE 24u   /* bytes of one id with its NUL ("INTEL-SA-00615") */
+#define ATTEST_ADVISORIES_MAX 48u   /* advisory ids one result can carry */
+#define ATTEST_ADVISORY_ID_SIZE 24u /* bytes of one id with its NUL ("INTEL-SA-00615") */
 #define ATTEST_FAILURE_REASON_SIZE 256u
 
 /* Why verification failed: the step and a sentence naming the item and the reason, e.g. step

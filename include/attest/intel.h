@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define ATTEST_INTEL_QUOTE_MAX (64u << 10)    /* bytes of a quote, trailing bytes included */
+#define ATTEST_INTEL_QUOTE_MAX (64u << 10)     /* bytes of a quote, trailing bytes included */
 #define ATTEST_INTEL_COLLATERAL_MAX (1u << 20) /* bytes of any one collateral item */
 
 /* SHA-256 of the DER SubjectPublicKeyInfo of the Intel SGX Root CA's key. */
@@ -64,7 +64,7 @@ attest_intel_collateral_free(struct attest_intel_collateral *collateral);
 
 /* Facts about the collateral, for status pages and caches. */
 struct attest_intel_collateral_info {
-    bool tdx;               /* the TCB info is "TDX" (else "SGX") */
+    bool tdx; /* the TCB info is "TDX" (else "SGX") */
     uint8_t fmspc[6];
     uint8_t pce_id[2];
     unsigned tcb_evaluation_data_number;
@@ -73,11 +73,12 @@ struct attest_intel_collateral_info {
     int64_t not_after; /* the earliest end of validity of anything in the collateral */
     bool has_crls;     /* both CRLs were given */
 };
-ATTEST_EXPORT void attest_intel_collateral_get_info(const struct attest_intel_collateral *collateral,
-                                                    struct attest_intel_collateral_info *ret);
+ATTEST_EXPORT void
+attest_intel_collateral_get_info(const struct attest_intel_collateral *collateral,
+                                 struct attest_intel_collateral_info *ret);
 
 struct attest_intel_options {
-    int64_t at;        /* verification time, unix seconds; 0: now */
+    int64_t at;           /* verification time, unix seconds; 0: now */
     bool crls_missing_ok; /* no CRLs in the collateral: report crls_checked = false instead of
                            * failing at ATTEST_STEP_REVOCATION ("collateral missing: pck_crl") */
 };
@@ -98,9 +99,9 @@ struct attest_intel_result {
      * stays OutOfDate(ConfigurationNeeded) (SPEC 6.1 has no such status); these say the rest. */
     bool td_relaunch_advised;
     bool td_relaunch_configuration_needed;
-    bool crls_checked;     /* false only with crls_missing_ok and no CRLs in the collateral */
-    uint16_t version;      /* quote version: 3, 4 or 5 */
-    uint8_t fmspc[6];      /* from the PCK certificate */
+    bool crls_checked; /* false only with crls_missing_ok and no CRLs in the collateral */
+    uint16_t version;  /* quote version: 3, 4 or 5 */
+    uint8_t fmspc[6];  /* from the PCK certificate */
     uint8_t pce_id[2];
     uint16_t pce_svn;      /* from the PCK certificate */
     uint8_t cpusvn[16];    /* from the PCK certificate */
@@ -112,7 +113,7 @@ struct attest_intel_result {
  * its kind, and the FMSPC, PCE ID and issuing CA of its PCK certificate. For picking collateral
  * before attest_intel_verify, which checks everything. */
 struct attest_intel_quote_needs {
-    bool tdx;          /* a TDX quote: the "TDX" TCB info and the "TD_QE" identity */
+    bool tdx; /* a TDX quote: the "TDX" TCB info and the "TD_QE" identity */
     uint8_t fmspc[6];
     uint8_t pce_id[2];
     bool processor_ca; /* the PCK certificate is issued by the PCK Processor CA (else Platform) */

@@ -21,7 +21,7 @@ extern "C" {
  * advisory, no debug, any ISVSVN, MRSERVICETD not checked, any VMPL, no SNP migration agent,
  * SMT allowed. */
 struct attest_policy {
-    uint32_t accepted_statuses;            /* ATTEST_POLICY_STATUS bits; 0: the default set */
+    uint32_t accepted_statuses;             /* ATTEST_POLICY_STATUS bits; 0: the default set */
     const char *const *accepted_advisories; /* NULL-terminated; NULL: any advisory is accepted */
     bool allow_debug;
     int32_t min_isvsvn;            /* sgx-dcap: refuse a lower ISVSVN; 0: no minimum */

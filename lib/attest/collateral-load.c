@@ -192,8 +192,8 @@ hex_decode(const char *s, size_t n, size_t max, struct blob *ret)
     if (!data)
         return -ENOMEM;
     for (size_t i = 0; i < n / 2; i++)
-        data[i] = (uint8_t)(attest_hex_digit((char)s[2 * i]) << 4 |
-                            attest_hex_digit((char)s[2 * i + 1]));
+        data[i] =
+            (uint8_t)(attest_hex_digit((char)s[2 * i]) << 4 | attest_hex_digit((char)s[2 * i + 1]));
     data[n / 2] = '\0';
     *ret = (struct blob){ TAKE_PTR(data), n / 2 };
     return 0;

@@ -58,9 +58,9 @@ gramine_check_type(int root_fd, const char *root, struct attest_hw_error *error)
     r = hw_read_file(root_fd, "attestation_type", GRAMINE_TYPE_MAX, &text, &size);
     if (r == -ENOENT)
         return hw_fail(error, r,
-                            "%s/attestation_type does not exist: Gramine without SGX "
-                            "(gramine-direct) cannot attest",
-                            root);
+                       "%s/attestation_type does not exist: Gramine without SGX "
+                       "(gramine-direct) cannot attest",
+                       root);
     if (r == -EFBIG)
         return hw_fail(error, -EPROTONOSUPPORT, "%s/attestation_type is not dcap", root);
     if (r < 0)
@@ -71,14 +71,14 @@ gramine_check_type(int root_fd, const char *root, struct attest_hw_error *error)
         return 0;
     if (size == 4 && memcmp(text, "none", 4) == 0)
         return hw_fail(error, -EPROTONOSUPPORT,
-                            "%s: remote attestation is off in this enclave (manifest "
-                            "sgx.remote_attestation = \"none\"); set it to \"dcap\"",
-                            root);
+                       "%s: remote attestation is off in this enclave (manifest "
+                       "sgx.remote_attestation = \"none\"); set it to \"dcap\"",
+                       root);
     if (size == 4 && memcmp(text, "epid", 4) == 0)
         return hw_fail(error, -EPROTONOSUPPORT,
-                            "%s: EPID attestation is not supported (manifest "
-                            "sgx.remote_attestation = \"epid\"); set it to \"dcap\"",
-                            root);
+                       "%s: EPID attestation is not supported (manifest "
+                       "sgx.remote_attestation = \"epid\"); set it to \"dcap\"",
+                       root);
     return hw_fail(error, -EPROTONOSUPPORT, "%s: attestation type is not dcap", root);
 }
 
@@ -124,23 +124,23 @@ gramine_attempt(int root_fd, const char *root, const uint8_t *report_data, uint8
     r = hw_read_file(root_fd, "quote", ATTEST_GRAMINE_QUOTE_MAX, &quote, &size);
     if (r == -EFBIG)
         return hw_fail(error, r, "%s/quote is larger than %u bytes", root,
-                            ATTEST_GRAMINE_QUOTE_MAX);
+                       ATTEST_GRAMINE_QUOTE_MAX);
     if (r == -EACCES)
         return hw_fail(error, r,
-                            "%s/quote: Gramine could not get a quote (is the AESM service "
-                            "running and the DCAP quote provider library installed?)",
-                            root);
+                       "%s/quote: Gramine could not get a quote (is the AESM service "
+                       "running and the DCAP quote provider library installed?)",
+                       root);
     if (r < 0)
         return hw_fail(error, r, "cannot read %s/quote: %s", root, strerror(-r));
     quoted = gramine_quote_report_data(quote, size);
     if (!quoted)
         return hw_fail(error, -EBADMSG, "%s/quote (%zu bytes) is not an SGX DCAP quote", root,
-                            size);
+                       size);
     if (CRYPTO_memcmp(quoted, report_data, ATTEST_REPORT_DATA_SIZE) != 0)
         return hw_fail(error, GRAMINE_RACED,
-                            "%s/quote carries another report data: another thread wrote "
-                            "user_report_data",
-                            root);
+                       "%s/quote carries another report data: another thread wrote "
+                       "user_report_data",
+                       root);
     *ret_quote = TAKE_PTR(quote);
     *ret_size = size;
     return 0;
@@ -197,7 +197,7 @@ attest_gramine_quote(const char *root, const uint8_t report_data[ATTEST_REPORT_D
         return 0;
     }
     return hw_fail(error, -EBUSY,
-                        "%s/quote carried another report data %u times: other threads of the "
-                        "enclave keep writing user_report_data",
-                        root, ATTEST_GRAMINE_ATTEMPTS);
+                   "%s/quote carried another report data %u times: other threads of the "
+                   "enclave keep writing user_report_data",
+                   root, ATTEST_GRAMINE_ATTEMPTS);
 }

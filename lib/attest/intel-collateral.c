@@ -23,8 +23,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(X509_CRL, X509_CRL_free);
 static int
 missing(struct attest_failure *failure, const char *item)
 {
-    return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -ENOENT,
-                              "collateral missing: %s", item);
+    return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -ENOENT, "collateral missing: %s",
+                              item);
 }
 
 /* The intersection of the validity windows of a chain's certificates. */
@@ -57,8 +57,7 @@ issuer_chain(const struct attest_bytes *pem, const uint8_t pin[32], const char *
     if (!pem->data || pem->size == 0)
         return missing(failure, item);
     if (pem->size > ATTEST_INTEL_COLLATERAL_MAX)
-        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -E2BIG, "%s: too large",
-                                  item);
+        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -E2BIG, "%s: too large", item);
     r = x509_chain_read_pem(pem->data, pem->size, ret);
     if (r < 0)
         return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, r,
@@ -85,15 +84,15 @@ load_tcb_info(struct attest_intel_collateral *c, const struct attest_intel_colla
                      &c->tcb_chain_from, &c->tcb_chain_until, failure);
     if (r < 0)
         return r;
-    r = intel_tcb_info_parse(f->tcb_info.data, f->tcb_info.size,
-                             X509_get0_pubkey(chain.certs[0]), &c->tcb_info, failure);
+    r = intel_tcb_info_parse(f->tcb_info.data, f->tcb_info.size, X509_get0_pubkey(chain.certs[0]),
+                             &c->tcb_info, failure);
     x509_chain_clear(&chain);
     return r;
 }
 
 static int
-load_qe_identity(struct attest_intel_collateral *c,
-                 const struct attest_intel_collateral_files *f, struct attest_failure *failure)
+load_qe_identity(struct attest_intel_collateral *c, const struct attest_intel_collateral_files *f,
+                 struct attest_failure *failure)
 {
     struct x509_chain chain = { 0 };
     int r;
@@ -119,8 +118,7 @@ load_crl(const struct attest_bytes *bytes, X509 *issuer, const char *item, X509_
     bool ok;
 
     if (bytes->size > ATTEST_INTEL_COLLATERAL_MAX)
-        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -E2BIG, "%s: too large",
-                                  item);
+        return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -E2BIG, "%s: too large", item);
     if (x509_crl_read_any(bytes->data, bytes->size, &crl) < 0)
         return attest_failure_set(failure, ATTEST_STEP_COLLATERAL, -EBADMSG,
                                   "%s: not a CRL (DER or PEM)", item);
@@ -155,8 +153,8 @@ load_crls(struct attest_intel_collateral *c, const struct attest_intel_collatera
         return missing(failure, "root_ca_crl");
     if (!has_pck)
         return missing(failure, "pck_crl");
-    r = issuer_chain(&f->pck_crl_issuer_chain, c->pin, "pck_crl_issuer_chain", &chain,
-                     &chain_from, &chain_until, failure);
+    r = issuer_chain(&f->pck_crl_issuer_chain, c->pin, "pck_crl_issuer_chain", &chain, &chain_from,
+                     &chain_until, failure);
     if (r < 0)
         return r;
     if (chain.count < 2) {
@@ -406,9 +404,8 @@ cache_add(struct attest_intel_collateral *c, const struct intel_pck *pck, const 
 }
 
 int
-intel_collateral_pck(const struct attest_intel_collateral *collateral, const void *pem,
-                     size_t size, const uint8_t ak[64], struct intel_pck *ret,
-                     struct attest_failure *failure)
+intel_collateral_pck(const struct attest_intel_collateral *collateral, const void *pem, size_t size,
+                     const uint8_t ak[64], struct intel_pck *ret, struct attest_failure *failure)
 {
     /* The cache is the one mutable part of collateral (see intel.h); the lock guards it. */
     struct attest_intel_collateral *c = (struct attest_intel_collateral *)collateral;

@@ -37,11 +37,11 @@ struct attest_intel_collateral {
     int64_t qe_chain_from, qe_chain_until;
     X509_CRL *root_crl; /* NULL when not given */
     int64_t root_crl_from, root_crl_until;
-    X509_CRL *pck_crl; /* NULL when not given */
-    X509 *pck_crl_issuer; /* the PCK CA that signed pck_crl */
+    X509_CRL *pck_crl;                   /* NULL when not given */
+    X509 *pck_crl_issuer;                /* the PCK CA that signed pck_crl */
     int64_t pck_crl_from, pck_crl_until; /* the CRL's and its issuer chain's windows */
-    pthread_mutex_t lock; /* guards the cache below */
-    unsigned cache_next;  /* round-robin replacement */
+    pthread_mutex_t lock;                /* guards the cache below */
+    unsigned cache_next;                 /* round-robin replacement */
     unsigned cache_count;
     struct intel_pck cache[INTEL_PCK_CACHE_SIZE];
 };

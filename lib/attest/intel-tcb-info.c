@@ -131,7 +131,8 @@ static bool
 take_signature_front(struct cursor *c, uint8_t signature[64])
 {
     if (!take_front(c, "\"") || (size_t)(c->end - c->p) < SIGNATURE_HEX_SIZE + 1 ||
-        c->p[SIGNATURE_HEX_SIZE] != '"' || !attest_hex_decode(c->p, SIGNATURE_HEX_SIZE, signature, 64))
+        c->p[SIGNATURE_HEX_SIZE] != '"' ||
+        !attest_hex_decode(c->p, SIGNATURE_HEX_SIZE, signature, 64))
         return false;
     c->p += SIGNATURE_HEX_SIZE + 1;
     return true;

@@ -13,8 +13,8 @@
 #include "intel-tcb.h"
 #include "x509-util.h"
 
-#define SGX_ATTRIBUTE_DEBUG 0x2u  /* SGX ATTRIBUTES.DEBUG (flags bit 1) */
-#define TDX_ATTRIBUTE_DEBUG 0x1u  /* TDATTRIBUTES.DEBUG (bit 0) */
+#define SGX_ATTRIBUTE_DEBUG 0x2u /* SGX ATTRIBUTES.DEBUG (flags bit 1) */
+#define TDX_ATTRIBUTE_DEBUG 0x1u /* TDATTRIBUTES.DEBUG (bit 0) */
 
 /* Everything one verification needs, so that each step is a short function. */
 struct intel_run {
@@ -40,17 +40,16 @@ check_windows(struct intel_run *run, struct attest_failure *failure)
     int64_t at = run->at;
     int r;
 
-    r = x509_window_check(run->pck.valid_from, run->pck.valid_until, at, "the PCK chain",
-                          failure);
+    r = x509_window_check(run->pck.valid_from, run->pck.valid_until, at, "the PCK chain", failure);
     if (r >= 0)
-        r = x509_window_check(c->tcb_chain_from, c->tcb_chain_until, at,
-                              "tcb_info_issuer_chain", failure);
+        r = x509_window_check(c->tcb_chain_from, c->tcb_chain_until, at, "tcb_info_issuer_chain",
+                              failure);
     if (r >= 0)
         r = x509_window_check(c->tcb_info->issue_date, c->tcb_info->next_update, at, "tcb_info",
                               failure);
     if (r >= 0)
-        r = x509_window_check(c->qe_chain_from, c->qe_chain_until, at,
-                              "qe_identity_issuer_chain", failure);
+        r = x509_window_check(c->qe_chain_from, c->qe_chain_until, at, "qe_identity_issuer_chain",
+                              failure);
     if (r >= 0)
         r = x509_window_check(c->qe_identity->issue_date, c->qe_identity->next_update, at,
                               "qe_identity", failure);
@@ -81,8 +80,8 @@ check_pck(struct intel_run *run, struct attest_failure *failure)
         return attest_failure_set(failure, ATTEST_STEP_REVOCATION, -ENOENT,
                                   "collateral missing: pck_crl and root_ca_crl (revocation "
                                   "cannot be checked; the caller may accept that explicitly)");
-    r = intel_collateral_pck(run->collateral, q->pck_chain, q->pck_chain_size,
-                             q->attestation_key, &run->pck, failure);
+    r = intel_collateral_pck(run->collateral, q->pck_chain, q->pck_chain_size, q->attestation_key,
+                             &run->pck, failure);
     if (r < 0)
         return r;
     run->result.crls_checked = run->collateral->pck_crl != NULL;
@@ -122,8 +121,7 @@ check_quote_signature(struct intel_run *run, struct attest_failure *failure)
     if (!run->pck.ak_key)
         return attest_failure_set(failure, ATTEST_STEP_SIGNATURE, -EBADMSG,
                                   "the attestation key is not a P-256 point");
-    if (x509_verify_p256_raw(run->pck.ak_key, q->signed_region, q->signed_size, q->signature) <
-        0)
+    if (x509_verify_p256_raw(run->pck.ak_key, q->signed_region, q->signed_size, q->signature) < 0)
         return attest_failure_set(failure, ATTEST_STEP_SIGNATURE, -EKEYREJECTED,
                                   "the quote's signature by the attestation key does not verify");
     return 0;

@@ -30,7 +30,8 @@ check_tcb(const struct attest_claims *claims, const struct attest_policy *policy
         policy->accepted_statuses ? policy->accepted_statuses : ATTEST_POLICY_DEFAULT_STATUSES;
     const char *name = attest_tcb_status_name(claims->tcb_status);
 
-    if ((unsigned)claims->tcb_status >= 32 || !(accepted & ATTEST_POLICY_STATUS(claims->tcb_status)))
+    if ((unsigned)claims->tcb_status >= 32 ||
+        !(accepted & ATTEST_POLICY_STATUS(claims->tcb_status)))
         return attest_failure_set(failure, ATTEST_STEP_POLICY, -EPERM,
                                   "TCB status %s not accepted by policy", name ? name : "unknown");
     if (!policy->accepted_advisories)
@@ -62,8 +63,8 @@ check_platform(const struct attest_claims *claims, const struct attest_policy *p
     case ATTEST_PLATFORM_SGX_DCAP:
         if (claims->isvsvn < policy->min_isvsvn)
             return attest_failure_set(failure, ATTEST_STEP_POLICY, -EPERM,
-                                      "ISVSVN %u is below the policy's minimum %d",
-                                      claims->isvsvn, policy->min_isvsvn);
+                                      "ISVSVN %u is below the policy's minimum %d", claims->isvsvn,
+                                      policy->min_isvsvn);
         return 0;
     case ATTEST_PLATFORM_TDX:
         if (policy->require_zero_mrservicetd && claims->tdx.td15 &&
@@ -76,8 +77,7 @@ check_platform(const struct attest_claims *claims, const struct attest_policy *p
                                       "VMPL %u is above the policy's maximum %u", snp->vmpl,
                                       policy->snp_max_vmpl);
         if ((snp->policy & SNP_POLICY_MIGRATE_MA) && !policy->snp_allow_migration_agent)
-            return refuse(failure,
-                          "the guest policy allows a migration agent, refused by policy");
+            return refuse(failure, "the guest policy allows a migration agent, refused by policy");
         if ((snp->policy & SNP_POLICY_SMT) && policy->snp_forbid_smt)
             return refuse(failure, "the guest policy allows SMT, refused by policy");
         return 0;
@@ -100,10 +100,10 @@ attest_policy_check(const struct attest_claims *claims, const struct attest_poli
     if (claims->platform == ATTEST_PLATFORM_SIM)
         return attest_failure_set(failure, ATTEST_STEP_NONE, 0, "%s", "");
     if (claims->debug && !policy->allow_debug)
-        return refuse(failure,
-                      claims->platform == ATTEST_PLATFORM_TDX   ? "debug TD refused by policy"
-                      : claims->platform == ATTEST_PLATFORM_SNP ? "debug guest refused by policy"
-                                                                : "debug enclave refused by policy");
+        return refuse(
+            failure, claims->platform == ATTEST_PLATFORM_TDX   ? "debug TD refused by policy"
+                     : claims->platform == ATTEST_PLATFORM_SNP ? "debug guest refused by policy"
+                                                               : "debug enclave refused by policy");
     r = check_tcb(claims, policy, failure);
     if (r >= 0)
         r = check_platform(claims, policy, failure);

@@ -187,8 +187,7 @@ attest_snp_report_read(const uint8_t *report, size_t size, struct attest_snp_cla
         return r;
     *ret = parsed.claims;
     if (parsed.has_cpuid)
-        product = snp_product_name(
-            snp_product_from_cpuid(parsed.cpuid_family, parsed.cpuid_model));
+        product = snp_product_name(snp_product_from_cpuid(parsed.cpuid_family, parsed.cpuid_model));
     (void)snprintf(ret->product, sizeof(ret->product), "%s", product ? product : "");
     return 0;
 }

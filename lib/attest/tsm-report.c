@@ -126,9 +126,9 @@ tsm_open_root(const char *root, int *ret_fd, struct attest_hw_error *error)
     }
     if (errno == ENOENT)
         return hw_fail(error, -ENOENT,
-                        "%s does not exist: this kernel has no configfs-tsm (CONFIG_TSM_REPORTS, "
-                        "Linux >= 6.7) or configfs is not mounted",
-                        root);
+                       "%s does not exist: this kernel has no configfs-tsm (CONFIG_TSM_REPORTS, "
+                       "Linux >= 6.7) or configfs is not mounted",
+                       root);
     return hw_fail(error, -errno, "cannot open %s: %s", root, strerror(errno));
 }
 
@@ -137,12 +137,12 @@ tsm_mkdir_error(const char *root, int r, struct attest_hw_error *error)
 {
     if (r == -ENXIO)
         return hw_fail(error, r,
-                        "%s: no configfs-tsm provider is registered (neither the tdx_guest nor "
-                        "the sev_guest driver is loaded): not a TDX or SEV-SNP guest",
-                        root);
+                       "%s: no configfs-tsm provider is registered (neither the tdx_guest nor "
+                       "the sev_guest driver is loaded): not a TDX or SEV-SNP guest",
+                       root);
     if (r == -EACCES || r == -EPERM)
         return hw_fail(error, r, "%s: not allowed to create a report entry (needs root): %s", root,
-                        strerror(-r));
+                       strerror(-r));
     return hw_fail(error, r, "cannot create a report entry in %s: %s", root, strerror(-r));
 }
 
@@ -163,7 +163,7 @@ tsm_entry_make(struct tsm_entry *entry, struct attest_hw_error *error)
             entry->fd = openat(entry->root_fd, entry->name, O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (entry->fd < 0)
                 return hw_fail(error, -errno, "cannot open %s/%s: %s", entry->root, entry->name,
-                                strerror(errno));
+                               strerror(errno));
             return 0;
         }
         r = -errno;
@@ -183,14 +183,14 @@ tsm_entry_provider(const struct tsm_entry *entry, struct attest_tsm_report *repo
 
     r = tsm_read_text(entry->fd, "provider", report->provider, sizeof(report->provider));
     if (r < 0)
-        return hw_fail(error, r == -EFBIG ? -EIO : r, "cannot read %s/%s/provider: %s",
-                        entry->root, entry->name, strerror(-r));
+        return hw_fail(error, r == -EFBIG ? -EIO : r, "cannot read %s/%s/provider: %s", entry->root,
+                       entry->name, strerror(-r));
     r = tsm_platform_from_provider(report->provider, &report->platform);
     if (r < 0)
         return hw_fail(error, r,
-                        "%s: configfs-tsm provider \"%s\" is not supported (only tdx_guest and "
-                        "sev_guest)",
-                        entry->root, report->provider);
+                       "%s: configfs-tsm provider \"%s\" is not supported (only tdx_guest and "
+                       "sev_guest)",
+                       entry->root, report->provider);
     return 0;
 }
 
@@ -205,14 +205,14 @@ tsm_write_privlevel(const struct tsm_entry *entry, unsigned privlevel,
     r = hw_write_file(entry->fd, "privlevel", text, strlen(text));
     if (r == -ENOENT)
         return hw_fail(error, -EOPNOTSUPP,
-                        "%s: privlevel %u requested, but this provider has no privilege levels",
-                        entry->root, privlevel);
+                       "%s: privlevel %u requested, but this provider has no privilege levels",
+                       entry->root, privlevel);
     if (r == -EINVAL && tsm_read_text(entry->fd, "privlevel_floor", floor, sizeof(floor)) == 0)
         return hw_fail(error, r, "%s: privlevel %u refused (privlevel_floor is %s)", entry->root,
-                        privlevel, floor);
+                       privlevel, floor);
     if (r < 0)
         return hw_fail(error, r, "cannot write %s/%s/privlevel: %s", entry->root, entry->name,
-                        strerror(-r));
+                       strerror(-r));
     return 0;
 }
 
@@ -223,11 +223,11 @@ tsm_read_blob(const struct tsm_entry *entry, const char *name, uint8_t **ret_dat
     int r = hw_read_file(entry->fd, name, ATTEST_TSM_BLOB_MAX, ret_data, ret_size);
 
     if (r == -EFBIG)
-        return hw_fail(error, r, "%s/%s/%s is larger than %u bytes", entry->root, entry->name,
-                        name, ATTEST_TSM_BLOB_MAX);
+        return hw_fail(error, r, "%s/%s/%s is larger than %u bytes", entry->root, entry->name, name,
+                       ATTEST_TSM_BLOB_MAX);
     if (r < 0 && !(r == -ENOENT && strcmp(name, "auxblob") == 0))
         return hw_fail(error, r, "cannot read %s/%s/%s: %s", entry->root, entry->name, name,
-                        strerror(-r));
+                       strerror(-r));
     return r;
 }
 
@@ -278,7 +278,7 @@ tsm_attempt(int root_fd, const char *root, const uint8_t *report_data, unsigned 
     r = tsm_read_generation(entry.fd, &before);
     if (r < 0)
         return hw_fail(error, r, "cannot read %s/%s/generation: %s", root, entry.name,
-                        strerror(-r));
+                       strerror(-r));
     r = hw_write_file(entry.fd, "inblob", report_data, ATTEST_REPORT_DATA_SIZE);
     if (r < 0)
         return hw_fail(error, r, "cannot write %s/%s/inblob: %s", root, entry.name, strerror(-r));
@@ -294,13 +294,13 @@ tsm_attempt(int root_fd, const char *root, const uint8_t *report_data, unsigned 
     r = tsm_read_generation(entry.fd, &after);
     if (r < 0)
         return hw_fail(error, r, "cannot read %s/%s/generation: %s", root, entry.name,
-                        strerror(-r));
+                       strerror(-r));
     if (after != before + writes) {
         (void)hw_fail(error, 0,
-                       "%s/%s: generation is %llu after our %llu writes from %llu: another "
-                       "writer used the entry",
-                       root, entry.name, (unsigned long long)after, (unsigned long long)writes,
-                       (unsigned long long)before);
+                      "%s/%s: generation is %llu after our %llu writes from %llu: another "
+                      "writer used the entry",
+                      root, entry.name, (unsigned long long)after, (unsigned long long)writes,
+                      (unsigned long long)before);
         return TSM_RACED;
     }
     report->generation = after;
@@ -329,7 +329,7 @@ tsm_fail_busy(const char *root, struct attest_hw_error *error)
     if (error)
         memcpy(last, error->reason, sizeof(last));
     return hw_fail(error, -EBUSY, "%s: generation check failed in %u report entries; last: %s",
-                    root, ATTEST_TSM_ATTEMPTS, last);
+                   root, ATTEST_TSM_ATTEMPTS, last);
 }
 
 int
@@ -344,7 +344,7 @@ attest_tsm_report(const char *root, const uint8_t report_data[ATTEST_REPORT_DATA
         return -EINVAL;
     if (privlevel != ATTEST_TSM_PRIVLEVEL_DEFAULT && privlevel > ATTEST_TSM_PRIVLEVEL_MAX)
         return hw_fail(error, -EINVAL, "privlevel %u is above %u", privlevel,
-                        ATTEST_TSM_PRIVLEVEL_MAX);
+                       ATTEST_TSM_PRIVLEVEL_MAX);
     if (!root)
         root = ATTEST_TSM_ROOT;
     r = tsm_open_root(root, &root_fd, error);

@@ -159,8 +159,8 @@ static bool
 signed_by(X509 *cert, X509 *issuer)
 {
     EVP_PKEY *key = X509_get0_pubkey(issuer);
-    bool ok = key && X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(issuer)) ==
-                         0 &&
+    bool ok = key &&
+              X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(issuer)) == 0 &&
               X509_verify(cert, key) == 1;
 
     ERR_clear_error();
@@ -175,13 +175,13 @@ x509_chain_check(const struct x509_chain *chain, const uint8_t pin[32], const ch
     X509 *root;
 
     if (chain->count == 0)
-        return attest_failure_set(failure, ATTEST_STEP_CERT_CHAIN, -EBADMSG,
-                                  "%s: no certificates", item);
+        return attest_failure_set(failure, ATTEST_STEP_CERT_CHAIN, -EBADMSG, "%s: no certificates",
+                                  item);
     for (size_t i = 0; i + 1 < chain->count; i++)
         if (!signed_by(chain->certs[i], chain->certs[i + 1]))
             return attest_failure_set(failure, ATTEST_STEP_CERT_CHAIN, -EKEYREJECTED,
-                                      "%s: certificate %zu is not signed by certificate %zu",
-                                      item, i, i + 1);
+                                      "%s: certificate %zu is not signed by certificate %zu", item,
+                                      i, i + 1);
     root = chain->certs[chain->count - 1];
     if (x509_spki_sha256(root, digest) < 0 || memcmp(digest, pin, sizeof(digest)) != 0)
         return attest_failure_set(failure, ATTEST_STEP_CERT_CHAIN, -EKEYREJECTED,
@@ -325,8 +325,8 @@ x509_p256_key_from_raw(const uint8_t xy[64], EVP_PKEY **ret)
     builder = OSSL_PARAM_BLD_new();
     if (!ctx || !builder ||
         OSSL_PARAM_BLD_push_utf8_string(builder, OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0) != 1 ||
-        OSSL_PARAM_BLD_push_octet_string(builder, OSSL_PKEY_PARAM_PUB_KEY, point,
-                                         sizeof(point)) != 1)
+        OSSL_PARAM_BLD_push_octet_string(builder, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)) !=
+            1)
         return -ENOMEM;
     params = OSSL_PARAM_BLD_to_param(builder);
     if (!params || EVP_PKEY_fromdata_init(ctx) != 1)

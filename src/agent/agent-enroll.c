@@ -8,9 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <attest/attest.h>
+#include <attest/gramine.h>
+#include <attest/tsm.h>
 #include <jansson.h>
+#include <openssl/x509.h>
 
 #include "agent.h"
+#include "crypto-util.h"
 #include "log.h"
 
 static void enroll_send(struct agent *a);
@@ -59,25 +64,110 @@ host_id(char out[64])
     out[strcspn(out, "\r\n")] = '\0';
 }
 
+/* report_data of enrollment evidence (docs/nodes.md): SHA-256(SHA-256(join token) ‖
+ * SHA-256(DER SPKI of the node key)), then 32 zero bytes. */
+static int
+enroll_report_data(struct agent *a, uint8_t ret[ATTEST_REPORT_DATA_SIZE])
+{
+    uint8_t both[2 * SHA256_LEN];
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(a->enroll_node_key, &der);
+
+    if (n <= 0)
+        return -ENOMEM;
+    sha256(a->opt.join_token, strlen(a->opt.join_token), both);
+    sha256(der, (size_t)n, both + SHA256_LEN);
+    OPENSSL_free(der);
+    memset(ret, 0, ATTEST_REPORT_DATA_SIZE);
+    sha256(both, sizeof(both), ret);
+    return 0;
+}
+
+/* The producer's raw evidence for report_data. */
+static int
+hw_produce(const struct attest_hw_roots *roots, const struct attest_hw_info *info,
+           const uint8_t report_data[ATTEST_REPORT_DATA_SIZE], uint8_t **ret, size_t *ret_size)
+{
+    struct attest_hw_error error = { "" };
+    struct attest_tsm_report *report = NULL;
+    int r;
+
+    if (info->producer == ATTEST_HW_GRAMINE)
+        r = attest_gramine_quote(roots->gramine, report_data, ret, ret_size, &error);
+    else {
+        r = attest_tsm_report(roots->tsm, report_data, ATTEST_TSM_PRIVLEVEL_DEFAULT, &report,
+                              &error);
+        if (r >= 0) {
+            *ret = TAKE_PTR(report->outblob);
+            *ret_size = report->outblob_size;
+        }
+        attest_tsm_report_free(report);
+    }
+    if (r < 0)
+        return log_error_errno(r, "Cannot get hardware evidence: %s",
+                               error.reason[0] ? error.reason : "error");
+    return 0;
+}
+
+/* This machine's hardware evidence for enrollment as an envelope {type, data} into *ret, or
+ * NULL when it has no TEE (then the sim key is sent, as before). The roots are overridable by
+ * CLOISTER_TSM_ROOT and CLOISTER_GRAMINE_ROOT, as for cloister-init. */
+static int
+enroll_evidence(struct agent *a, json_t **ret)
+{
+    struct attest_hw_roots roots = { .tsm = getenv("CLOISTER_TSM_ROOT"),
+                                     .gramine = getenv("CLOISTER_GRAMINE_ROOT") };
+    struct attest_hw_error error = { "" };
+    struct attest_evidence *evidence = NULL;
+    uint8_t report_data[ATTEST_REPORT_DATA_SIZE];
+    _cleanup_free_ uint8_t *data = NULL;
+    struct attest_hw_info info;
+    size_t size = 0;
+    int r;
+
+    *ret = NULL;
+    r = attest_hw_detect(&roots, &info, &error);
+    if (r < 0)
+        return log_error_errno(r, "This machine has a TEE interface that cannot be used: %s",
+                               error.reason[0] ? error.reason : "error");
+    if (info.producer == ATTEST_HW_NONE)
+        return 0;
+    r = enroll_report_data(a, report_data);
+    if (r >= 0)
+        r = hw_produce(&roots, &info, report_data, &data, &size);
+    if (r >= 0)
+        r = attest_evidence_new(info.platform, data, size, &evidence);
+    if (r >= 0)
+        r = attest_evidence_to_json(evidence, ret);
+    attest_evidence_free(evidence);
+    if (r >= 0)
+        log_info("Enrolling with %s hardware evidence", attest_platform_name(info.platform));
+    return r;
+}
+
 static int
 enroll_body(struct agent *a, char **ret)
 {
     _cleanup_free_ char *csr = NULL, *spki = NULL;
     _cleanup_(json_decrefp) json_t *body = NULL;
+    json_t *evidence = NULL;
     char addr[INET6_ADDRSTRLEN], hid[64];
     int r;
 
     r = agent_csr_make(a->enroll_node_key, a->opt.name, &csr);
-    if (r < 0)
-        return r;
-    r = agent_spki_base64(a->enroll_sim_key, &spki);
+    if (r >= 0)
+        r = enroll_evidence(a, &evidence);
+    if (r >= 0 && !evidence)
+        r = agent_spki_base64(a->enroll_sim_key, &spki);
     if (r < 0)
         return r;
     node_address(a, addr);
     host_id(hid);
-    body = json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "name", a->opt.name, "ipaddress", addr,
+    /* With a TEE, its evidence (the manager verifies it and records the node's platform and TCB
+     * status); without, the sim key (accepted where the account allows simulation). */
+    body = json_pack("{s:s,s:s,s:s,s:{s:s,s:o*,s:s*}}", "name", a->opt.name, "ipaddress", addr,
                      "agent_version", CLOISTER_VERSION, "attestation_request", "csr", csr,
-                     "sim_key", spki);
+                     "evidence", evidence, "sim_key", spki);
     if (!body)
         return -ENOMEM;
     if (hid[0] && json_object_set_new(body, "host_id", json_string(hid)) < 0)

@@ -164,8 +164,7 @@ read_json_evidence(const char *path, const uint8_t *text, size_t size, struct hw
 static int
 classify_raw(const char *path, const uint8_t *data, size_t size, enum attest_platform *ret)
 {
-    if (size >= 8 && data[0] >= 3 && data[0] <= 5 && data[1] == 0 && data[2] == 2 &&
-        data[3] == 0) {
+    if (size >= 8 && data[0] >= 3 && data[0] <= 5 && data[1] == 0 && data[2] == 2 && data[3] == 0) {
         *ret = data[4] == 0x81 ? ATTEST_PLATFORM_TDX : ATTEST_PLATFORM_SGX_DCAP;
         return 0;
     }
@@ -286,8 +285,7 @@ snp_files(const struct hw_evidence *e, const struct attest_hw_opts *opts,
 }
 
 static int
-verify_snp(const struct hw_evidence *e, const struct attest_hw_opts *opts,
-           struct hw_outcome *out)
+verify_snp(const struct hw_evidence *e, const struct attest_hw_opts *opts, struct hw_outcome *out)
 {
     _cleanup_(attest_collateral_freep) struct attest_collateral *loaded = NULL;
     struct attest_snp_cert_files files = { 0 };
@@ -323,8 +321,8 @@ outcome_json(const struct hw_outcome *out, json_t **ret)
 
     if (!o || json_object_set_new(o, "verified", json_boolean(out->verified)) < 0 ||
         json_object_set_new(o, "platform", json_string(attest_platform_name(out->type))) < 0 ||
-        json_object_set_new(o, "failed_step",
-                            json_string(attest_step_name(out->failure.step))) < 0 ||
+        json_object_set_new(o, "failed_step", json_string(attest_step_name(out->failure.step))) <
+            0 ||
         json_object_set_new(o, "reason", json_string(out->failure.reason)) < 0)
         return -ENOMEM;
     if (out->claims.platform) {

@@ -68,8 +68,8 @@ produce(const struct hw_evidence_source *source, const uint8_t report_data[64], 
     if (source->info.producer == ATTEST_HW_GRAMINE)
         r = attest_gramine_quote(source->gramine_root, report_data, ret, ret_size, &error);
     else {
-        r = attest_tsm_report(source->tsm_root, report_data, ATTEST_TSM_PRIVLEVEL_DEFAULT,
-                              &report, &error);
+        r = attest_tsm_report(source->tsm_root, report_data, ATTEST_TSM_PRIVLEVEL_DEFAULT, &report,
+                              &error);
         if (r >= 0) {
             *ret = TAKE_PTR(report->outblob);
             *ret_size = report->outblob_size;

@@ -99,6 +99,9 @@ APP_TYPES = {
     "advanced_settings.encrypted_dirs": "/data",
     "advanced_settings.allow_cmdline_args": "no",
     "advanced_settings.manifest_env": {"MODE": "prod"},
+    "attestation_policy": "strict",
+    "attestation_policy.allow_debug": 1,
+    "attestation_policy.snp_max_vmpl": "0",
 }
 
 APP_OVERSIZE = {
@@ -109,6 +112,9 @@ APP_OVERSIZE = {
 APP_NAME_256 = {"name": "n" * 256}
 
 APP_RANGE = {
+    "tcb_status=Foo": ("attestation_policy", {"accepted_tcb_statuses": ["UpToDate", "Foo"]}),
+    "min_isvsvn=-1": ("attestation_policy", {"min_isvsvn": -1}),
+    "policy=unknown": ("attestation_policy", {"allow_debugg": True}),
     "isvprodid=70000": ("isvprodid", 70000),
     "isvprodid=-1": ("isvprodid", -1),
     "isvsvn=65536": ("isvsvn", 65536),
@@ -152,13 +158,26 @@ BUILD_RANGE = {
     "isvprodid=70000": ("isvprodid", 70000),
     "isvsvn=70000": ("isvsvn", 70000),
     "docker_image_size=-1": ("docker_image_size", -1),
+    "tdx=for-sim": ("tdx", {"mrtd": "0" * 96}),
+    "snp.host_data=short": ("snp", {"host_data": "0" * 62}, {"platform": "snp"}),
+    "tdx.mrtd=nonhex": ("tdx", {"mrtd": "g" * 96}, {"platform": "tdx"}),
 }
 
 ACCOUNT_TYPES = {"name": 5, "description": ["d"], "settings": "strict",
                  "settings.approvals_required": "2", "settings.allow_simulation": "yes",
                  "settings.certificate_validity": 1.5, "settings.renewal_threshold": "50",
-                 "settings.node_refresh_interval": True}
+                 "settings.node_refresh_interval": True,
+                 "settings.attestation_policy": ["UpToDate"],
+                 "settings.attestation_policy.allow_debug": "no",
+                 "settings.attestation_policy.accepted_tcb_statuses": "UpToDate",
+                 "settings.attestation_policy.min_isvsvn": "1"}
 ACCOUNT_RANGE = {
+    "tcb_status=Foo": ("settings.attestation_policy", {"accepted_tcb_statuses": ["Foo"]}),
+    "tcb_statuses=empty": ("settings.attestation_policy", {"accepted_tcb_statuses": []}),
+    "advisory=lower": ("settings.attestation_policy", {"accepted_advisory_ids": ["sa-1"]}),
+    "min_isvsvn=65536": ("settings.attestation_policy", {"min_isvsvn": 65536}),
+    "snp_max_vmpl=4": ("settings.attestation_policy", {"snp_max_vmpl": 4}),
+    "policy=unknown": ("settings.attestation_policy", {"debug": True}),
     "approvals_required=0": ("settings.approvals_required", 0),
     "approvals_required=11": ("settings.approvals_required", 11),
     "certificate_validity=299": ("settings.certificate_validity", 299),

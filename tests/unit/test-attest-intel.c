@@ -320,19 +320,16 @@ TEST(missing_collateral_named)
     case_open(&c, "tdx-v4-phala-p2");
     files = c.files;
     files.tcb_info = (struct attest_bytes){ 0 };
-    CHECK_EQ_INT(verify_with(&files, c.quote, c.quote_size, c.at, false, &res, &failure),
-                 -ENOENT);
+    CHECK_EQ_INT(verify_with(&files, c.quote, c.quote_size, c.at, false, &res, &failure), -ENOENT);
     CHECK_EQ_INT(failure.step, ATTEST_STEP_COLLATERAL);
     CHECK_EQ_STR(failure.reason, "collateral missing: tcb_info");
     files = c.files;
     files.qe_identity_issuer_chain = (struct attest_bytes){ 0 };
-    CHECK_EQ_INT(verify_with(&files, c.quote, c.quote_size, c.at, false, &res, &failure),
-                 -ENOENT);
+    CHECK_EQ_INT(verify_with(&files, c.quote, c.quote_size, c.at, false, &res, &failure), -ENOENT);
     CHECK_EQ_STR(failure.reason, "collateral missing: qe_identity_issuer_chain");
     files = c.files;
     files.pck_crl = (struct attest_bytes){ 0 };
-    CHECK_EQ_INT(verify_with(&files, c.quote, c.quote_size, c.at, false, &res, &failure),
-                 -ENOENT);
+    CHECK_EQ_INT(verify_with(&files, c.quote, c.quote_size, c.at, false, &res, &failure), -ENOENT);
     CHECK_EQ_STR(failure.reason, "collateral missing: pck_crl");
     /* SGX collateral for a TDX quote. */
     {
@@ -395,13 +392,13 @@ TEST(sgx_signed_bytes_flipped)
     case_open(&c, "sgx-v3-phala-p1");
     /* v3: header 0..47, report body 48..431, sig_data_len, ISV signature 436, attestation
      * key 500, QE report 564, QE report signature 948, QE auth data size 1012. */
-    check_flip(&c, 10, ATTEST_STEP_SIGNATURE);          /* header: pce_svn */
-    check_flip(&c, 48 + 64, ATTEST_STEP_SIGNATURE);     /* body: MRENCLAVE */
-    check_flip(&c, 368, ATTEST_STEP_SIGNATURE);         /* body: REPORTDATA */
-    check_flip(&c, 436 + 5, ATTEST_STEP_SIGNATURE);     /* ISV signature */
+    check_flip(&c, 10, ATTEST_STEP_SIGNATURE);            /* header: pce_svn */
+    check_flip(&c, 48 + 64, ATTEST_STEP_SIGNATURE);       /* body: MRENCLAVE */
+    check_flip(&c, 368, ATTEST_STEP_SIGNATURE);           /* body: REPORTDATA */
+    check_flip(&c, 436 + 5, ATTEST_STEP_SIGNATURE);       /* ISV signature */
     check_flip(&c, 500 + 7, ATTEST_STEP_ATTESTATION_KEY); /* attestation key */
-    check_flip(&c, 564 + 40, ATTEST_STEP_QE_REPORT);    /* QE report */
-    check_flip(&c, 948 + 3, ATTEST_STEP_QE_REPORT);     /* QE report signature */
+    check_flip(&c, 564 + 40, ATTEST_STEP_QE_REPORT);      /* QE report */
+    check_flip(&c, 948 + 3, ATTEST_STEP_QE_REPORT);       /* QE report signature */
     auth_size = le16_read(c.quote + 1012);
     CHECK(auth_size > 0);
     check_flip(&c, 1014, ATTEST_STEP_ATTESTATION_KEY); /* QE auth data */
@@ -611,10 +608,10 @@ pki_make(struct test_pki *pki, const struct case_files *c, int64_t leaf_not_afte
     pki->ca_key = p256_key();
     pki->leaf_key = p256_key();
     pki->tcb_key = p256_key();
-    pki->root = make_cert("Test SGX Root CA", 1, pki->root_key, NULL, pki->root_key, from, until,
-                          NULL);
-    pki->ca = make_cert("Test SGX PCK Processor CA", 2, pki->ca_key, pki->root, pki->root_key,
-                        from, until, NULL);
+    pki->root =
+        make_cert("Test SGX Root CA", 1, pki->root_key, NULL, pki->root_key, from, until, NULL);
+    pki->ca = make_cert("Test SGX PCK Processor CA", 2, pki->ca_key, pki->root, pki->root_key, from,
+                        until, NULL);
     pki->leaf = make_cert("Test SGX PCK Certificate", 3, pki->leaf_key, pki->ca, pki->ca_key, from,
                           leaf_not_after, sgx);
     pki->tcb = make_cert("Test SGX TCB Signing", 4, pki->tcb_key, pki->root, pki->root_key, from,
@@ -920,12 +917,10 @@ TEST(attestation_key_changes_on_a_cached_chain)
     options = (struct attest_intel_options){ .at = c.at };
     CHECK_EQ_INT(attest_intel_collateral_new(&r.files, &collateral, &failure), 0);
     for (int i = 0; i < 3; i++) {
-        CHECK_EQ_INT(attest_intel_verify(r.quote, r.quote_size, collateral, &options, &res,
-                                         &failure),
-                     0);
-        CHECK_EQ_INT(attest_intel_verify(second, r.quote_size, collateral, &options, &res,
-                                         &failure),
-                     0);
+        CHECK_EQ_INT(
+            attest_intel_verify(r.quote, r.quote_size, collateral, &options, &res, &failure), 0);
+        CHECK_EQ_INT(
+            attest_intel_verify(second, r.quote_size, collateral, &options, &res, &failure), 0);
     }
     /* The first quote's signature under the second key: refused. */
     memcpy(second + 436, r.quote + 436, 64);
@@ -952,9 +947,8 @@ TEST(repeated_verification_uses_cache)
     options = (struct attest_intel_options){ .at = c.at };
     CHECK_EQ_INT(attest_intel_collateral_new(&c.files, &collateral, &failure), 0);
     for (int i = 0; i < 50; i++) {
-        CHECK_EQ_INT(attest_intel_verify(c.quote, c.quote_size, collateral, &options, &res,
-                                         &failure),
-                     0);
+        CHECK_EQ_INT(
+            attest_intel_verify(c.quote, c.quote_size, collateral, &options, &res, &failure), 0);
         CHECK_EQ_INT(res.claims.tcb_status, ATTEST_TCB_UP_TO_DATE);
     }
     /* A flipped quote after the chain is cached still fails. */
@@ -1000,7 +994,8 @@ TEST_MAIN(TEST_CASE(quote_needs), TEST_CASE(sgx_phala_configuration_and_sw_harde
           TEST_CASE(debug_td_refused_by_policy), TEST_CASE(mrservicetd_policy),
           TEST_CASE(missing_crls_named), TEST_CASE(missing_collateral_named),
           TEST_CASE(expired_collateral), TEST_CASE(sgx_signed_bytes_flipped),
-          TEST_CASE(tdx_signed_bytes_flipped), TEST_CASE(collateral_signed_bytes_flipped), TEST_CASE(certificates_flipped),
-          TEST_CASE(wrong_pinned_root), TEST_CASE(rerooted_quote_verifies_and_revocation_refuses),
+          TEST_CASE(tdx_signed_bytes_flipped), TEST_CASE(collateral_signed_bytes_flipped),
+          TEST_CASE(certificates_flipped), TEST_CASE(wrong_pinned_root),
+          TEST_CASE(rerooted_quote_verifies_and_revocation_refuses),
           TEST_CASE(rerooted_expired_pck), TEST_CASE(repeated_verification_uses_cache),
           TEST_CASE(attestation_key_changes_on_a_cached_chain))

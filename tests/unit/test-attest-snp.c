@@ -978,18 +978,18 @@ TEST(report_read_without_verifying)
     blob_read(&report, "snp-milan-trustee", "report.bin");
     CHECK_EQ_INT(attest_snp_report_read(report.data, report.size, &claims, &failure), 0);
     CHECK_EQ_STR(claims.product, ""); /* version 2: no CPUID in the report */
-    CHECK_EQ_INT(attest_snp_report_read(report.data, report.size - 1, &claims, &failure),
-                 -EBADMSG);
+    CHECK_EQ_INT(attest_snp_report_read(report.data, report.size - 1, &claims, &failure), -EBADMSG);
     CHECK_EQ_INT(failure.step, ATTEST_STEP_PARSE);
 }
 
-TEST_MAIN(TEST_CASE(report_read_without_verifying), TEST_CASE(cases_verify_with_their_claims), TEST_CASE(valid_until_is_the_leaf_not_after),
-          TEST_CASE(debug_report_is_a_claim), TEST_CASE(flipped_report_bytes_fail),
-          TEST_CASE(every_signed_byte_counts), TEST_CASE(signature_high_bytes_refused),
-          TEST_CASE(corrupt_leaf_fails_the_chain), TEST_CASE(other_times_expire),
-          TEST_CASE(ark_pins), TEST_CASE(wrong_chains_refused), TEST_CASE(vcek_of_another_chip),
-          TEST_CASE(signing_key_kind_must_match), TEST_CASE(masked_chip_id),
-          TEST_CASE(cpuid_product_must_match), TEST_CASE(report_parse_refusals),
-          TEST_CASE(genoa_auxblob_cert_table), TEST_CASE(genoa_tsm_report_json),
-          TEST_CASE(cert_table_bounds), TEST_CASE(cert_table_limits), TEST_CASE(tcb_layouts),
-          TEST_CASE(certificate_contents), TEST_CASE(pem_and_der), TEST_CASE(threads_share_certs))
+TEST_MAIN(TEST_CASE(report_read_without_verifying), TEST_CASE(cases_verify_with_their_claims),
+          TEST_CASE(valid_until_is_the_leaf_not_after), TEST_CASE(debug_report_is_a_claim),
+          TEST_CASE(flipped_report_bytes_fail), TEST_CASE(every_signed_byte_counts),
+          TEST_CASE(signature_high_bytes_refused), TEST_CASE(corrupt_leaf_fails_the_chain),
+          TEST_CASE(other_times_expire), TEST_CASE(ark_pins), TEST_CASE(wrong_chains_refused),
+          TEST_CASE(vcek_of_another_chip), TEST_CASE(signing_key_kind_must_match),
+          TEST_CASE(masked_chip_id), TEST_CASE(cpuid_product_must_match),
+          TEST_CASE(report_parse_refusals), TEST_CASE(genoa_auxblob_cert_table),
+          TEST_CASE(genoa_tsm_report_json), TEST_CASE(cert_table_bounds),
+          TEST_CASE(cert_table_limits), TEST_CASE(tcb_layouts), TEST_CASE(certificate_contents),
+          TEST_CASE(pem_and_der), TEST_CASE(threads_share_certs))

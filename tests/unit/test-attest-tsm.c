@@ -1500,8 +1500,9 @@ TEST(gramine_attestation_types)
     check_gramine_refused("a-very-long-attestation-type", -EPROTONOSUPPORT, "is not dcap");
     check_gramine_refused(NULL, -ENOENT, "attestation_type does not exist");
 
-    CHECK_EQ_INT(attest_gramine_quote("/nonexistent/dev/attestation", rd, &quote, &quote_size, &error),
-                 -ENOENT);
+    CHECK_EQ_INT(
+        attest_gramine_quote("/nonexistent/dev/attestation", rd, &quote, &quote_size, &error),
+        -ENOENT);
     CHECK(strstr(error.reason, "not running inside Gramine"));
     CHECK_EQ_INT(attest_gramine_check("/nonexistent/dev/attestation", NULL), -ENOENT);
 }

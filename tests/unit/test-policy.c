@@ -153,6 +153,22 @@ TEST(test_tcb_status)
     f.build.platform = "sgx";
     decide_expect(&f, POLICY_TCB, POLICY_OUTCOME_DENIED, "OutOfDate");
     fixture_release(&f);
+
+    /* Judged by the attestation policy already (hw-policy.h), which may accept OutOfDate. */
+    fixture_init(&f);
+    f.claims.platform = ATTEST_PLATFORM_TDX;
+    f.claims.tcb_status = ATTEST_TCB_OUT_OF_DATE;
+    f.build.platform = "tdx";
+    f.in.hw_policy_checked = true;
+    decide_expect(&f, POLICY_OK, POLICY_OUTCOME_ISSUE, NULL);
+    fixture_release(&f);
+
+    /* Never for sim evidence: allow_simulation decides. */
+    fixture_init(&f);
+    f.in.allow_simulation = false;
+    f.in.hw_policy_checked = true;
+    decide_expect(&f, POLICY_SIMULATION, POLICY_OUTCOME_DENIED, "allow_simulation");
+    fixture_release(&f);
 }
 
 TEST(test_no_build)

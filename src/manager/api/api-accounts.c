@@ -236,9 +236,9 @@ accounts_update(struct api_request *r)
     if (err >= 0)
         err = check_account_body(r, BODY_UPDATE);
     if (err >= 0)
-        err = policy_apply(json_object_get(json_object_get(current, "settings"),
-                                           "attestation_policy"),
-                           json_object_get(r->body, "settings"), &policy);
+        err = policy_apply(
+            json_object_get(json_object_get(current, "settings"), "attestation_policy"),
+            json_object_get(r->body, "settings"), &policy);
     if (err < 0)
         return err;
     name = json_object_get(r->body, "name");

@@ -278,11 +278,11 @@ app_settings_finish(struct api_request *r, json_t *settings)
 static int
 app_new(struct api_request *r, const char *app_id, json_t **ret_app)
 {
-    json_t *app = json_pack("{s:s, s:s, s:s, s:[], s:{}, s:{}, s:{}, s:[], s:n, s:s, s:s}",
-                            "app_id", app_id, "acct_id", r->acct_id, "description", "",
-                            "allowed_domains", "labels", "advanced_settings", "attestation_policy",
-                            "whitelisted_domains", "pending_task_id", "created_at", api_now(r),
-                            "updated_at", api_now(r));
+    json_t *app =
+        json_pack("{s:s, s:s, s:s, s:[], s:{}, s:{}, s:{}, s:[], s:n, s:s, s:s}", "app_id", app_id,
+                  "acct_id", r->acct_id, "description", "", "allowed_domains", "labels",
+                  "advanced_settings", "attestation_policy", "whitelisted_domains",
+                  "pending_task_id", "created_at", api_now(r), "updated_at", api_now(r));
 
     if (!app)
         return -ENOMEM;

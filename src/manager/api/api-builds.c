@@ -41,6 +41,34 @@ static const struct field_spec docker_info_fields[] = {
     { .name = NULL },
 };
 
+/* 48-byte (TDX registers, SNP measurement) and 32-byte (SNP host data) values in hex. */
+static const char *
+check_hex96(const char *value)
+{
+    if (strlen(value) != 96)
+        return "must be 96 hexadecimal digits";
+    for (const char *p = value; *p; p++)
+        if (!isxdigit((unsigned char)*p))
+            return "must be 96 hexadecimal digits";
+    return NULL;
+}
+
+#define HEX96_FIELD(n)                                                                             \
+    {                                                                                              \
+        .name = n, .type = FIELD_STRING, .check_string = check_hex96                               \
+    }
+
+/* What a TDX or SNP build's evidence must show besides the manifest digest (docs/api.md). */
+static const struct field_spec tdx_identity_fields[] = {
+    HEX96_FIELD("mrtd"),  HEX96_FIELD("rtmr0"),      HEX96_FIELD("rtmr1"), HEX96_FIELD("rtmr2"),
+    HEX96_FIELD("rtmr3"), HEX96_FIELD("mrconfigid"), { .name = NULL },
+};
+static const struct field_spec snp_identity_fields[] = {
+    HEX96_FIELD("measurement"),
+    { .name = "host_data", .type = FIELD_STRING, .check_string = check_hex64 },
+    { .name = NULL },
+};
+
 const struct field_spec build_fields[] = {
     { .name = "app_id", .type = FIELD_STRING, .required = true, .min = 1, .max = API_ID_MAX },
     { .name = "mrenclave",
@@ -59,6 +87,8 @@ const struct field_spec build_fields[] = {
     { .name = "isvsvn", .type = FIELD_INT, .min = 0, .max = BUILD_SVN_MAX },
     { .name = "platform", .type = FIELD_ENUM, .values = platform_values },
     { .name = "debug", .type = FIELD_BOOL },
+    { .name = "tdx", .type = FIELD_OBJECT, .fields = tdx_identity_fields },
+    { .name = "snp", .type = FIELD_OBJECT, .fields = snp_identity_fields },
     DOCKER_INFO_FIELDS,
     { .name = "docker_info", .type = FIELD_OBJECT, .fields = docker_info_fields },
     { .name = NULL },
@@ -96,6 +126,40 @@ build_app_load(struct api_request *r, json_t **ret_app)
     if (err == -ENOENT)
         return api_error(r, 404, "NOT_FOUND", "app_id: no such app in this account");
     return err;
+}
+
+/* The tdx or snp object of the body as JSON text into *ret (NULL when absent, null or empty),
+ * lower-cased; refused for a build of another platform. */
+static int
+identity_from_body(struct api_request *r, const char *name, const char *platform, char **ret)
+{
+    const json_t *given = json_object_get(r->body, name);
+    _cleanup_(json_decrefp) json_t *copy = NULL;
+    const char *key;
+    json_t *value;
+
+    *ret = NULL;
+    if (!json_is_object(given) || json_object_size(given) == 0)
+        return 0;
+    if (strcmp(platform, name) != 0)
+        return api_bad_field(r, "%s: only for a build of platform %s", name, name);
+    copy = json_object();
+    if (!copy)
+        return -ENOMEM;
+    json_object_foreach((json_t *)given, key, value) {
+        char hex[97];
+        if (!json_is_string(value))
+            continue; /* null: not given */
+        snprintf(hex, sizeof(hex), "%s", json_string_value(value));
+        for (char *p = hex; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (json_object_set_new(copy, key, json_string(hex)) < 0)
+            return -ENOMEM;
+    }
+    if (json_object_size(copy) == 0)
+        return 0;
+    *ret = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+    return *ret ? 0 : -ENOMEM;
 }
 
 /* Fills the new row from the checked body, defaulting from the app. */
@@ -180,6 +244,7 @@ builds_create(struct api_request *r)
 {
     json_auto_t *app = NULL;
     char mrenclave[SHA256_HEX_LEN + 1], mrsigner[SHA256_HEX_LEN + 1], build_id[37];
+    _cleanup_free_ char *tdx = NULL, *snp = NULL;
     struct build_new b;
     int err;
 
@@ -188,8 +253,14 @@ builds_create(struct api_request *r)
         err = build_app_load(r, &app);
     if (err >= 0)
         err = build_from_body(r, app, &b);
+    if (err >= 0)
+        err = identity_from_body(r, "tdx", b.platform, &tdx);
+    if (err >= 0)
+        err = identity_from_body(r, "snp", b.platform, &snp);
     if (err < 0)
         return err;
+    b.tdx_identity = tdx;
+    b.snp_identity = snp;
     copy_lower(member_text(r->body, "mrenclave"), mrenclave);
     copy_lower(member_text(r->body, "mrsigner"), mrsigner);
     b.mrenclave = mrenclave;

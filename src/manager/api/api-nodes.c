@@ -17,11 +17,13 @@
 #include "audit.h"
 #include "ca-process.h"
 #include "crypto-util.h"
+#include "hw-verify.h"
 #include "json-member.h"
 #include "metrics.h"
 #include "routes.h"
 #include "store-accounts.h"
 #include "store-certificates.h"
+#include "store-instances.h"
 #include "store-nodes.h"
 
 #define NODE_HOST_ID_MAX 255
@@ -32,6 +34,9 @@
 #define JOIN_TOKEN_TEXT_MAX 256
 #define ATTESTATION_NONE "NONE"
 #define ATTESTATION_SIM "SIM"
+#define ATTESTATION_SGX_DCAP "SGX_DCAP"
+#define ATTESTATION_TDX "TDX"
+#define ATTESTATION_SNP "SNP"
 
 static const char *
 check_ipaddress(const char *value)
@@ -43,6 +48,18 @@ check_ipaddress(const char *value)
     return "must be an IPv4 or IPv6 address";
 }
 
+static const char *const enroll_evidence_types[] = { "sgx-dcap", "tdx", "snp", NULL };
+
+static const struct field_spec enroll_evidence_fields[] = {
+    { .name = "type", .type = FIELD_ENUM, .required = true, .values = enroll_evidence_types },
+    { .name = "data",
+      .type = FIELD_STRING,
+      .required = true,
+      .min = 1,
+      .max = (ATTEST_EVIDENCE_DATA_MAX + 2) / 3 * 4 },
+    { .name = NULL },
+};
+
 static const struct field_spec attestation_request_fields[] = {
     { .name = "csr",
       .type = FIELD_STRING,
@@ -51,6 +68,8 @@ static const struct field_spec attestation_request_fields[] = {
       .max = CA_CSR_MAX,
       .check_string = check_pem_text },
     { .name = "sim_key", .type = FIELD_STRING, .min = 1, .max = NODE_SIM_KEY_MAX },
+    /* Hardware evidence {type, data} (docs/nodes.md, "Attestation at enrollment"). */
+    { .name = "evidence", .type = FIELD_OBJECT, .fields = enroll_evidence_fields },
     { .name = NULL },
 };
 
@@ -297,14 +316,104 @@ account_allows_simulation(struct api_request *r, bool *ret_allowed)
     return 0;
 }
 
-/* The attestation type the body asks for: SIM with a sim_key (if the account allows it). */
+/* 403 ATTESTATION_FAILED naming the step. */
 static int
-enroll_attestation(struct api_request *r, const json_t *request, const char **ret_type)
+enroll_refuse(struct api_request *r, enum attest_step step, const char *reason)
+{
+    return api_error(r, 403, "ATTESTATION_FAILED", "evidence refused at step '%s': %s",
+                     attest_step_name(step), reason);
+}
+
+/* The account's attestation policy (hw-policy.h) judges the verified evidence. */
+static int
+enroll_judge(struct api_request *r, const struct hw_verified *v)
+{
+    _cleanup_(json_decrefp) json_t *row = NULL;
+    struct attest_failure failure = { 0 };
+    struct hw_policy policy;
+    int err;
+
+    err = store_issuance_account_get(r->store, r->acct_id, &row);
+    if (err >= 0)
+        err = hw_policy_resolve(json_object_get(row, "attestation_policy"), NULL, &policy);
+    if (err < 0)
+        return err;
+    err = hw_policy_judge(v, &policy, true, &failure);
+    if (err == -ENOMEM)
+        return err;
+    return err < 0 ? enroll_refuse(r, failure.step, failure.reason) : 0;
+}
+
+/* Hardware evidence of the node (TDX, SNP, SGX): verified against the store's collateral now,
+ * report_data[0..32] binding the join token and the CSR key, judged by the account's policy.
+ * The claims' TCB status into tcb (its static name). */
+static int
+enroll_hardware(struct api_request *r, const json_t *request, const char **ret_type,
+                const char **ret_tcb)
+{
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *csr_key = NULL;
+    const char *csr = member_text(request, "csr");
+    struct attest_evidence *evidence = NULL;
+    struct attest_failure failure = { 0 };
+    enum attest_step step = ATTEST_STEP_NONE;
+    struct ca_error error = { "" };
+    uint8_t *spki = NULL, binding[32];
+    struct hw_verified v;
+    size_t spki_len = 0;
+    int64_t now_ms = 0;
+    int err;
+
+    err = attest_evidence_from_json(json_object_get(request, "evidence"), &evidence, &step);
+    if (err == -ENOMEM)
+        return err;
+    if (err < 0)
+        return enroll_refuse(r, step, "the evidence envelope does not read");
+    err = ca_csr_check(csr, strlen(csr), &error, &csr_key, &spki, &spki_len);
+    if (err >= 0)
+        err = time_parse_rfc3339(api_now(r), &now_ms);
+    if (err >= 0) {
+        err = hw_verify(r->store, &r->ctx->hw_cache, evidence, now_ms / 1000, &v, &failure);
+        if (err < 0 && err != -ENOMEM && failure.step != ATTEST_STEP_NONE)
+            err = enroll_refuse(r, failure.step, failure.reason);
+        else if (err >= 0) {
+            hw_enroll_binding(join_token(r), spki, spki_len, binding);
+            if (memcmp(v.claims.report_data, binding, sizeof(binding)) != 0)
+                err = enroll_refuse(r, ATTEST_STEP_REPORT_DATA,
+                                    "report_data[0..32] does not bind the join token and the "
+                                    "CSR key");
+        }
+    }
+    attest_evidence_free(evidence);
+    OPENSSL_free(spki);
+    if (err >= 0)
+        err = enroll_judge(r, &v);
+    if (err < 0)
+        return err;
+    *ret_type = v.claims.platform == ATTEST_PLATFORM_SGX_DCAP ? ATTESTATION_SGX_DCAP
+                : v.claims.platform == ATTEST_PLATFORM_TDX    ? ATTESTATION_TDX
+                                                              : ATTESTATION_SNP;
+    *ret_tcb = attest_tcb_status_name(v.claims.tcb_status);
+    return 0;
+}
+
+/* The attestation type the body asks for: SIM with a sim_key (if the account allows it), a
+ * hardware type with evidence, NONE with neither. */
+static int
+enroll_attestation(struct api_request *r, const json_t *request, const char **ret_type,
+                   const char **ret_tcb)
 {
     const char *sim_key = member_text(request, "sim_key");
     bool allowed = false;
     int err;
 
+    *ret_tcb = NULL;
+    if (json_object_get(request, "evidence") &&
+        !json_is_null(json_object_get(request, "evidence"))) {
+        if (sim_key)
+            return api_bad_field(r,
+                                 "attestation_request: give either sim_key or evidence, not both");
+        return enroll_hardware(r, request, ret_type, ret_tcb);
+    }
     if (!sim_key) {
         *ret_type = ATTESTATION_NONE;
         return 0;
@@ -345,7 +454,7 @@ nodes_enroll_run(struct api_request *r)
     _cleanup_(ca_issued_freep) struct ca_issued *issued = NULL;
     struct join_token_use use;
     const json_t *request;
-    const char *attestation_type = NULL, *csr;
+    const char *attestation_type = NULL, *tcb_status = NULL, *csr;
     char node_id[37], certificate_id[37], message[512];
     int64_t now_ms = 0;
     int err;
@@ -361,7 +470,7 @@ nodes_enroll_run(struct api_request *r)
     csr = member_text(request, "csr");
     err = api_node_check_csr(r, "attestation_request.csr", csr);
     if (err >= 0)
-        err = enroll_attestation(r, request, &attestation_type);
+        err = enroll_attestation(r, request, &attestation_type, &tcb_status);
     if (err >= 0)
         err = store_zone_info(r->store, use.acct_id, use.zone_id, &zone);
     if (err >= 0)
@@ -383,6 +492,7 @@ nodes_enroll_run(struct api_request *r)
                                           .host_id = member_text(r->body, "host_id"),
                                           .attestation_type = attestation_type,
                                           .attestation_key = member_text(request, "sim_key"),
+                                          .tcb_status = tcb_status,
                                           .agent_version = member_text(r->body, "agent_version"),
                                           .cert_serial = issued->serial_hex,
                                           .now = api_now(r),

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cleanup.h"
+#include "crypto-util.h"
+
 #define ISVSVN_MAX 65535
 #define VMPL_MAX 3
 
@@ -145,8 +148,7 @@ resolve(const json_t *policy, struct hw_policy *ret)
         return err;
     p->allow_debug = json_is_true(json_object_get(policy, "allow_debug"));
     p->min_isvsvn = (int32_t)json_integer_value(json_object_get(policy, "min_isvsvn"));
-    p->require_zero_mrservicetd =
-        json_is_true(json_object_get(policy, "require_zero_mrservicetd"));
+    p->require_zero_mrservicetd = json_is_true(json_object_get(policy, "require_zero_mrservicetd"));
     p->snp_restrict_vmpl = json_is_integer(vmpl);
     p->snp_max_vmpl = (uint32_t)json_integer_value(vmpl);
     p->snp_allow_migration_agent =
@@ -171,4 +173,54 @@ hw_policy_resolve(const json_t *account_policy, const json_t *app_policy, struct
         err = resolve(policy, ret);
     json_decref(policy);
     return err;
+}
+
+/* The claim a build's identity member names, or NULL for a name it does not know. */
+static const uint8_t *
+identity_claim(const struct attest_claims *c, const char *name, size_t *ret_size)
+{
+    static const char *const rtmrs[] = { "rtmr0", "rtmr1", "rtmr2", "rtmr3" };
+
+    *ret_size = ATTEST_TDX_MEASUREMENT_SIZE;
+    if (c->platform == ATTEST_PLATFORM_TDX) {
+        if (strcmp(name, "mrtd") == 0)
+            return c->tdx.mrtd;
+        if (strcmp(name, "mrconfigid") == 0)
+            return c->tdx.mrconfigid;
+        for (size_t i = 0; i < ELEMENTSOF(rtmrs); i++)
+            if (strcmp(name, rtmrs[i]) == 0)
+                return c->tdx.rtmr[i];
+    } else if (c->platform == ATTEST_PLATFORM_SNP) {
+        if (strcmp(name, "measurement") == 0)
+            return c->snp.measurement;
+        *ret_size = sizeof(c->snp.host_data);
+        if (strcmp(name, "host_data") == 0)
+            return c->snp.host_data;
+    }
+    return NULL;
+}
+
+int
+hw_build_identity_check(const json_t *build, const struct attest_claims *claims, char *member,
+                        size_t member_size)
+{
+    const char *platform = json_string_value(json_object_get(build, "platform")) ?: "";
+    const char *evidence = attest_platform_name(claims->platform);
+    const json_t *identity = json_object_get(build, platform);
+    const char *key;
+    json_t *value;
+
+    if (!evidence || strcmp(platform, evidence) != 0 || !json_is_object(identity))
+        return 0;
+    json_object_foreach((json_t *)identity, key, value) {
+        uint8_t want[ATTEST_TDX_MEASUREMENT_SIZE];
+        size_t size;
+        const uint8_t *got = identity_claim(claims, key, &size);
+        if (!got || hex_decode(json_string_value(value) ?: "", want, size) < 0 ||
+            memcmp(want, got, size) != 0) {
+            snprintf(member, member_size, "%s.%s", platform, key);
+            return -EPERM;
+        }
+    }
+    return 0;
 }

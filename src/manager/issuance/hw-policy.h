@@ -46,3 +46,10 @@ struct hw_policy {
  * member does not read (a stored object the table did not check). */
 int hw_policy_resolve(const json_t *account_policy, const json_t *app_policy,
                       struct hw_policy *ret);
+
+/* Whether verified claims match a build's identity (the build row: platform, and tdx {mrtd,
+ * rtmr0..3, mrconfigid} or snp {measurement, host_data} in hex, each optional): 0 when every
+ * member given equals the claim, or when the build is for another platform (the decision names
+ * that); -EPERM with the first member that differs ("tdx.mrtd") in member. */
+int hw_build_identity_check(const json_t *build, const struct attest_claims *claims, char *member,
+                            size_t member_size);

@@ -9,6 +9,7 @@
 
 #include "cleanup.h"
 #include "collateral.h"
+#include "crypto-util.h"
 
 #define DIGEST_SIZE 32
 
@@ -153,8 +154,13 @@ intel_verify(struct store *store, struct hw_cache *cache, const struct attest_ev
     if (r >= 0) {
         const struct attest_intel_collateral_files *f = &set.files;
         const struct attest_bytes parts[] = {
-            f->tcb_info,    f->tcb_info_issuer_chain, f->qe_identity,        f->qe_identity_issuer_chain,
-            f->root_ca_crl, f->pck_crl,               f->pck_crl_issuer_chain,
+            f->tcb_info,
+            f->tcb_info_issuer_chain,
+            f->qe_identity,
+            f->qe_identity_issuer_chain,
+            f->root_ca_crl,
+            f->pck_crl,
+            f->pck_crl_issuer_chain,
         };
         r = digest_parts(parts, ELEMENTSOF(parts), digest);
     }
@@ -247,4 +253,14 @@ hw_policy_judge(const struct hw_verified *v, const struct hw_policy *policy, boo
     if (!judge_debug)
         p.allow_debug = true;
     return attest_policy_check(&v->claims, &p, failure);
+}
+
+void
+hw_enroll_binding(const char *join_token, const uint8_t *spki, size_t spki_len, uint8_t ret[32])
+{
+    uint8_t both[2 * SHA256_LEN];
+
+    sha256(join_token, strlen(join_token), both);
+    sha256(spki, spki_len, both + SHA256_LEN);
+    sha256(both, sizeof(both), ret);
 }

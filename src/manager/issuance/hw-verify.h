@@ -35,6 +35,11 @@ struct hw_verified {
 int hw_verify(struct store *store, struct hw_cache **cache, const struct attest_evidence *evidence,
               int64_t at, struct hw_verified *ret, struct attest_failure *failure);
 
+/* report_data[0..32] of a node's enrollment evidence (docs/nodes.md): SHA-256(SHA-256(join
+ * token) ‖ SHA-256(DER SubjectPublicKeyInfo of the CSR key)). */
+void hw_enroll_binding(const char *join_token, const uint8_t *spki, size_t spki_len,
+                       uint8_t ret[32]);
+
 /* The policy's judgement of verified hardware evidence: missing CRLs, then attest_policy_check.
  * 0, or -EPERM with failure at step "policy" or "revocation". Debug is judged here only when
  * judge_debug (the issuance decision judges it with the build). */

@@ -167,6 +167,19 @@ issue_hw_policy(const struct issue_state *s, struct hw_policy *ret)
                              json_object_get(s->app, "attestation_policy"), ret);
 }
 
+/* A TDX or SNP build allow-lists the evidence by the manifest digest (its measurement) and by
+ * its tdx or snp identity (hw_build_identity_check). 1 when refused. */
+static int
+check_build_identity(struct issue_state *s)
+{
+    char member[32];
+
+    if (hw_build_identity_check(s->build, &s->claims, member, sizeof(member)) == 0)
+        return 0;
+    return refuse(s, "measurement", "build %s: %s does not match the evidence",
+                  member_text(s->build, "build_id"), member);
+}
+
 int
 issue_check_hw_policy(struct issue_state *s)
 {
@@ -184,12 +197,13 @@ issue_check_hw_policy(struct issue_state *s)
     if (err < 0)
         return err;
     /* Debug is judged with the build by the decision (policy.h), from the same policy. */
-    err = hw_policy_judge(&(struct hw_verified){ .claims = s->claims, .crls_checked = s->crls_checked },
-                          &policy, false, &failure);
+    err = hw_policy_judge(
+        &(struct hw_verified){ .claims = s->claims, .crls_checked = s->crls_checked }, &policy,
+        false, &failure);
     if (err == -ENOMEM)
         return err;
     if (err < 0)
         return refuse(s, "evidence", "evidence refused at step '%s': %s",
                       attest_step_name(failure.step), failure.reason);
-    return 0;
+    return s->build ? check_build_identity(s) : 0;
 }

@@ -42,11 +42,11 @@ struct issue_state {
     char *spki_hex; /* the same in hex, as the prepare step hands it to the transaction */
     struct attest_claims claims;
     bool crls_checked; /* hardware evidence: the collateral had CRLs (hw-verify.h) */
-    json_t *node;    /* store_issuance_node_get */
-    json_t *account; /* store_issuance_account_get */
-    json_t *build;   /* store_issuance_build_get, or NULL */
-    json_t *app;     /* the build's app */
-    json_t *names;   /* the certificate's DNS names */
+    json_t *node;      /* store_issuance_node_get */
+    json_t *account;   /* store_issuance_account_get */
+    json_t *build;     /* store_issuance_build_get, or NULL */
+    json_t *app;       /* the build's app */
+    json_t *names;     /* the certificate's DNS names */
     /* A refusal found before the transaction (issue_prepare), audited by the handler. */
     char refusal_check[32];
     char refusal[POLICY_MESSAGE_MAX];

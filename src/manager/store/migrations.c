@@ -398,7 +398,7 @@ static const char *const migration_8[] = {
 
 /* The attestation policy (src/manager/issuance/hw-policy.h) of an account, every member
  * present (accounts that exist get the defaults of this release), and the members an app
- * overrides. */
+ * overrides; the TDX and SNP identity a build is allow-listed by. */
 static const char *const migration_9[] = {
     "ALTER TABLE accounts ADD COLUMN attestation_policy {text} NOT NULL DEFAULT '{}'",
     "UPDATE accounts SET attestation_policy = '{\"accepted_advisory_ids\":null,"
@@ -407,13 +407,16 @@ static const char *const migration_9[] = {
     "\"require_zero_mrservicetd\":false,\"snp_allow_migration_agent\":false,"
     "\"snp_forbid_smt\":false,\"snp_max_vmpl\":null}'",
     "ALTER TABLE apps ADD COLUMN attestation_policy {text} NOT NULL DEFAULT '{}'",
+    /* What a TDX or SNP build's evidence must also show (JSON, NULL for none). */
+    "ALTER TABLE builds ADD COLUMN tdx_identity {text}",
+    "ALTER TABLE builds ADD COLUMN snp_identity {text}",
     NULL,
 };
 
 static const struct migration migrations[] = {
-    { 1, migration_1 }, { 2, migration_2 }, { 3, migration_3 }, { 4, migration_4 },
-    { 5, migration_5 }, { 6, migration_6 }, { 7, migration_7 }, { 8, migration_8 },
-    { 9, migration_9 },
+    { 1, migration_1 }, { 2, migration_2 }, { 3, migration_3 },
+    { 4, migration_4 }, { 5, migration_5 }, { 6, migration_6 },
+    { 7, migration_7 }, { 8, migration_8 }, { 9, migration_9 },
 };
 
 int

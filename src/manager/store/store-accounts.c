@@ -10,7 +10,7 @@
     " a.allow_simulation AS \"settings.allow_simulation_bool\","                                   \
     " a.certificate_validity AS \"settings.certificate_validity\","                                \
     " a.renewal_threshold AS \"settings.renewal_threshold\","                                      \
-    " a.node_refresh_interval AS \"settings.node_refresh_interval\","                           \
+    " a.node_refresh_interval AS \"settings.node_refresh_interval\","                              \
     " a.attestation_policy AS \"settings.attestation_policy_json\""
 #define ACCOUNT_FROM " FROM accounts a JOIN memberships m ON m.acct_id = a.acct_id"
 
@@ -43,7 +43,8 @@ store_account_insert(struct store *store, const struct account_record *a)
                    SV_TEXT(ACCOUNT_STATUS_ACTIVE), SV_INT(a->settings.approvals_required),
                    SV_BOOL(a->settings.allow_simulation), SV_INT(a->settings.certificate_validity),
                    SV_INT(a->settings.renewal_threshold), SV_INT(a->settings.node_refresh_interval),
-                   SV_TEXT(a->settings.attestation_policy ?: "{}"), SV_TEXT(a->now), SV_TEXT(a->now)),
+                   SV_TEXT(a->settings.attestation_policy ?: "{}"), SV_TEXT(a->now),
+                   SV_TEXT(a->now)),
         NULL);
 }
 
@@ -55,12 +56,11 @@ store_account_update(struct store *store, const struct account_record *a)
         "UPDATE accounts SET name = ?, description = ?, approvals_required = ?, "
         "allow_simulation = ?, certificate_validity = ?, renewal_threshold = ?, "
         "node_refresh_interval = ?, attestation_policy = ?, updated_at = ? WHERE acct_id = ?",
-        STORE_ARGS(SV_TEXT(a->name), SV_TEXT(a->description),
-                   SV_INT(a->settings.approvals_required), SV_BOOL(a->settings.allow_simulation),
-                   SV_INT(a->settings.certificate_validity), SV_INT(a->settings.renewal_threshold),
-                   SV_INT(a->settings.node_refresh_interval),
-                   SV_TEXT(a->settings.attestation_policy ?: "{}"), SV_TEXT(a->now),
-                   SV_TEXT(a->acct_id)));
+        STORE_ARGS(
+            SV_TEXT(a->name), SV_TEXT(a->description), SV_INT(a->settings.approvals_required),
+            SV_BOOL(a->settings.allow_simulation), SV_INT(a->settings.certificate_validity),
+            SV_INT(a->settings.renewal_threshold), SV_INT(a->settings.node_refresh_interval),
+            SV_TEXT(a->settings.attestation_policy ?: "{}"), SV_TEXT(a->now), SV_TEXT(a->acct_id)));
 }
 
 int

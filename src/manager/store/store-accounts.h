@@ -15,9 +15,9 @@
 struct account_settings {
     int64_t approvals_required; /* 1–10 */
     bool allow_simulation;
-    int64_t certificate_validity;  /* seconds */
-    int64_t renewal_threshold;     /* percent */
-    int64_t node_refresh_interval; /* seconds */
+    int64_t certificate_validity;   /* seconds */
+    int64_t renewal_threshold;      /* percent */
+    int64_t node_refresh_interval;  /* seconds */
     const char *attestation_policy; /* JSON text, every member (hw-policy.h); NULL: "{}" */
 };
 

@@ -24,7 +24,8 @@
     " CASE WHEN b.mrenclave = b.build_id THEN NULL ELSE b.mrsigner END"                            \
     " AS \"enclave_info.mrsigner\","                                                               \
     " b.isvprodid AS \"enclave_info.isvprodid\", b.isvsvn AS \"enclave_info.isvsvn\","             \
-    " b.debug AS \"enclave_info.debug_bool\","                                                     \
+    " b.debug AS \"enclave_info.debug_bool\", b.tdx_identity AS tdx_json,"                         \
+    " b.snp_identity AS snp_json,"                                                                 \
     " b.status AS \"status.status\", b.status_updated_at AS \"status.status_updated_at\","         \
     " b.progress AS \"conversion.progress\", b.conversion_log AS \"conversion.log\","              \
     " b.pending_task_id"
@@ -68,14 +69,17 @@ store_build_insert(struct store *store, const struct build_new *b)
         store,
         "INSERT INTO builds (build_id, acct_id, app_id, docker_image_name, docker_version,"
         " docker_image_sha, docker_image_size, platform, mrenclave, mrsigner, isvprodid, isvsvn,"
-        " debug, status, status_updated_at, progress, conversion_log, pending_task_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 100, '', NULL, ?)",
+        " debug, tdx_identity, snp_identity, status, status_updated_at, progress, conversion_log,"
+        " pending_task_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 100, '', NULL, ?)",
         STORE_ARGS(SV_TEXT(b->build_id), SV_TEXT(b->acct_id), SV_TEXT(b->app_id),
                    SV_TEXT(b->docker_image_name), SV_TEXT(b->docker_version),
                    SV_TEXT(b->docker_image_sha),
                    b->docker_image_size >= 0 ? SV_INT(b->docker_image_size) : SV_NULL,
                    SV_TEXT(b->platform), SV_TEXT(b->mrenclave), SV_TEXT(b->mrsigner),
-                   SV_INT(b->isvprodid), SV_INT(b->isvsvn), SV_BOOL(b->debug), SV_TEXT(b->status),
+                   SV_INT(b->isvprodid), SV_INT(b->isvsvn), SV_BOOL(b->debug),
+                   b->tdx_identity ? SV_TEXT(b->tdx_identity) : SV_NULL,
+                   b->snp_identity ? SV_TEXT(b->snp_identity) : SV_NULL, SV_TEXT(b->status),
                    SV_TEXT(b->now), SV_TEXT(b->now)),
         NULL);
 }

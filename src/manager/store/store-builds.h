@@ -32,6 +32,8 @@ struct build_new {
     int64_t isvprodid;
     int64_t isvsvn;
     bool debug;
+    const char *tdx_identity; /* JSON text {mrtd, rtmr0..3, mrconfigid} (given ones), or NULL */
+    const char *snp_identity; /* JSON text {measurement, host_data} (given ones), or NULL */
     const char *status;
     const char *now;
 };

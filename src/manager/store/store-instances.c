@@ -39,7 +39,8 @@ store_issuance_build_get(struct store *store, const char *acct_id, const char *m
 {
     return store_query_json_object(store,
                                    "SELECT build_id, app_id, status, platform, mrsigner,"
-                                   " debug AS debug_bool, pending_task_id"
+                                   " debug AS debug_bool, pending_task_id,"
+                                   " tdx_identity AS tdx_json, snp_identity AS snp_json"
                                    " FROM builds WHERE acct_id = ? AND mrenclave = ?",
                                    STORE_ARGS(SV_TEXT(acct_id), SV_TEXT(mrenclave)), ret_build);
 }

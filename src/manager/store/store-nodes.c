@@ -26,15 +26,16 @@ store_node_insert(struct store *store, const struct node_new *n)
     return store_exec(
         store,
         "INSERT INTO nodes (node_id, acct_id, zone_id, name, description, ipaddress, host_id,"
-        " attestation_type, attestation_key, agent_version, status, cert_serial, last_seen_ms,"
-        " last_seen_at, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " attestation_type, attestation_key, tcb_status, agent_version, status, cert_serial,"
+        " last_seen_ms, last_seen_at, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         STORE_ARGS(SV_TEXT(n->node_id), SV_TEXT(n->acct_id), SV_TEXT(n->zone_id), SV_TEXT(n->name),
                    SV_TEXT(n->description ? n->description : ""), SV_TEXT(n->ipaddress),
                    SV_TEXT(n->host_id ? n->host_id : ""), SV_TEXT(n->attestation_type),
-                   SV_TEXT(n->attestation_key), SV_TEXT(n->agent_version ? n->agent_version : ""),
-                   SV_TEXT(NODE_STATUS_ACTIVE), SV_TEXT(n->cert_serial), SV_INT(n->now_ms),
-                   SV_TEXT(n->now), SV_TEXT(n->now), SV_TEXT(n->now)),
+                   SV_TEXT(n->attestation_key), SV_TEXT(n->tcb_status ? n->tcb_status : ""),
+                   SV_TEXT(n->agent_version ? n->agent_version : ""), SV_TEXT(NODE_STATUS_ACTIVE),
+                   SV_TEXT(n->cert_serial), SV_INT(n->now_ms), SV_TEXT(n->now), SV_TEXT(n->now),
+                   SV_TEXT(n->now)),
         NULL);
 }
 

@@ -42,8 +42,9 @@ struct node_new {
     const char *description;
     const char *ipaddress;
     const char *host_id;
-    const char *attestation_type; /* NONE or SIM */
+    const char *attestation_type; /* NONE, SIM, SGX_DCAP, TDX or SNP */
     const char *attestation_key;  /* base64 DER SPKI (SIM), or NULL */
+    const char *tcb_status;       /* hardware: the enrollment evidence's TCB status; NULL: "" */
     const char *agent_version;
     const char *cert_serial;
     const char *now; /* RFC 3339 */
