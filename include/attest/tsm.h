@@ -135,6 +135,17 @@ struct attest_hw_info {
 ATTEST_EXPORT int attest_hw_detect(const struct attest_hw_roots *roots, struct attest_hw_info *ret,
                                    struct attest_hw_error *error);
 
+/* Raw evidence for report_data from the producer attest_hw_detect found (info; roots as given
+ * to it): Gramine's quote, or configfs-tsm's outblob (an SNP report's certificate table is
+ * left out: use attest_tsm_report for it). *ret is malloc'd, *ret_size bytes; of type
+ * info->platform. Errors as attest_gramine_quote / attest_tsm_report; -EINVAL for
+ * ATTEST_HW_NONE. */
+ATTEST_EXPORT int attest_hw_evidence(const struct attest_hw_roots *roots,
+                                     const struct attest_hw_info *info,
+                                     const uint8_t report_data[ATTEST_REPORT_DATA_SIZE],
+                                     uint8_t **ret, size_t *ret_size,
+                                     struct attest_hw_error *error);
+
 #ifdef __cplusplus
 }
 #endif

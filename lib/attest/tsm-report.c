@@ -443,3 +443,29 @@ attest_hw_detect(const struct attest_hw_roots *roots, struct attest_hw_info *ret
     *ret = (struct attest_hw_info){ ATTEST_HW_TSM, platform };
     return 0;
 }
+
+int
+attest_hw_evidence(const struct attest_hw_roots *roots, const struct attest_hw_info *info,
+                   const uint8_t report_data[ATTEST_REPORT_DATA_SIZE], uint8_t **ret,
+                   size_t *ret_size, struct attest_hw_error *error)
+{
+    struct attest_tsm_report *report = NULL;
+    int r;
+
+    hw_error_clear(error);
+    if (!info || !report_data || !ret || !ret_size)
+        return -EINVAL;
+    if (info->producer == ATTEST_HW_GRAMINE)
+        return attest_gramine_quote(roots ? roots->gramine : NULL, report_data, ret, ret_size,
+                                    error);
+    if (info->producer != ATTEST_HW_TSM)
+        return -EINVAL;
+    r = attest_tsm_report(roots ? roots->tsm : NULL, report_data, ATTEST_TSM_PRIVLEVEL_DEFAULT,
+                          &report, error);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(report->outblob);
+    *ret_size = report->outblob_size;
+    attest_tsm_report_free(report);
+    return 0;
+}

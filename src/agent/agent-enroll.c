@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <attest/attest.h>
-#include <attest/gramine.h>
 #include <attest/tsm.h>
 #include <jansson.h>
 #include <openssl/x509.h>
@@ -83,32 +82,6 @@ enroll_report_data(struct agent *a, uint8_t ret[ATTEST_REPORT_DATA_SIZE])
     return 0;
 }
 
-/* The producer's raw evidence for report_data. */
-static int
-hw_produce(const struct attest_hw_roots *roots, const struct attest_hw_info *info,
-           const uint8_t report_data[ATTEST_REPORT_DATA_SIZE], uint8_t **ret, size_t *ret_size)
-{
-    struct attest_hw_error error = { "" };
-    struct attest_tsm_report *report = NULL;
-    int r;
-
-    if (info->producer == ATTEST_HW_GRAMINE)
-        r = attest_gramine_quote(roots->gramine, report_data, ret, ret_size, &error);
-    else {
-        r = attest_tsm_report(roots->tsm, report_data, ATTEST_TSM_PRIVLEVEL_DEFAULT, &report,
-                              &error);
-        if (r >= 0) {
-            *ret = TAKE_PTR(report->outblob);
-            *ret_size = report->outblob_size;
-        }
-        attest_tsm_report_free(report);
-    }
-    if (r < 0)
-        return log_error_errno(r, "Cannot get hardware evidence: %s",
-                               error.reason[0] ? error.reason : "error");
-    return 0;
-}
-
 /* This machine's hardware evidence for enrollment as an envelope {type, data} into *ret, or
  * NULL when it has no TEE (then the sim key is sent, as before). The roots are overridable by
  * CLOISTER_TSM_ROOT and CLOISTER_GRAMINE_ROOT, as for cloister-init. */
@@ -134,7 +107,10 @@ enroll_evidence(struct agent *a, json_t **ret)
         return 0;
     r = enroll_report_data(a, report_data);
     if (r >= 0)
-        r = hw_produce(&roots, &info, report_data, &data, &size);
+        r = attest_hw_evidence(&roots, &info, report_data, &data, &size, &error);
+    if (r < 0)
+        return log_error_errno(r, "Cannot get hardware evidence: %s",
+                               error.reason[0] ? error.reason : "error");
     if (r >= 0)
         r = attest_evidence_new(info.platform, data, size, &evidence);
     if (r >= 0)

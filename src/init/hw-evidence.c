@@ -2,8 +2,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include <attest/gramine.h>
-
 #include "attest-util.h"
 #include "cleanup.h"
 #include "hw-evidence.h"
@@ -61,21 +59,10 @@ static int
 produce(const struct hw_evidence_source *source, const uint8_t report_data[64], uint8_t **ret,
         size_t *ret_size)
 {
+    struct attest_hw_roots roots = { .tsm = source->tsm_root, .gramine = source->gramine_root };
     struct attest_hw_error error = { "" };
-    struct attest_tsm_report *report = NULL;
-    int r;
+    int r = attest_hw_evidence(&roots, &source->info, report_data, ret, ret_size, &error);
 
-    if (source->info.producer == ATTEST_HW_GRAMINE)
-        r = attest_gramine_quote(source->gramine_root, report_data, ret, ret_size, &error);
-    else {
-        r = attest_tsm_report(source->tsm_root, report_data, ATTEST_TSM_PRIVLEVEL_DEFAULT, &report,
-                              &error);
-        if (r >= 0) {
-            *ret = TAKE_PTR(report->outblob);
-            *ret_size = report->outblob_size;
-        }
-        attest_tsm_report_free(report);
-    }
     if (r < 0)
         return log_error_errno(r, "Cannot get hardware evidence: %s",
                                error.reason[0] ? error.reason : "error");

@@ -1607,6 +1607,18 @@ TEST(hw_detect)
     CHECK_EQ_INT(info.platform, ATTEST_PLATFORM_TDX);
     CHECK_EQ_INT(fake_stats(f).generated, 0);
     check_entries(f, 1);
+    {
+        /* Evidence from what was detected: the TD quote with our report data. */
+        uint8_t rd[ATTEST_REPORT_DATA_SIZE], *data = NULL;
+        size_t size = 0;
+
+        report_data_make(rd, 40);
+        CHECK_EQ_INT(attest_hw_evidence(&roots, &info, rd, &data, &size, &error), 0);
+        check_patched(data, size, &tdx_quote, TDX_REPORT_DATA, rd);
+        free(data);
+        info.producer = ATTEST_HW_NONE;
+        CHECK_EQ_INT(attest_hw_evidence(&roots, &info, rd, &data, &size, &error), -EINVAL);
+    }
     fake_stop(f);
     config = snp_config();
     f = fake_start(&config);
@@ -1644,6 +1656,16 @@ TEST(hw_detect)
     CHECK_EQ_INT(info.producer, ATTEST_HW_GRAMINE);
     CHECK_EQ_INT(info.platform, ATTEST_PLATFORM_SGX_DCAP);
     CHECK_EQ_INT(fake_stats(f).generated, 0);
+    {
+        uint8_t rd[ATTEST_REPORT_DATA_SIZE], *data = NULL;
+        size_t size = 0;
+
+        report_data_make(rd, 41);
+        CHECK_EQ_INT(attest_hw_evidence(&roots, &info, rd, &data, &size, &error), 0);
+        check_patched(data, size, &sgx_quote, SGX_REPORT_DATA, rd);
+        free(data);
+        CHECK_EQ_INT(fake_stats(f).generated, 1);
+    }
     fake_stop(f);
     config = gramine_config("none");
     f = fake_start(&config);
