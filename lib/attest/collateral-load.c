@@ -162,7 +162,7 @@ blob_copy(const void *data, size_t size, struct blob *ret)
 static bool
 blob_equal(const struct blob *a, const struct blob *b)
 {
-    return a->size == b->size && memcmp(a->data, b->data, a->size) == 0;
+    return a->size == b->size && (a->size == 0 || memcmp(a->data, b->data, a->size) == 0);
 }
 
 /* ---- Encodings ---- */
@@ -229,7 +229,7 @@ percent_decode(const char *s, size_t n, struct blob *ret)
 static bool
 looks_pem(const void *data, size_t size)
 {
-    return memmem(data, size, "-----BEGIN ", 11) != NULL;
+    return data && memmem(data, size, "-----BEGIN ", 11) != NULL;
 }
 
 /* ---- X.509 ---- */

@@ -59,7 +59,7 @@ is_json_shape(const char *shape)
 static bool
 looks_pem(const struct attest_bytes *b)
 {
-    return memmem(b->data, b->size, "-----BEGIN", 10) != NULL;
+    return b->data && memmem(b->data, b->size, "-----BEGIN", 10) != NULL;
 }
 
 /* files[name] = base64 of b, when b is given. */

@@ -295,7 +295,7 @@ crl_text(const struct fetched *f)
 {
     char *hex;
 
-    if (memmem(f->body, f->size, "-----BEGIN", 10) ||
+    if ((f->body && memmem(f->body, f->size, "-----BEGIN", 10)) ||
         (f->size > 0 && is_hex_string(f->body, f->size)))
         return strndup(f->body, f->size);
     hex = malloc(2 * f->size + 1);
