@@ -121,7 +121,7 @@ issue_verify_evidence(struct issue_state *s)
         attest_evidence_free(evidence);
         return err;
     }
-    if (evidence->type == ATTEST_PLATFORM_SIM && !node_key) {
+    if (!node_key) {
         attest_evidence_free(evidence);
         return refuse(s, "evidence",
                       "evidence refused at step 'trust': the node has no sim attestation key "
