@@ -63,6 +63,7 @@ struct api_request {
     char user_name[512]; /* "first last" */
     bool is_admin;
     char token_hash[65];
+    bool cookie_session; /* authenticated by the console's session cookie (session-cookie.h) */
     /* The session's selected account ("" when none) and the caller's role in it. */
     char acct_id[37];
     enum role role;

@@ -146,6 +146,8 @@ set_value(struct manager_config *c, const char *section, const char *name, const
         return set_string(c->tls_key, sizeof(c->tls_key), value);
     if (KEY("conversion", "init"))
         return set_string(c->conversion_init, sizeof(c->conversion_init), value);
+    if (KEY("console", "directory"))
+        return set_string(c->console_dir, sizeof(c->console_dir), value);
     if (KEY("collateral", "pccs_url"))
         return set_service_url(c->collateral_pccs_url, sizeof(c->collateral_pccs_url), value);
     if (KEY("collateral", "kds_url"))

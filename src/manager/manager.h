@@ -32,8 +32,10 @@ struct manager_config {
     bool conversion_plain_http;             /* registries on loopback hosts spoken to over HTTP */
     /* [collateral]: where the jobs process refreshes collateral from ("" → no fetching). */
     char collateral_pccs_url[1024]; /* a PCCS-compatible service: base of /sgx/certification/v4 */
-    char collateral_kds_url[1024];  /* an AMD KDS-compatible service: base of /vcek/v1 */
-    int collateral_refresh;         /* seconds between refreshes */
+    char console_dir
+        [1024]; /* "" (default): the embedded console; else serve web/console from here */
+    char collateral_kds_url[1024]; /* an AMD KDS-compatible service: base of /vcek/v1 */
+    int collateral_refresh;        /* seconds between refreshes */
 };
 
 /* Keys derived from the master key: the same on every worker and replica. */

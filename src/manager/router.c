@@ -19,9 +19,11 @@
 #include "api/api-node-auth.h"
 #include "api/routes.h"
 #include "audit.h"
+#include "console.h"
 #include "crypto-util.h"
 #include "log.h"
 #include "metrics.h"
+#include "session-cookie.h"
 
 #define ROUTES_MAX METRICS_ROUTES_MAX
 #define PATH_MAX_LEN 2048
@@ -142,17 +144,45 @@ bearer_token(struct api_request *r)
     return h;
 }
 
+/* The session token: the bearer header, else the console's session cookie, which counts only
+ * with the X-Cloister-Session header (session-cookie.h: what makes it CSRF-safe). Returns 0 with
+ * *ret_token set, -ENOENT without a token, or a prepared 403. */
+static int
+session_token(struct api_request *r, char cookie[BEARER_MAX + 1], const char **ret_token)
+{
+    int err;
+
+    *ret_token = bearer_token(r);
+    if (*ret_token)
+        return 0;
+    err = session_cookie_token(r->http, cookie, BEARER_MAX + 1);
+    if (err < 0)
+        return -ENOENT; /* none, or too long to be one of ours */
+    if (!session_cookie_requested(r->http))
+        return api_error(r, 403, "FORBIDDEN",
+                         "a session cookie counts only with the header " SESSION_HEADER
+                         ": cookie (a cross-site request is refused)");
+    r->cookie_session = true;
+    *ret_token = cookie;
+    return 0;
+}
+
 /* Looks the session up with the caller's role in the selected account: one indexed query. */
 static int
 authenticate(struct api_request *r)
 {
     _cleanup_(store_rows_freep) struct store_rows *rows = NULL;
-    const char *token = bearer_token(r);
+    char cookie[BEARER_MAX + 1];
+    const char *token;
     int err;
 
-    if (!token)
+    err = session_token(r, cookie, &token);
+    if (err == -ENOENT)
         return api_error(r, 401, "UN_AUTHORIZED", "a bearer token is required (log in first)");
+    if (err < 0)
+        return err;
     sha256_hex(token, strlen(token), r->token_hash);
+    OPENSSL_cleanse(cookie, sizeof(cookie));
     err = store_query_row(
         r->store,
         "SELECT s.user_id, u.user_email, u.first_name, u.last_name, u.is_admin,"
@@ -161,8 +191,12 @@ authenticate(struct api_request *r)
         " LEFT JOIN memberships m ON m.acct_id = s.acct_id AND m.user_id = s.user_id"
         " WHERE s.token_hash = ? AND s.expires_at > ?",
         STORE_ARGS(SV_TEXT(r->token_hash), SV_INT(time_now_unix())), &rows);
-    if (err == -ENOENT)
+    if (err == -ENOENT) {
+        /* A browser drops a cookie that no longer opens a session. */
+        if (r->cookie_session)
+            session_cookie_clear(r->http);
         return api_error(r, 401, "UN_AUTHORIZED", "the token is invalid or has expired");
+    }
     if (err < 0)
         return err;
     snprintf(r->user_id, sizeof(r->user_id), "%s", store_rows_text(rows, 0));
@@ -352,8 +386,8 @@ erase_json_strings(json_t *value)
     }
 }
 
-/* The secrets a request may carry (STYLE.md idiom 7): body strings and the Authorization header
- * (Basic password or bearer token), stored by libevent in memory it frees without erasing. */
+/* The secrets a request may carry (STYLE.md idiom 7): body strings, the Authorization header
+ * (Basic password or bearer token) and the Cookie header (the console's session), stored by libevent in memory it frees without erasing. */
 static void
 erase_request_secrets(struct api_request *r)
 {
@@ -362,7 +396,7 @@ erase_request_secrets(struct api_request *r)
 
     erase_json_strings(r->body);
     TAILQ_FOREACH(header, headers, next)
-        if (strcasecmp(header->key, "Authorization") == 0)
+        if (strcasecmp(header->key, "Authorization") == 0 || strcasecmp(header->key, "Cookie") == 0)
             OPENSSL_cleanse(header->value, strlen(header->value));
 }
 
@@ -419,11 +453,15 @@ router_handle(struct evhttp_request *http, void *arg)
         send_response(&r);
     } else if (!(r.route = router_find(evhttp_request_get_command(http), path, r.params, &index,
                                        &path_known))) {
-        if (path_known)
-            api_error(&r, 405, "BAD_REQUEST", "method not allowed on %s", path);
-        else
-            api_error(&r, 404, "NOT_FOUND", "no such endpoint: %s", path);
-        send_response(&r);
+        /* The console's files (requests without a route for the metrics), else 405 or 404. */
+        r.status = path_known ? 0 : console_serve(http, path, r.ctx->config->console_dir);
+        if (r.status == 0) {
+            if (path_known)
+                api_error(&r, 405, "BAD_REQUEST", "method not allowed on %s", path);
+            else
+                api_error(&r, 404, "NOT_FOUND", "no such endpoint: %s", path);
+            send_response(&r);
+        }
     } else {
         run_route(&r);
     }

@@ -72,8 +72,8 @@ worker_setup_http(struct worker *w, struct manager_context *ctx, int listen_fd)
     evhttp_set_max_body_size(w->http, (ev_ssize_t)c->max_body_bytes * 2);
     evhttp_set_max_headers_size(w->http, HEADERS_MAX);
     evhttp_set_timeout(w->http, c->request_timeout);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PATCH |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
     evhttp_set_gencb(w->http, router_handle, ctx);
     w->bound = evhttp_accept_socket_with_handle(w->http, listen_fd);
     return w->bound ? 0 : -EIO;

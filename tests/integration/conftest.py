@@ -167,4 +167,47 @@ def admin(manager):
     return c
 
 
+# ---- the web console in a browser (console_browser.py; tests marked `browser`)
+
+
+@pytest.fixture(scope="module")
+def browser_for(tmp_path_factory):
+    """browser_for(manager) → a Chromium for that manager (one per manager and module)."""
+    import console_browser
+    problem = console_browser.missing()
+    if problem is not None:
+        pytest.fail(f"the browser tests need {problem}")
+    browsers = {}
+
+    def get(manager):
+        if id(manager) not in browsers:
+            log = tmp_path_factory.mktemp("browser") / "bridge.log"
+            browsers[id(manager)] = console_browser.Browser(manager.url, manager.ca, log)
+        return browsers[id(manager)]
+
+    yield get
+    for b in browsers.values():
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser_for):
+    """open_page(manager) → a console_browser.Page with cookies of its own. When the test
+    ends, every page it opened must have had no console error, uncaught exception, failed or
+    external request, or HTTP error answer the test did not declare."""
+    pages = []
+
+    def make(manager):
+        page = browser_for(manager).new_page()
+        pages.append(page)
+        return page
+
+    yield make
+    problems = []
+    for page in pages:
+        problems += page.unexpected()
+        page.close()
+    assert not problems, "the console misbehaved:\n" + "\n".join(map(str, problems))
+
+
 __all__ = ["expect"]

@@ -20,6 +20,7 @@
 #include "crypto-util.h"
 #include "password.h"
 #include "routes.h"
+#include "session-cookie.h"
 #include "store-members.h"
 #include "store-users.h"
 
@@ -228,6 +229,12 @@ login_succeeded(struct api_request *r, const char *user_id, const char *email)
                        "user_id", user_id, "user_email", email, "acct_id", "role");
     if (!answer)
         return -ENOMEM;
+    /* The console's session: the token only in an HttpOnly cookie, never to script. */
+    if (session_cookie_requested(r->http)) {
+        session_cookie_set(r->http, token, ttl);
+        json_object_del(answer, "access_token");
+        json_object_set_new(answer, "token_type", json_string("Cookie"));
+    }
     count_auth_attempt(r, true);
     return api_reply(r, 200, answer);
 }
@@ -324,6 +331,7 @@ auth_logout(struct api_request *r)
     err = store_session_delete(r->store, r->token_hash);
     if (err < 0)
         return err;
+    session_cookie_clear(r->http);
     err = audit_auth(r, r->user_id, r->user_email, "INFO", "Logged out");
     if (err < 0)
         return err;
