@@ -39,6 +39,7 @@ bench: build
 	bench/issue/run $(BUILD)
 	bench/convert/run $(BUILD)
 	bench/verify/run $(BUILD)
+	bench/console/run $(BUILD)
 
 format:
 	git ls-files -co --exclude-standard -- '*.c' '*.h' | xargs clang-format -i

@@ -3,8 +3,8 @@
  * Reads /.cloister/manifest.json, checks the file tree and the command line against it before
  * any network traffic, attests through the node agent (NODE_AGENT_BASE_URL) to get the
  * application's certificate, writes the key, certificate and chain, then runs the original
- * entrypoint as the original user and stays as a small supervisor that renews the certificate
- * and forwards signals. Static: it runs in any linux/amd64 image. */
+ * entrypoint as the original user and stays as a small supervisor that renews the certificate,
+ * sends heartbeats to the agent and forwards signals. Static: it runs in any linux/amd64 image. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -37,6 +37,8 @@
 #define BACKOFF_FIRST_MS 1000u
 #define BACKOFF_MAX_MS 30000u
 #define RENEW_RETRY_MIN_S 5
+#define HEARTBEAT_DEFAULT_S 10u
+#define HEARTBEAT_MAX_S 3600u
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509, X509_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO, BIO_free);
@@ -54,6 +56,13 @@ struct init {
     uid_t uid;
     gid_t gid;
     unsigned renew_failures;
+    int64_t renew_at; /* seconds since the epoch */
+    /* Heartbeats (POST /v1/heartbeat) keep the instance RUNNING in the manager: the agent's
+     * check-in lists only instances heard from lately, the manager marks the others STOPPED. */
+    char *instance_id; /* from the latest issue answer; NULL: no heartbeats */
+    unsigned heartbeat_s;
+    int64_t heartbeat_at;
+    bool heartbeat_failing; /* warn once per failure streak */
     /* One key per start: renewals reuse it, so the key file never changes under the application
      * and never disagrees with the certificate file. */
     EVP_PKEY *key;
@@ -64,7 +73,8 @@ struct init {
 struct issued {
     char *certificate;
     char *chain;
-    int64_t renew_at; /* seconds since the epoch */
+    char *instance_id; /* may be NULL */
+    int64_t renew_at;  /* seconds since the epoch */
 };
 
 static void
@@ -72,6 +82,7 @@ issued_release(struct issued *i)
 {
     free(i->certificate);
     free(i->chain);
+    free(i->instance_id);
     *i = (struct issued){ 0 };
 }
 
@@ -91,6 +102,30 @@ env_unsigned(const char *name, unsigned def)
         return def;
     }
     return (unsigned)v;
+}
+
+/* CLOISTER_INIT_HEARTBEAT_SECONDS: unlike the test knobs above, a bad value is refused (-E2BIG:
+ * exit status 2), since a silently ignored interval would make the instance look stopped. */
+static int
+env_heartbeat_seconds(unsigned *ret)
+{
+    const char *name = "CLOISTER_INIT_HEARTBEAT_SECONDS", *s = getenv(name);
+    char *end = NULL;
+    unsigned long v;
+
+    if (!s || !*s) {
+        *ret = HEARTBEAT_DEFAULT_S;
+        return 0;
+    }
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || *end || s[0] < '0' || s[0] > '9' || v < 1 || v > HEARTBEAT_MAX_S) {
+        log_error("Bad %s=\"%s\": use a whole number of seconds from 1 to %u", name, s,
+                  HEARTBEAT_MAX_S);
+        return -E2BIG;
+    }
+    *ret = (unsigned)v;
+    return 0;
 }
 
 static int
@@ -269,6 +304,7 @@ attest_once(struct init *init, EVP_PKEY *key, const char *csr, struct issued *re
     case INIT_TASK_SUCCESS:
         ret->certificate = TAKE_PTR(reply.certificate);
         ret->chain = TAKE_PTR(reply.chain);
+        ret->instance_id = TAKE_PTR(reply.instance_id);
         ret->renew_at = renewal_time(reply.renew_after, ret->certificate);
         log_info("Certificate issued (task %s); renewal at %s", reply.task_id ? reply.task_id : "-",
                  time_text(ret->renew_at, when));
@@ -397,6 +433,10 @@ renew(void *userdata)
     if (attest(init, 1, &issued) == 0 && install(init, &issued) == 0) {
         init->renew_failures = 0;
         next = issued.renew_at;
+        if (issued.instance_id) { /* heartbeats name the instance of the current certificate */
+            free(init->instance_id);
+            init->instance_id = TAKE_PTR(issued.instance_id);
+        }
         issued_release(&issued);
         /* Never sooner than RENEW_RETRY_MIN_S: a renew_after already past must not spin. */
         if (next < (int64_t)time(NULL) + RENEW_RETRY_MIN_S)
@@ -412,6 +452,57 @@ renew(void *userdata)
     log_warning("Certificate renewal failed; the current certificate stays; next try in %u s",
                 delay_s);
     return (int64_t)time(NULL) + delay_s;
+}
+
+/* One heartbeat; a failure is logged once per streak and never stops the application: the
+ * next tick tries again. */
+static void
+heartbeat(struct init *init)
+{
+    struct init_agent_error e = { 0 };
+    int r;
+
+    r = init_agent_heartbeat(init->agent, init->instance_id, &e);
+    if (r < 0 && !init->heartbeat_failing) {
+        if (e.message)
+            log_warning("Heartbeat for instance %s refused by the node agent at %s: %s; "
+                        "retrying every %u s",
+                        init->instance_id, agent_http_address_url(init->agent), e.message,
+                        init->heartbeat_s);
+        else
+            log_warning_errno(r,
+                              "Heartbeat for instance %s: cannot reach the node agent at %s: "
+                              "%m; retrying every %u s",
+                              init->instance_id, agent_http_address_url(init->agent),
+                              init->heartbeat_s);
+    } else if (r == 0 && init->heartbeat_failing)
+        log_info("Heartbeats reach the node agent again (instance %s)", init->instance_id);
+    init->heartbeat_failing = r < 0;
+    init_agent_error_release(&e);
+}
+
+/* The earlier of the next renewal and the next heartbeat. */
+static int64_t
+next_deadline(const struct init *init)
+{
+    if (init->instance_id && init->heartbeat_at < init->renew_at)
+        return init->heartbeat_at;
+    return init->renew_at;
+}
+
+/* The supervisor's deadline: renew and/or send a heartbeat, whichever is due. */
+static int64_t
+on_deadline(void *userdata)
+{
+    struct init *init = userdata;
+
+    if ((int64_t)time(NULL) >= init->renew_at)
+        init->renew_at = renew(init);
+    if (init->instance_id && (int64_t)time(NULL) >= init->heartbeat_at) {
+        heartbeat(init);
+        init->heartbeat_at = (int64_t)time(NULL) + init->heartbeat_s;
+    }
+    return next_deadline(init);
 }
 
 /* ---- the application ---- */
@@ -666,7 +757,6 @@ run(struct init *init, int argc, char **argv)
     struct issued issued = { 0 };
     _cleanup_free_ char **env = build_env(m), **args = build_argv(m, argc, argv);
     _cleanup_free_ char *exec_path = NULL, *workdir = NULL;
-    int64_t renew_at;
     bool use_chroot;
     uid_t uid = 0;
     gid_t gid = 0;
@@ -702,10 +792,18 @@ run(struct init *init, int argc, char **argv)
     r = install_key(init);
     if (r == 0)
         r = install(init, &issued);
-    renew_at = issued.renew_at;
+    init->renew_at = issued.renew_at;
+    init->instance_id = TAKE_PTR(issued.instance_id);
     issued_release(&issued);
     if (r < 0)
         return r;
+    if (init->instance_id) {
+        log_info("Heartbeats for instance %s every %u s", init->instance_id, init->heartbeat_s);
+        heartbeat(init);
+        init->heartbeat_at = (int64_t)time(NULL) + init->heartbeat_s;
+    } else
+        log_warning("The issue answer names no instance_id: no heartbeats; the manager will show "
+                    "this instance STOPPED");
 
     struct supervise_spec spec = {
         .chroot_dir = use_chroot ? init->root : NULL,
@@ -717,7 +815,7 @@ run(struct init *init, int argc, char **argv)
         .uid = uid,
         .gid = gid,
     };
-    r = supervise_run(&spec, renew_at, renew, init);
+    r = supervise_run(&spec, next_deadline(init), on_deadline, init);
     if (r < 0)
         return log_error_errno(r, "Cannot start %s: %m", args[0]);
     return r;
@@ -746,7 +844,9 @@ main(int argc, char **argv)
         init.backoff_max_ms = 1;
     init.max_attempts = env_unsigned("CLOISTER_INIT_MAX_ATTEMPTS", 0);
 
-    r = load(&init, argc, argv);
+    r = env_heartbeat_seconds(&init.heartbeat_s);
+    if (r == 0)
+        r = load(&init, argc, argv);
     if (r == 0)
         r = check_tree(&init);
     if (r == 0)
@@ -755,6 +855,7 @@ main(int argc, char **argv)
     agent_http_address_free(init.agent);
     EVP_PKEY_free(init.key);
     free(init.csr);
+    free(init.instance_id);
     if (init.root_fd >= 0)
         close(init.root_fd);
     if (r < 0)

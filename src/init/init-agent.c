@@ -29,6 +29,7 @@ init_issue_reply_release(struct init_issue_reply *r)
     free(r->certificate);
     free(r->chain);
     free(r->renew_after);
+    free(r->instance_id);
     *r = (struct init_issue_reply){ 0 };
 }
 
@@ -230,9 +231,16 @@ init_agent_issue(const struct agent_http_address *agent, const char *csr_pem,
     if (dup_optional(v, "message", &reply.message) < 0 ||
         dup_optional(v, "certificate", &reply.certificate) < 0 ||
         dup_optional(v, "chain", &reply.chain) < 0 ||
-        dup_optional(v, "renew_after", &reply.renew_after) < 0) {
+        dup_optional(v, "renew_after", &reply.renew_after) < 0 ||
+        dup_optional(v, "instance_id", &reply.instance_id) < 0) {
         init_issue_reply_release(&reply);
         return -ENOMEM;
+    }
+    if (reply.instance_id && strlen(reply.instance_id) > INIT_AGENT_INSTANCE_ID_MAX) {
+        init_issue_reply_release(&reply);
+        set_error(e, 0, "POST /v1/certificate/issue: instance_id longer than %u characters",
+                  INIT_AGENT_INSTANCE_ID_MAX);
+        return -EBADMSG;
     }
     if (reply.status == INIT_TASK_SUCCESS && !reply.certificate) {
         init_issue_reply_release(&reply);
@@ -241,4 +249,40 @@ init_agent_issue(const struct agent_http_address *agent, const char *csr_pem,
     }
     *ret = reply;
     return 0;
+}
+
+int
+init_agent_heartbeat(const struct agent_http_address *agent, const char *instance_id,
+                     struct init_agent_error *e)
+{
+    struct agent_http_response resp = { 0 };
+    _cleanup_(jread_freep) struct jread_value *v = NULL;
+    struct jwbuf body = { 0 };
+    int r;
+
+    jwbuf_puts(&body, "{");
+    jwbuf_key(&body, "instance_id", 1);
+    jwbuf_string(&body, instance_id);
+    jwbuf_puts(&body, "}");
+    r = body.error;
+    if (r == 0)
+        r = agent_http_request(agent, "POST", "/v1/heartbeat", body.data, body.size,
+                               INIT_AGENT_HEARTBEAT_TIMEOUT_MS, INIT_AGENT_REPLY_MAX, &resp);
+    jwbuf_release(&body);
+    if (r < 0)
+        return r;
+    if (resp.status < 200 || resp.status > 299) {
+        /* The error reply, as call() reads it. */
+        const char *code = NULL, *message = NULL;
+
+        if (jread_parse(resp.body, resp.body_size, INIT_AGENT_REPLY_MAX, &v, NULL) == 0) {
+            code = jread_get_string(v, "code");
+            message = jread_get_string(v, "message");
+        }
+        set_error(e, resp.status, "HTTP %d %s: %s", resp.status, code ? code : "",
+                  message ? message : "(no message)");
+        r = -EREMOTEIO;
+    }
+    agent_http_response_release(&resp);
+    return r;
 }

@@ -1,4 +1,5 @@
-/* cloister-init's side of the node agent API (SPEC 5): challenge, simulated quote, issue, over
+/* cloister-init's side of the node agent API (SPEC 5): challenge, simulated quote, issue,
+ * heartbeat, over
  * lib/attest/agent-http.c, with replies read by the strict JSON reader.
  *
  * Every call returns 0 on a 2xx reply it understood; a transport failure as negative errno
@@ -14,6 +15,10 @@
 
 #define INIT_AGENT_REPLY_MAX (1u << 20)
 #define INIT_AGENT_TIMEOUT_MS 30000
+#define INIT_AGENT_INSTANCE_ID_MAX 64 /* a UUID is 36 characters */
+/* A heartbeat is sent from the supervisor, which forwards no signal while it waits: a local agent
+ * answers in milliseconds, so a short limit keeps a hung agent from holding it up. */
+#define INIT_AGENT_HEARTBEAT_TIMEOUT_MS 5000
 
 enum init_task_status {
     INIT_TASK_SUCCESS,
@@ -30,6 +35,7 @@ struct init_issue_reply {
     char *certificate; /* PEM, on SUCCESS */
     char *chain;       /* PEM, may be NULL */
     char *renew_after; /* as sent (RFC 3339), may be NULL */
+    char *instance_id; /* the manager's name for this instance, may be NULL */
 };
 
 struct init_agent_error {
@@ -54,3 +60,8 @@ int init_agent_sim_quote(const struct agent_http_address *agent, const uint8_t r
 int init_agent_issue(const struct agent_http_address *agent, const char *csr_pem,
                      const char *evidence_json, const char *nonce, struct init_issue_reply *ret,
                      struct init_agent_error *ret_error);
+
+/* POST /v1/heartbeat {instance_id} → 204: tells the agent that this instance runs, so that its
+ * next check-in lists it (docs/agent.md). A 2xx reply with any body is success. */
+int init_agent_heartbeat(const struct agent_http_address *agent, const char *instance_id,
+                         struct init_agent_error *ret_error);

@@ -62,7 +62,7 @@ exit_status(int status)
 }
 
 int
-supervise_run(const struct supervise_spec *spec, int64_t deadline, int64_t (*renew)(void *),
+supervise_run(const struct supervise_spec *spec, int64_t deadline, int64_t (*on_deadline)(void *),
               void *userdata)
 {
     sigset_t set, old;
@@ -90,7 +90,7 @@ supervise_run(const struct supervise_spec *spec, int64_t deadline, int64_t (*ren
         int sig;
 
         if (deadline > 0 && deadline <= now) {
-            deadline = renew(userdata);
+            deadline = on_deadline(userdata);
             continue;
         }
         sig = deadline > 0 ? sigtimedwait(&set, &info, &timeout) : sigwaitinfo(&set, &info);

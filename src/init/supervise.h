@@ -3,8 +3,9 @@
  * The child switches to the image's user (when running as root and the user differs), changes to
  * the working directory and execs the program with exactly the given environment. The parent
  * forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it, reaps every child (it may
- * be PID 1), calls renew() whenever the deadline it returns passes, and returns the application's
- * exit status (128 + signal number when it was killed by a signal). */
+ * be PID 1), calls on_deadline() whenever the deadline it returns passes (cloister-init: the
+ * certificate renewal and the heartbeats), and returns the application's exit status (128 +
+ * signal number when it was killed by a signal). */
 #pragma once
 
 #include <stdbool.h>
@@ -22,8 +23,8 @@ struct supervise_spec {
     gid_t gid;
 };
 
-/* renew() is called when *deadline (CLOCK_REALTIME, seconds) has passed; it returns the next
- * deadline. Returns the exit status to exit with, or negative errno if the child could not be
- * started. */
+/* on_deadline() is called when the deadline (CLOCK_REALTIME, seconds) has passed; it returns the
+ * next deadline (0: none). Returns the exit status to exit with, or negative errno if the child
+ * could not be started. */
 int supervise_run(const struct supervise_spec *spec, int64_t first_deadline,
-                  int64_t (*renew)(void *userdata), void *userdata);
+                  int64_t (*on_deadline)(void *userdata), void *userdata);

@@ -102,7 +102,8 @@ class Browser:
 
 
 class Page:
-    """One browser context (its own cookies) with one page."""
+    """One browser context (its own cookies) with one page. Actions and reads act on the first
+    element a selector matches."""
 
     def __init__(self, browser, page_id):
         self.browser = browser
@@ -120,17 +121,17 @@ class Page:
         """Opens the console at a hash route ("#/apps"), or the console's root."""
         self.call("goto", self.browser.origin + "/" + route, {"waitUntil": "load"})
 
-    def click(self, selector, nth=None):
+    def click(self, selector, nth=0):
         self.call("click", {"timeout": DEFAULT_WAIT_MS}, selector=selector, nth=nth)
 
     def fill(self, selector, value):
-        self.call("fill", value, {"timeout": DEFAULT_WAIT_MS}, selector=selector)
+        self.call("fill", value, {"timeout": DEFAULT_WAIT_MS}, selector=selector, nth=0)
 
     def select(self, selector, value):
-        self.call("selectOption", value, {"timeout": DEFAULT_WAIT_MS}, selector=selector)
+        self.call("selectOption", value, {"timeout": DEFAULT_WAIT_MS}, selector=selector, nth=0)
 
     def check(self, selector, checked=True):
-        self.call("setChecked", checked, {"timeout": DEFAULT_WAIT_MS}, selector=selector)
+        self.call("setChecked", checked, {"timeout": DEFAULT_WAIT_MS}, selector=selector, nth=0)
 
     def press(self, key, selector=":focus"):
         """Presses key (Tab, Enter, ...) on the focused element."""
@@ -149,7 +150,7 @@ class Page:
         return self.call("allInnerTexts", selector=selector)
 
     def value(self, selector):
-        return self.call("inputValue", {"timeout": DEFAULT_WAIT_MS}, selector=selector)
+        return self.call("inputValue", {"timeout": DEFAULT_WAIT_MS}, selector=selector, nth=0)
 
     def attribute(self, selector, name):
         return self.call("getAttribute", name, {"timeout": DEFAULT_WAIT_MS}, selector=selector,

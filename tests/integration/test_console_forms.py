@@ -18,10 +18,14 @@ def field_error(page, name):
     return page.text(f"#{control_id}-error")
 
 
-def wait_field_error(page, name, needle):
-    control_id = page.attribute(f"[name='{name}']", "id")
-    page.wait_text(f"#{control_id}-error", needle)
+def wait_field_error(page, name, needle=""):
+    """Waits until the control named name shows an error (containing needle) and is marked
+    invalid; returns the error's text."""
+    lib.wait_until(lambda: field_error(page, name).strip() and
+                   needle in field_error(page, name), 20, interval=0.2,
+                   what=f"an error next to {name}")
     assert page.attribute(f"[name='{name}']", "aria-invalid") == "true"
+    return field_error(page, name)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +47,8 @@ def page(manager, owner, open_page):
     p.fill("[name='user_email']", owner.email)
     p.fill("[name='user_password']", PASSWORD)
     p.click("button:has-text('Log in')")
+    p.wait("h1:has-text('Accounts')")
+    p.click("button:has-text('Select')")
     p.wait("h1:has-text('Dashboard')")
     return p
 

@@ -72,12 +72,18 @@ function domainRows(app) {
   return (app.allowed_domains || []).map((d) => ({ domain: d, approved: approved.has(d) }));
 }
 
+// Not yet approved: waiting while the app has a pending domain task; otherwise its task was
+// denied or failed, and only a new change of the app's domains raises another.
+function domainBadge(app, row) {
+  if (row.approved) return badge('approved', 'ok');
+  return app.pending_task_id ? badge('pending approval', 'warn') : badge('not approved', 'bad');
+}
+
 function domainBadges(app) {
   const rows = domainRows(app);
   if (!rows.length) return h('span', { class: 'muted' }, 'none');
   return h('ul', { class: 'domain-list' }, rows.map((r) => h('li', {},
-    h('span', { class: 'mono' }, r.domain), ' ',
-    r.approved ? badge('approved', 'ok') : badge('pending approval', 'warn'))));
+    h('span', { class: 'mono' }, r.domain), ' ', domainBadge(app, r))));
 }
 
 function taskLink(taskId, text = 'Pending task') {
@@ -363,9 +369,19 @@ async function renderForm(view, ctx, params) {
     cancel: () => ctx.navigate(back),
     onSubmit: async (f) => {
       const body = appBody(f);
-      const saved = editing
-        ? await ctx.api.patch('/apps/' + encodeURIComponent(params.id), body)
-        : await ctx.api.post('/apps', body);
+      let saved;
+      try {
+        saved = editing
+          ? await ctx.api.patch('/apps/' + encodeURIComponent(params.id), body)
+          : await ctx.api.post('/apps', body);
+      } catch (error) {
+        // The only unique field of an app is its name; the 409 message does not name the path.
+        if (error.code === 'UNIQUE_VIOLATION' && !error.field) {
+          error.field = 'name';
+          error.reason = error.message;
+        }
+        throw error;
+      }
       toast(editing ? 'Application saved.' : 'Application added.');
       ctx.navigate('#/apps/' + encodeURIComponent(saved.app_id));
     },
@@ -445,13 +461,16 @@ function domainsPanel(app) {
       items: domainRows(app),
       columns: [
         { label: 'Domain', value: (r) => h('span', { class: 'mono' }, r.domain) },
-        { label: 'Status', value: (r) => r.approved ? badge('approved', 'ok')
-          : badge('pending approval', 'warn') },
+        { label: 'Status', value: (r) => domainBadge(app, r) },
       ],
       empty: emptyState('No domains.', 'Edit the app to give its certificate a domain.'),
     }),
     app.pending_task_id ? h('p', {}, 'Waiting for approval: ',
       taskLink(app.pending_task_id, 'domain approval task')) : null,
+    !app.pending_task_id && domainRows(app).some((r) => !r.approved)
+      ? h('p', { class: 'help' }, 'The last domain approval task was denied or failed (see ',
+        h('a', { href: '#/tasks?status=DENIED' }, 'denied tasks'), '). Saving the app again asks for ' +
+        'approval again.') : null,
   ];
 }
 
@@ -468,7 +487,8 @@ function buildsPanel(app, builds, canWrite) {
         ? [' ', (b.conversion && b.conversion.progress) || 0, '%'] : null] },
       { label: 'Platform', value: (b) => b.platform || '—' },
       { label: 'Measurement', value: (b) => b.enclave_info && b.enclave_info.mrenclave
-        ? h('span', { class: 'mono', title: b.enclave_info.mrenclave }, b.enclave_info.mrenclave.slice(0, 16) + '…')
+        ? h('span', { class: 'mono', title: b.enclave_info.mrenclave },
+          b.enclave_info.mrenclave.slice(0, 16) + '…')
         : '—' },
       { label: 'Running', value: (b) => String((b.deployment_status && b.deployment_status.count) || 0) },
       { label: 'Created', value: (b) => fmtTime(b.created_at) },

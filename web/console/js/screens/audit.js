@@ -2,9 +2,14 @@
 // chain's verification and its export. System administrators can read the system chain
 // (sign-ups and log-ins) instead.
 import {
-  h, replace, field, table, emptyState, pageHeader, button, badge, download, fmtTime, errorBox,
+  h, append, replace, field, table, emptyState, pageHeader, button, badge, download, fmtTime, errorBox,
   errorText,
 } from '../ui.js';
+
+// Appends children (nodes, arrays, or null for nothing) to view.
+function show(view, ...children) {
+  return append(view, children);
+}
 
 const PAGE = 50;
 const VERIFY_EVERY = 8; // refreshes (2 s each) between re-verifications: verify reads the whole chain
@@ -36,12 +41,12 @@ function actorCell(actor) {
 
 const COLUMNS = [
   { label: 'Seq', value: (e) => e.seq, class: 'num' },
-  { label: 'Time', value: (e) => fmtTime(e.time) },
-  { label: 'Actor', value: (e) => actorCell(e.actor) },
-  { label: 'Action', value: (e) => h('span', { class: 'mono' }, e.action_type) },
+  { label: 'Time', value: (e) => fmtTime(e.time), class: 'nowrap' },
+  { label: 'Actor', value: (e) => actorCell(e.actor), class: 'wrap-anywhere narrow' },
+  { label: 'Action', value: (e) => h('span', { class: 'mono' }, e.action_type), class: 'nowrap' },
   { label: 'Severity', value: (e) => badge(e.severity, SEVERITY_KINDS[e.severity]) },
-  { label: 'Message', value: (e) => e.message },
-  { label: 'Entity', value: (e) => entityCell(e.entity) },
+  { label: 'Message', value: (e) => e.message, class: 'wrap-anywhere' },
+  { label: 'Entity', value: (e) => entityCell(e.entity), class: 'nowrap' },
 ];
 
 // datetime-local text (the browser's local time) → RFC 3339 UTC; '' when empty.
@@ -104,7 +109,8 @@ function pager(metadata, count, onPage) {
   const { offset, filtered_count: total } = metadata;
   return h('div', { class: 'pager' },
     h('span', { role: 'status' }, total ? `${offset + 1}–${offset + count} of ${total}` : '0 of 0'),
-    button('Previous', () => onPage(Math.max(0, offset - PAGE)), 'secondary small', { disabled: offset === 0 }),
+    button('Previous', () => onPage(Math.max(0, offset - PAGE)), 'secondary small',
+      { disabled: offset === 0 }),
     button('Next', () => onPage(offset + PAGE), 'secondary small', { disabled: offset + count >= total }));
 }
 
@@ -147,7 +153,7 @@ function emptyEvents(metadata) {
 async function renderAudit(view, ctx) {
   const controls = filterControls(Boolean(ctx.user && ctx.user.is_admin));
   const verifyBox = h('div', { class: 'verify-box', 'aria-live': 'polite' });
-  const body = h('div', {});
+  const body = h('div', { class: 'audit-events' });
   let offset = 0;
   let ticks = 0;
   let sequence = 0;
@@ -156,7 +162,8 @@ async function renderAudit(view, ctx) {
     try {
       replace(verifyBox, verifyBadge(await ctx.api.get('/events/verify', chainQuery(controls))));
     } catch (error) {
-      replace(verifyBox, h('span', { class: 'form-error', role: 'alert' }, 'Verification failed: ' + errorText(error)));
+      replace(verifyBox, h('span', { class: 'form-error', role: 'alert' },
+        'Verification failed: ' + errorText(error)));
     }
   };
   const load = async () => {
@@ -169,7 +176,9 @@ async function renderAudit(view, ctx) {
       return;
     }
     if (mine !== sequence) return; // a newer filter or page won
-    replace(body, table({ caption: 'Audit events', items: list.items, columns: COLUMNS, empty: emptyEvents(list.metadata) }),
+    replace(body, table({
+      caption: 'Audit events', items: list.items, columns: COLUMNS, empty: emptyEvents(list.metadata),
+    }),
       list.items.length ? pager(list.metadata, list.items.length, (o) => { offset = o; load(); }) : null);
   };
   const filtersChanged = () => {
@@ -191,7 +200,7 @@ async function renderAudit(view, ctx) {
     timer = setTimeout(filtersChanged, 300);
   });
 
-  view.append(
+  show(view,
     pageHeader('Audit log', exportControls(ctx, controls)),
     h('div', { class: 'verify-line' }, verifyBox, button('Verify again', verify, 'secondary small')),
     h('form', { class: 'filters', role: 'search', on: { submit: (e) => e.preventDefault() } },

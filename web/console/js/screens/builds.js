@@ -31,7 +31,8 @@ function statusCell(b) {
   const s = b.status.status;
   const progress = (b.conversion && b.conversion.progress) || 0;
   return h('span', { class: 'status-cell' }, badge(s),
-    s === 'CONVERTING' ? [' ', h('progress', { max: 100, value: progress, 'aria-label': 'Conversion progress' }),
+    s === 'CONVERTING'
+      ? [' ', h('progress', { max: 100, value: progress, 'aria-label': 'Conversion progress' }),
       ' ', progress + '%'] : null);
 }
 
@@ -67,8 +68,10 @@ async function renderList(view, ctx, params, query) {
       caption: 'Images',
       items: list.items,
       columns: [
-        { label: 'Application', value: (b) => h('a', { href: '#/apps/' + encodeURIComponent(b.app_id) }, b.app_name) },
-        { label: 'Image', value: (b) => h('a', { href: '#/builds/' + encodeURIComponent(b.build_id), class: 'mono' },
+        { label: 'Application',
+          value: (b) => h('a', { href: '#/apps/' + encodeURIComponent(b.app_id) }, b.app_name) },
+        { label: 'Image',
+          value: (b) => h('a', { href: '#/builds/' + encodeURIComponent(b.build_id), class: 'mono' },
           imageName(b) === '—' ? b.build_id.slice(0, 8) : imageName(b)) },
         { label: 'Platform', value: (b) => b.platform || '—' },
         { label: 'Status', value: statusCell },
@@ -139,7 +142,10 @@ function convertForm(ctx, apps, appId) {
         h('p', { class: 'help' }, 'Leave empty to use the saved registry credentials for the output ' +
           'image\'s registry (see ', h('a', { href: '#/registries' }, 'Registries'), '), else anonymous.'),
         field({ label: 'Username', name: 'output_auth_config.username', autocomplete: 'off' }),
-        field({ label: 'Password', name: 'output_auth_config.password', type: 'password', autocomplete: 'new-password' })),
+        field({
+          label: 'Password', name: 'output_auth_config.password', type: 'password',
+          autocomplete: 'new-password',
+        })),
       h('details', {},
         h('summary', {}, 'Input image tag and credentials'),
         field({
@@ -150,10 +156,19 @@ function convertForm(ctx, apps, appId) {
           label: 'Output tag', name: 'output_docker_version', help: 'Empty: the image tag.',
         }),
         field({ label: 'Input registry username', name: 'input_auth_config.username' }),
-        field({ label: 'Input registry password', name: 'input_auth_config.password', type: 'password', autocomplete: 'new-password' })),
+        field({
+          label: 'Input registry password', name: 'input_auth_config.password', type: 'password',
+          autocomplete: 'new-password',
+        })),
       debug,
-      field({ label: 'Memory size override', name: 'mem_size', placeholder: '1G', help: 'Optional: empty keeps the app\'s.' }),
-      field({ label: 'Threads override', name: 'threads', type: 'number', min: 1, max: 4096, help: 'Optional: empty keeps the app\'s.' }),
+      field({
+        label: 'Memory size override', name: 'mem_size', placeholder: '1G',
+        help: 'Optional: empty keeps the app\'s.',
+      }),
+      field({
+        label: 'Threads override', name: 'threads', type: 'number', min: 1, max: 4096,
+        help: 'Optional: empty keeps the app\'s.',
+      }),
     ],
     submitLabel: 'Create image',
     cancel: () => history.back(),
@@ -181,14 +196,20 @@ function convertForm(ctx, apps, appId) {
 function registerForm(ctx, apps, appId) {
   return form({
     fields: [
-      field({ label: 'Application', name: 'app_id', type: 'select', required: true, value: appId || '', options: appOptions(apps) }),
+      field({
+        label: 'Application', name: 'app_id', type: 'select', required: true, value: appId || '',
+        options: appOptions(apps),
+      }),
       field({ label: 'Measurement (MRENCLAVE)', name: 'mrenclave', required: true, help: '64 hex digits.' }),
       field({ label: 'Signer (MRSIGNER)', name: 'mrsigner', required: true, help: '64 hex digits.' }),
       field({
         label: 'Platform', name: 'platform', type: 'select', value: 'sgx',
         options: [['sgx', 'SGX'], ['tdx', 'TDX'], ['snp', 'SEV-SNP'], ['sim', 'Simulation (insecure)']],
       }),
-      field({ label: 'Image name', name: 'docker_image_name', placeholder: 'registry.example.com/team/myapp-confidential' }),
+      field({
+        label: 'Image name', name: 'docker_image_name',
+        placeholder: 'registry.example.com/team/myapp-confidential',
+      }),
       field({ label: 'Image tag', name: 'docker_version' }),
     ],
     submitLabel: 'Register build',
@@ -215,7 +236,8 @@ async function renderNew(view, ctx, params, query) {
   const apps = (await ctx.api.get('/apps', { limit: 1000, sort_by: 'name:ASC' })).items;
   if (!apps.length) {
     view.append(emptyState('No applications yet.', 'An image is made from an application: add one ' +
-      'first (input and output image names, enclave settings).', linkButton('#/apps/new', 'Add application')));
+      'first (input and output image names, enclave settings).',
+    linkButton('#/apps/new', 'Add application')));
     return;
   }
   view.append(
@@ -250,7 +272,8 @@ function summaryPairs(b) {
   const d = b.docker_info || {};
   const done = Boolean(e.mrenclave);
   return [
-    ['Status', [badge(b.status.status), ' ', h('span', { class: 'help' }, STATUS_HELP[b.status.status] || '')]],
+    ['Status', [badge(b.status.status), ' ',
+      h('span', { class: 'help' }, STATUS_HELP[b.status.status] || '')]],
     ['Application', h('a', { href: '#/apps/' + encodeURIComponent(b.app_id) }, b.app_name)],
     ['Image', h('span', { class: 'mono' }, imageName(b))],
     ['Image digest', d.docker_image_sha ? copyable(d.docker_image_sha, 'image digest') : '—'],
@@ -278,8 +301,11 @@ function deploymentsTable(items) {
     items,
     columns: [
       { label: 'Instance', value: (i) => h('span', { class: 'mono' }, i.instance_id.slice(0, 8)) },
-      { label: 'Node', value: (i) => h('a', { href: '#/nodes/' + encodeURIComponent(i.node_id) }, i.node_name || i.node_id) },
-      { label: 'Status', value: (i) => [badge(i.status.status), i.is_debug ? [' ', badge('debug', 'bad')] : null] },
+      { label: 'Node',
+        value: (i) => h('a', { href: '#/nodes/' + encodeURIComponent(i.node_id) },
+          i.node_name || i.node_id) },
+      { label: 'Status',
+        value: (i) => [badge(i.status.status), i.is_debug ? [' ', badge('debug', 'bad')] : null] },
       { label: 'Attested', value: (i) => fmtTime(i.status.attested_at) },
       { label: 'Certificate', value: (i) => i.certificate_id
         ? h('a', { href: '#/certificates/' + encodeURIComponent(i.certificate_id) }, 'Certificate') : '—' },
@@ -295,14 +321,16 @@ function detailBody(b, deployments) {
   const log = (b.conversion && b.conversion.log) || '';
   return [
     b.status.status === 'FAILED'
-      ? h('div', { class: 'error-box', role: 'alert' }, h('strong', {}, 'Conversion failed: '), failureReason(log))
+      ? h('div', { class: 'error-box', role: 'alert' },
+        h('strong', {}, 'Conversion failed: '), failureReason(log))
       : null,
     converting ? progressBlock(b) : null,
     h('section', { class: 'panel' }, details(summaryPairs(b))),
     h('h2', {}, 'Where it runs'),
     deploymentsTable(deployments),
     log || converting ? [h('h2', {}, 'Conversion log'),
-      h('pre', { class: 'log', tabindex: '0', 'aria-label': 'Conversion log' }, log || 'Waiting for the log…')] : null,
+      h('pre', { class: 'log', tabindex: '0', 'aria-label': 'Conversion log' },
+        log || 'Waiting for the log…')] : null,
   ];
 }
 
@@ -314,8 +342,9 @@ async function renderDetail(view, ctx, params) {
   const actionError = h('span', { class: 'form-error', role: 'alert' });
   const remove = async () => {
     replace(actionError);
-    if (!await confirmAction('Delete this image?', 'The build record of ' + imageName(build) + ' is deleted ' +
-      '(the pushed image stays in its registry); its pending approval task fails.')) return;
+    const text = 'The build record of ' + imageName(build) + ' is deleted (the pushed image stays in ' +
+      'its registry); its pending approval task fails.';
+    if (!await confirmAction('Delete this image?', text)) return;
     try {
       await ctx.api.del('/builds/' + id);
       toast('Image deleted.');

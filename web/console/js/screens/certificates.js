@@ -2,9 +2,14 @@
 // text; one certificate's page with every field, its claims (what the evidence showed), its PEM
 // and revocation.
 import {
-  h, replace, field, table, emptyState, pageHeader, button, badge, dialog, download, toast,
+  h, append, replace, field, table, emptyState, pageHeader, button, badge, dialog, download, toast,
   fmtTime, details, errorBox, errorText,
 } from '../ui.js';
+
+// Appends children (nodes, arrays, or null for nothing) to view.
+function show(view, ...children) {
+  return append(view, children);
+}
 
 const PAGE = 50;
 
@@ -29,14 +34,17 @@ async function names(ctx) {
 }
 
 function ownerCell(cert, known) {
-  return h('div', {},
-    cert.app_id ? h('div', {}, 'App ', link('#/apps/', cert.app_id, known.apps.get(cert.app_id) || cert.app_id.slice(0, 8))) : null,
-    cert.node_id ? h('div', {}, 'Node ', link('#/nodes/', cert.node_id, known.nodes.get(cert.node_id) || cert.node_id.slice(0, 8))) : null);
+  return h('div', { class: 'nowrap' },
+    cert.app_id ? h('div', {}, 'App ',
+      link('#/apps/', cert.app_id, known.apps.get(cert.app_id) || cert.app_id.slice(0, 8))) : null,
+    cert.node_id ? h('div', {}, 'Node ',
+      link('#/nodes/', cert.node_id, known.nodes.get(cert.node_id) || cert.node_id.slice(0, 8))) : null);
 }
 
 function listColumns(known) {
   return [
-    { label: 'Subject', value: (c) => link('#/certificates/', c.certificate_id, c.subject || '(no subject)') },
+    { label: 'Subject', value: (c) => link('#/certificates/', c.certificate_id,
+      c.subject || '(no subject)') },
     { label: 'Kind', value: (c) => c.kind },
     { label: 'Status', value: (c) => badge(c.status) },
     { label: 'Serial', value: (c) => h('span', { class: 'mono', title: c.serial }, shortSerial(c.serial)) },
@@ -55,17 +63,22 @@ function pager(metadata, count, onPage) {
   const { offset, filtered_count: total } = metadata;
   return h('div', { class: 'pager' },
     h('span', { role: 'status' }, total ? `${offset + 1}–${offset + count} of ${total}` : '0 of 0'),
-    button('Previous', () => onPage(Math.max(0, offset - PAGE)), 'secondary small', { disabled: offset === 0 }),
+    button('Previous', () => onPage(Math.max(0, offset - PAGE)), 'secondary small',
+      { disabled: offset === 0 }),
     button('Next', () => onPage(offset + PAGE), 'secondary small', { disabled: offset + count >= total }));
 }
 
 function filterForm(onChange) {
-  const kind = field({ label: 'Kind', name: 'kind', type: 'select', options: [['', 'All'], ['APP', 'App'], ['NODE', 'Node']] });
+  const kind = field({
+    label: 'Kind', name: 'kind', type: 'select', options: [['', 'All'], ['APP', 'App'], ['NODE', 'Node']],
+  });
   const status = field({
     label: 'Status', name: 'status', type: 'select',
     options: [['', 'All'], ['ISSUED', 'ISSUED'], ['REVOKED', 'REVOKED'], ['EXPIRED', 'EXPIRED']],
   });
-  const search = field({ label: 'Search', name: 'all_search', type: 'search', placeholder: 'subject, serial, name' });
+  const search = field({
+    label: 'Search', name: 'all_search', type: 'search', placeholder: 'subject, serial, name',
+  });
   kind.control.addEventListener('change', onChange);
   status.control.addEventListener('change', onChange);
   let timer = null;
@@ -75,7 +88,9 @@ function filterForm(onChange) {
   });
   const node = h('form', { class: 'filters', role: 'search', on: { submit: (e) => e.preventDefault() } },
     kind, status, search);
-  const values = () => ({ kind: kind.control.value, status: status.control.value, all_search: search.control.value.trim() });
+  const values = () => ({
+    kind: kind.control.value, status: status.control.value, all_search: search.control.value.trim(),
+  });
   return { node, values };
 }
 
@@ -105,7 +120,7 @@ async function renderList(view, ctx) {
     }), list.items.length ? pager(list.metadata, list.items.length, (o) => { offset = o; load(); }) : null);
   };
   const filters = filterForm(() => { offset = 0; load(); });
-  view.append(pageHeader('Certificates'),
+  show(view, pageHeader('Certificates'),
     h('p', { class: 'help' }, 'Node certificates identify enrolled nodes; app certificates are issued to ' +
       'app instances whose evidence the manager verified. Revoked ones are listed in the zone\'s CRL.'),
     filters.node, body);
@@ -121,7 +136,8 @@ function fileName(subject) {
 
 function certDetails(cert, known) {
   const app = cert.app_id ? link('#/apps/', cert.app_id, known.apps.get(cert.app_id) || cert.app_id) : '—';
-  const node = cert.node_id ? link('#/nodes/', cert.node_id, known.nodes.get(cert.node_id) || cert.node_id) : '—';
+  const node = cert.node_id
+    ? link('#/nodes/', cert.node_id, known.nodes.get(cert.node_id) || cert.node_id) : '—';
   return details([
     ['Status', badge(cert.status)],
     ['Kind', cert.kind],
@@ -148,16 +164,19 @@ function claimsBlock(claims) {
   return h('pre', { class: 'code-block', tabindex: '0' }, JSON.stringify(claims, null, 2));
 }
 
-// Revocation: a dialog asks for the reason; an error appears next to the button.
-function revokeControl(ctx, cert, onDone) {
-  const error = h('span', { class: 'form-error', role: 'alert' });
+// Revocation: a dialog asks for the reason; an error appears in error, next to the button (and
+// stays when a refresh removes the button because the certificate got revoked meanwhile).
+function revokeButton(ctx, cert, error, onDone) {
   const run = async (event) => {
     const target = event.currentTarget;
     replace(error);
     const reason = await dialog({
       title: 'Revoke certificate ' + (cert.subject || cert.certificate_id) + '?',
       body: h('p', {}, 'Clients that check the zone\'s CRL stop trusting it. This cannot be undone.'),
-      input: { label: 'Reason', name: 'reason', help: 'Optional; recorded with the revocation and in the audit log.' },
+      input: {
+        label: 'Reason', name: 'reason',
+        help: 'Optional; recorded with the revocation and in the audit log.',
+      },
       buttons: [{ label: 'Cancel', value: 'cancel' }, { label: 'Revoke', value: 'revoke', kind: 'danger' }],
     });
     if (reason === null) return;
@@ -169,11 +188,12 @@ function revokeControl(ctx, cert, onDone) {
       await onDone();
     } catch (e) {
       replace(error, errorText(e));
+      onDone().catch(() => null); // e.g. 409: show the state that made it fail
     } finally {
       target.disabled = false;
     }
   };
-  return h('span', { class: 'inline-action' }, button('Revoke', run, 'danger'), error);
+  return button('Revoke', run, 'danger');
 }
 
 async function renderCertificate(view, ctx, params) {
@@ -181,7 +201,9 @@ async function renderCertificate(view, ctx, params) {
   let cert = await ctx.api.get(path);
   const known = await names(ctx);
   const title = h('h1', { tabindex: '-1' }, cert.subject || cert.certificate_id);
-  const actions = h('div', { class: 'page-actions' });
+  const revokeError = h('span', { class: 'form-error', role: 'alert' });
+  const buttons = h('span', { class: 'inline-action' });
+  const actions = h('div', { class: 'page-actions inline-action' }, buttons, revokeError);
   const summary = h('div', {});
   const claims = h('div', {});
   const pem = h('div', {});
@@ -191,20 +213,20 @@ async function renderCertificate(view, ctx, params) {
     replace(claims, claimsBlock(cert.claims));
     replace(pem, cert.certificate ? h('pre', { class: 'code-block', tabindex: '0' }, cert.certificate)
       : h('p', { class: 'help' }, 'No PEM stored.'));
-    // Redrawn only when the status changes, so that an error next to Revoke stays visible.
+    // Redrawn only when the status changes (keeping focus on the buttons otherwise).
     if (cert.status !== shownStatus) {
       shownStatus = cert.status;
-      replace(actions,
+      replace(buttons,
         cert.certificate ? button('Download PEM', () =>
           download(fileName(cert.subject), cert.certificate, 'application/x-pem-file')) : null,
-        ctx.can('WRITER') && cert.status === 'ISSUED' ? revokeControl(ctx, cert, reload) : null);
+        ctx.can('WRITER') && cert.status === 'ISSUED' ? revokeButton(ctx, cert, revokeError, reload) : null);
     }
   };
   const reload = async () => {
     cert = await ctx.api.get(path);
     draw();
   };
-  view.append(
+  show(view,
     h('p', { class: 'breadcrumb' }, h('a', { href: '#/certificates' }, 'Certificates'), ' / ',
       cert.subject || cert.certificate_id),
     h('div', { class: 'page-header' }, title, actions),

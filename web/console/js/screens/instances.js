@@ -3,8 +3,13 @@
 // screen asks each build for its deployments (GET /v1/builds/deployments/{id}) and joins the
 // app certificates by certificate_id.
 import {
-  h, replace, field, table, emptyState, pageHeader, linkButton, badge, fmtTime, errorBox,
+  h, append, replace, field, table, emptyState, pageHeader, linkButton, badge, fmtTime, errorBox,
 } from '../ui.js';
+
+// Appends children (nodes, arrays, or null for nothing) to view.
+function show(view, ...children) {
+  return append(view, children);
+}
 
 const PARALLEL = 6; // deployment requests in flight at once: enough to be quick, not a flood
 
@@ -70,7 +75,8 @@ function buildCell(instance, build) {
   const measurement = build && build.enclave_info && build.enclave_info.mrenclave;
   return h('div', {},
     link('#/builds/', instance.build_id, imageTag(build) || instance.build_id.slice(0, 8)),
-    measurement ? h('div', { class: 'help mono', title: measurement }, measurement.slice(0, 16) + '…') : null);
+    measurement
+      ? h('div', { class: 'help mono', title: measurement }, measurement.slice(0, 16) + '…') : null);
 }
 
 function certificateCell(instance, cert) {
@@ -87,7 +93,8 @@ function columns(data) {
     { label: 'App', value: (i) => link('#/apps/', i.app_id, i.app_name || i.app_id) },
     { label: 'Build', value: (i) => buildCell(i, data.buildById.get(i.build_id)) },
     { label: 'Node', value: (i) => link('#/nodes/', i.node_id, i.node_name || i.node_id) },
-    { label: 'Status', value: (i) => [badge(i.status.status), i.is_debug ? [' ', badge('DEBUG', 'warn')] : null] },
+    { label: 'Status', value: (i) => [badge(i.status.status),
+      i.is_debug ? [' ', badge('DEBUG', 'warn')] : null] },
     { label: 'Attested', value: (i) => fmtTime(i.status.attested_at) },
     { label: 'Certificate', value: (i) => certificateCell(i, data.certById.get(i.certificate_id)) },
   ];
@@ -123,14 +130,15 @@ async function renderInstances(view, ctx) {
     }
     if (mine !== sequence) return; // a newer load (the checkbox changed) wins
     const running = data.instances.filter((i) => i.status.status === 'RUNNING').length;
-    replace(summary, `${running} running` + (showStopped ? `, ${data.instances.length - running} stopped` : ''));
+    const stoppedCount = data.instances.length - running;
+    replace(summary, `${running} running` + (showStopped ? `, ${stoppedCount} stopped` : ''));
     replace(body, table({
       caption: 'App instances', items: data.instances, columns: columns(data),
       empty: emptyRunning(showStopped),
     }));
   };
   stopped.control.addEventListener('change', load);
-  view.append(
+  show(view,
     pageHeader('Running apps'),
     h('p', { class: 'help' }, 'Each row is an app instance that proved itself through a node\'s agent and ' +
       'received a certificate. An instance is stopped when its node stops reporting it.'),

@@ -2,11 +2,16 @@
 // token and the exact cloister-agent command to run with it) and one node's page with its
 // certificate, its app instances, editing and deactivation.
 import {
-  h, replace, field, form, value, table, emptyState, pageHeader, linkButton, button, badge,
+  h, append, replace, field, form, value, table, emptyState, pageHeader, linkButton, button, badge,
   copyable, confirmAction, download, toast, fmtTime, fmtAgo, details, errorBox, errorText,
 } from '../ui.js';
 
-const STATUS_WORDS = { RUNNING: 'online', STOPPED: 'offline', DEACTIVATED: 'deactivated' };
+// Appends children (nodes, arrays, or null for nothing) to view.
+function show(view, ...children) {
+  return append(view, children);
+}
+
+const STATUS_WORDS = { RUNNING: 'online', STOPPED: 'offline' };
 const AGENT_PORT = 9092;
 const AGENT_STATE_DIR = '/var/lib/cloister-agent';
 
@@ -83,12 +88,13 @@ function nodeList(ctx, emptyFor) {
 function listEmpty(ctx) {
   return (filters, metadata) => {
     if (metadata && metadata.total_count > 0) {
-      return emptyState('No node matches these filters.', 'Clear the status filter or the search to see all ' +
-        metadata.total_count + ' nodes.');
+      return emptyState('No node matches these filters.',
+        'Clear the status filter or the search to see all ' + metadata.total_count + ' nodes.');
     }
     return emptyState('No compute nodes yet.',
-      'Enroll a node: generate a join token here, then start cloister-agent with it on the machine ' +
-      'that will run your confidential apps. It appears here as soon as it has enrolled.',
+      'Enroll a node: generate a join token (Enroll a node), then start cloister-agent with it on the ' +
+      'machine that will run your confidential apps. The node appears here as soon as it has enrolled.' +
+      (ctx.can('WRITER') ? '' : ' Generating join tokens needs the WRITER role.'),
       ctx.can('WRITER') ? linkButton('#/nodes/enroll', 'Enroll a node') : null);
   };
 }
@@ -99,7 +105,9 @@ async function renderList(view, ctx) {
     options: [['', 'All'], ['RUNNING', 'RUNNING (online)'], ['STOPPED', 'STOPPED (offline)'],
       ['DEACTIVATED', 'DEACTIVATED']],
   });
-  const search = field({ label: 'Search', name: 'all_search', type: 'search', placeholder: 'name, IP, host id' });
+  const search = field({
+    label: 'Search', name: 'all_search', type: 'search', placeholder: 'name, IP, host id',
+  });
   const filters = () => ({ status: status.control.value, all_search: search.control.value.trim() });
   const list = nodeList(ctx, listEmpty(ctx));
   const reload = () => list.load(filters());
@@ -109,12 +117,13 @@ async function renderList(view, ctx) {
     clearTimeout(timer);
     timer = setTimeout(reload, 300);
   });
-  view.append(
+  show(view,
     pageHeader('Compute nodes', ctx.can('WRITER') ? linkButton('#/nodes/enroll', 'Enroll a node') : null),
     h('p', { class: 'help' }, 'Nodes run the cloister-agent, which attests the apps on the node and gets ' +
       'their certificates. A node is online while it checks in; after three missed check-ins it is ' +
       'shown offline.'),
-    h('form', { class: 'filters', role: 'search', on: { submit: (e) => e.preventDefault() } }, status, search),
+    h('form', { class: 'filters', role: 'search', on: { submit: (e) => e.preventDefault() } },
+      status, search),
     list.node);
   await reload();
   return { refresh: reload };
@@ -144,11 +153,14 @@ function tokenResult(answer, zoneName) {
       ['Uses', `${answer.uses} enrollment${answer.uses === 1 ? '' : 's'}`],
     ]),
     h('h3', {}, 'Run on the node'),
-    h('p', {}, 'First copy the certificate the manager uses for HTTPS to the node as ', h('code', {}, 'manager.pem'),
+    h('p', {}, 'First copy the certificate the manager uses for HTTPS to the node as ',
+      h('code', {}, 'manager.pem'),
       ': for the manager\'s own self-signed certificate that is ', h('code', {}, 'DATA_DIR/tls/server.crt'),
       ' on the manager\'s host. (If the manager\'s certificate comes from a CA the node already trusts, ' +
       'leave out ', h('code', {}, '--ca-file'), '.) Then start the agent:'),
     copyable(agentCommand(answer.token), 'agent command'),
+    h('p', { class: 'help' }, 'The --manager URL is the address this console was opened at; if the node ' +
+      'reaches the manager at another address, use that one (it must match the manager\'s certificate).'),
     h('p', { class: 'help' }, 'Add ', h('code', {}, '--name NAME'), ' to choose the node\'s name ' +
       '(default: its host name). The agent serves apps on port ' + AGENT_PORT + ' (run them with ' +
       `NODE_AGENT_BASE_URL=http://<node-ip>:${AGENT_PORT}/v1/) and keeps its keys in ` + AGENT_STATE_DIR +
@@ -216,13 +228,13 @@ async function renderEnroll(view, ctx) {
   const result = h('div', { 'aria-live': 'polite' });
   const list = nodeList(ctx, () => emptyState('No node has enrolled yet.',
     'Once the agent starts with the token, the node appears here within a few seconds.'));
-  view.append(pageHeader('Enroll a node', linkButton('#/nodes', 'All nodes', 'secondary')));
+  show(view, pageHeader('Enroll a node', linkButton('#/nodes', 'All nodes', 'secondary')));
   if (!zones.length) {
-    view.append(emptyState('This account has no zone.', 'Every account gets a zone named "default" ' +
+    show(view, emptyState('This account has no zone.', 'Every account gets a zone named "default" ' +
       'when it is created; ask a system administrator.'));
     return null;
   }
-  view.append(h('p', {}, 'Enrolling a node takes two steps: generate a join token here, then start ' +
+  show(view, h('p', {}, 'Enrolling a node takes two steps: generate a join token here, then start ' +
     'cloister-agent with it on the node. The agent proves the node\'s identity to the manager and ' +
     'receives a node certificate; the node then appears in the list below.'));
   if (ctx.can('WRITER')) {
@@ -230,16 +242,16 @@ async function renderEnroll(view, ctx) {
       replace(result, tokenResult(answer, zoneName));
       result.querySelector('h2').scrollIntoView({ block: 'nearest' });
     });
-    view.append(h('section', { class: 'panel', 'aria-labelledby': 'token-form-heading' },
+    show(view, h('section', { class: 'panel', 'aria-labelledby': 'token-form-heading' },
       h('h2', { id: 'token-form-heading' }, 'Generate a join token'), tf.node), result,
     zoneCaPanel(ctx, tf.zoneSelect));
   } else {
     const zoneSelect = h('select', { id: 'ca-zone' },
       zones.map((z) => h('option', { value: z.zone_id, selected: z.name === 'default' }, zoneLabel(z))));
-    view.append(h('p', { class: 'notice' }, 'Generating join tokens needs the WRITER role in this account.'),
+    show(view, h('p', { class: 'notice' }, 'Generating join tokens needs the WRITER role in this account.'),
       zoneCaPanel(ctx, zoneSelect, true));
   }
-  view.append(h('h2', {}, 'Nodes'), list.node);
+  show(view, h('h2', {}, 'Nodes'), list.node);
   await list.load();
   return { refresh: () => list.load() };
 }
@@ -250,9 +262,10 @@ function instanceColumns(apps) {
   return [
     { label: 'App', value: (i) => h('a', { href: '#/apps/' + encodeURIComponent(i.app_id) },
       apps.get(i.app_id) || i.app_id) },
-    { label: 'Build', value: (i) => h('a', { href: '#/builds/' + encodeURIComponent(i.build_id), class: 'mono' },
-      i.build_id.slice(0, 8)) },
-    { label: 'Status', value: (i) => [badge(i.status.status), i.is_debug ? [' ', badge('DEBUG', 'warn')] : null] },
+    { label: 'Build', value: (i) => h('a',
+      { href: '#/builds/' + encodeURIComponent(i.build_id), class: 'mono' }, i.build_id.slice(0, 8)) },
+    { label: 'Status', value: (i) => [badge(i.status.status),
+      i.is_debug ? [' ', badge('DEBUG', 'warn')] : null] },
     { label: 'Attested', value: (i) => fmtTime(i.status.attested_at) },
     { label: 'Status changed', value: (i) => fmtTime(i.status.status_updated_at) },
     { label: 'Certificate', value: (i) => i.certificate_id
@@ -299,7 +312,8 @@ function certificatePanel(node, cert) {
       ['Valid until', fmtTime(cert.valid_until)],
       ['Serial', h('span', { class: 'mono' }, cert.serial)],
       cert.revoked_at ? ['Revoked', fmtTime(cert.revoked_at)] : null,
-      ['Details', h('a', { href: '#/certificates/' + encodeURIComponent(cert.certificate_id) }, 'Certificate page')],
+      ['Details', h('a', { href: '#/certificates/' + encodeURIComponent(cert.certificate_id) },
+        'Certificate page')],
     ]),
     pem ? h('div', { class: 'actions' }, button('Download PEM', () =>
       download((node.name || 'node').replace(/[^A-Za-z0-9._-]/g, '_') + '-node.pem', pem,
@@ -321,7 +335,9 @@ function editForm(ctx, node, onSaved) {
   return form({
     fields: [
       field({ label: 'Name', name: 'name', value: node.name, required: true }),
-      field({ label: 'Description', name: 'description', type: 'textarea', rows: 2, value: node.description || '' }),
+      field({
+        label: 'Description', name: 'description', type: 'textarea', rows: 2, value: node.description || '',
+      }),
     ],
     submitLabel: 'Save',
     onSubmit: async (f) => {
@@ -333,11 +349,12 @@ function editForm(ctx, node, onSaved) {
   });
 }
 
-// Deactivation: confirmed, and its error shown next to the button.
-function deactivateControl(ctx, node, onDone) {
-  const error = inlineError();
+// Deactivation: confirmed, its error shown in error (next to the button, kept when the button
+// goes). current() is the node as last loaded.
+function deactivateButton(ctx, current, error, onDone) {
   const run = async (event) => {
     const target = event.currentTarget;
+    const node = current();
     replace(error);
     const ok = await confirmAction('Deactivate node ' + node.name + '?',
       'Deactivating revokes the node\'s certificate and those of its apps. The node can no longer ' +
@@ -351,11 +368,12 @@ function deactivateControl(ctx, node, onDone) {
       await onDone();
     } catch (e) {
       replace(error, errorText(e));
+      onDone().catch(() => null); // e.g. 409: show the state that made it fail
     } finally {
       target.disabled = false;
     }
   };
-  return h('span', { class: 'inline-action' }, button('Deactivate', run, 'danger'), error);
+  return button('Deactivate', run, 'danger');
 }
 
 async function appNames(ctx) {
@@ -383,7 +401,10 @@ async function renderNode(view, ctx, params) {
   const zone = await ctx.api.get('/zones/' + encodeURIComponent(node.zone_id)).catch(() => null);
   let apps = await appNames(ctx);
   const title = h('h1', { tabindex: '-1' }, node.name);
-  const actions = h('div', { class: 'page-actions' });
+  const crumb = h('span', {}, node.name);
+  const deactivateError = inlineError();
+  const deactivateSlot = h('span', {});
+  const actions = h('div', { class: 'page-actions inline-action' }, deactivateSlot, deactivateError);
   const summary = h('div', {});
   const certBox = h('div', {});
   const instBox = h('div', {});
@@ -394,13 +415,15 @@ async function renderNode(view, ctx, params) {
     const cert = await loadCertificate(ctx, id);
     if ((node.instances || []).some((i) => !apps.has(i.app_id))) apps = await appNames(ctx);
     replace(title, node.name);
+    replace(crumb, node.name);
     replace(summary, nodeDetails(node, zone));
     replace(certBox, certificatePanel(node, cert));
     replace(instBox, instancesPanel(node, apps));
-    // The button is redrawn only when the status changes, so that its error stays visible.
+    // The button is redrawn only when the status changes (keeping focus on it otherwise).
     if (statusOf(node) !== shownStatus) {
       shownStatus = statusOf(node);
-      replace(actions, canWrite && shownStatus !== 'DEACTIVATED' ? deactivateControl(ctx, node, reload) : null);
+      replace(deactivateSlot, canWrite && shownStatus !== 'DEACTIVATED'
+        ? deactivateButton(ctx, () => node, deactivateError, reload) : null);
     }
   };
   const reload = async () => {
@@ -408,8 +431,8 @@ async function renderNode(view, ctx, params) {
     await draw();
   };
 
-  view.append(
-    h('p', { class: 'breadcrumb' }, h('a', { href: '#/nodes' }, 'Compute nodes'), ' / ', node.name),
+  show(view,
+    h('p', { class: 'breadcrumb' }, h('a', { href: '#/nodes' }, 'Compute nodes'), ' / ', crumb),
     h('div', { class: 'page-header' }, title, actions),
     h('section', { class: 'panel' }, summary),
     h('h2', {}, 'Node certificate'), h('section', { class: 'panel' }, certBox),

@@ -151,17 +151,20 @@ async function renderList(view, ctx, params, query) {
       items: list.items,
       rowAttrs: (t) => ({ 'data-task-id': t.task_id }),
       columns: [
-        { label: 'Type', value: (t) => h('a', { href: '#/tasks/' + encodeURIComponent(t.task_id) }, typeName(t.task_type)) },
+        { label: 'Type',
+          value: (t) => h('a', { href: '#/tasks/' + encodeURIComponent(t.task_id) }, typeName(t.task_type)) },
         { label: 'For', value: entityLink },
         { label: 'Domains', value: domainsCell },
         { label: 'Requested by', value: (t) => (t.requester_info && t.requester_info.user_name) || '—' },
         { label: 'Created', value: (t) => fmtTime(t.created_at) },
         { label: 'Approvals', value: quorum },
         { label: 'Votes', value: votesList },
-        status === 'INPROGRESS'
-          ? { label: 'Actions', value: (t) => voteButtons(ctx, t, () => load(true), errors) }
-          : { label: 'Result', value: statusCell },
-      ],
+        // A READER gets no Actions column: they cannot vote.
+        status !== 'INPROGRESS' ? { label: 'Result', value: statusCell }
+          : ctx.can('WRITER')
+            ? { label: 'Actions', value: (t) => voteButtons(ctx, t, () => load(true), errors) }
+            : null,
+      ].filter(Boolean),
       empty: emptyState(...EMPTY[status]),
     }));
   };
