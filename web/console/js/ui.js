@@ -311,6 +311,18 @@ export function tabs(items) {
     h('a', { href: t.href, class: t.current ? 'tab current' : 'tab', 'aria-current': t.current ? 'page' : null }, t.label)));
 }
 
+// "Previous / Next" paging with "x–y of n" for a list answer's metadata, count items shown and
+// pages of pageSize; onPage(newOffset).
+export function pager(metadata, count, pageSize, onPage) {
+  const { offset, filtered_count: total } = metadata;
+  return h('div', { class: 'pager' },
+    h('span', { role: 'status' }, total ? `${offset + 1}–${offset + count} of ${total}` : '0 of 0'),
+    button('Previous', () => onPage(Math.max(0, offset - pageSize)), 'secondary small',
+      { disabled: offset === 0 }),
+    button('Next', () => onPage(offset + pageSize), 'secondary small',
+      { disabled: offset + count >= total }));
+}
+
 // A description list of [term, value] pairs for detail screens.
 export function details(pairs) {
   return h('dl', { class: 'details' }, pairs.filter(Boolean).map(([term, val]) =>

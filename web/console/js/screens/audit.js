@@ -2,7 +2,7 @@
 // chain's verification and its export. System administrators can read the system chain
 // (sign-ups and log-ins) instead.
 import {
-  h, append, replace, field, table, emptyState, pageHeader, button, badge, download, fmtTime, errorBox,
+  h, append, replace, pager, field, table, emptyState, pageHeader, button, badge, download, fmtTime, errorBox,
   errorText,
 } from '../ui.js';
 
@@ -105,15 +105,6 @@ function verifyBadge(report) {
     badge(`Chain broken at event ${e.seq ?? '?'}: ${e.reason || 'unknown reason'}`, 'bad'));
 }
 
-function pager(metadata, count, onPage) {
-  const { offset, filtered_count: total } = metadata;
-  return h('div', { class: 'pager' },
-    h('span', { role: 'status' }, total ? `${offset + 1}–${offset + count} of ${total}` : '0 of 0'),
-    button('Previous', () => onPage(Math.max(0, offset - PAGE)), 'secondary small',
-      { disabled: offset === 0 }),
-    button('Next', () => onPage(offset + PAGE), 'secondary small', { disabled: offset + count >= total }));
-}
-
 function fileStem(ctx, controls) {
   if (chainQuery(controls).chain) return 'audit-system';
   const name = (ctx.account && (ctx.account.name || ctx.account.acct_id)) || 'account';
@@ -179,7 +170,7 @@ async function renderAudit(view, ctx) {
     replace(body, table({
       caption: 'Audit events', items: list.items, columns: COLUMNS, empty: emptyEvents(list.metadata),
     }),
-      list.items.length ? pager(list.metadata, list.items.length, (o) => { offset = o; load(); }) : null);
+      list.items.length ? pager(list.metadata, list.items.length, PAGE, (o) => { offset = o; load(); }) : null);
   };
   const filtersChanged = () => {
     offset = 0;

@@ -2,7 +2,7 @@
 // text; one certificate's page with every field, its claims (what the evidence showed), its PEM
 // and revocation.
 import {
-  h, append, replace, field, table, emptyState, pageHeader, button, badge, dialog, download, toast,
+  h, append, replace, pager, field, table, emptyState, pageHeader, button, badge, dialog, download, toast,
   fmtTime, details, errorBox, errorText,
 } from '../ui.js';
 
@@ -58,16 +58,6 @@ function shortSerial(serial) {
   return serial && serial.length > 20 ? serial.slice(0, 20) + '…' : serial || '—';
 }
 
-// "Previous / Next" with "x–y of n"; onPage(newOffset).
-function pager(metadata, count, onPage) {
-  const { offset, filtered_count: total } = metadata;
-  return h('div', { class: 'pager' },
-    h('span', { role: 'status' }, total ? `${offset + 1}–${offset + count} of ${total}` : '0 of 0'),
-    button('Previous', () => onPage(Math.max(0, offset - PAGE)), 'secondary small',
-      { disabled: offset === 0 }),
-    button('Next', () => onPage(offset + PAGE), 'secondary small', { disabled: offset + count >= total }));
-}
-
 function filterForm(onChange) {
   const kind = field({
     label: 'Kind', name: 'kind', type: 'select', options: [['', 'All'], ['APP', 'App'], ['NODE', 'Node']],
@@ -117,7 +107,7 @@ async function renderList(view, ctx) {
         : emptyState('No certificates yet.', 'Nodes get a certificate when they enroll (Compute nodes → ' +
           'Enroll a node); apps get one when they run on a node and their image and domain are approved.',
         h('a', { href: '#/nodes/enroll' }, 'Enroll a node')),
-    }), list.items.length ? pager(list.metadata, list.items.length, (o) => { offset = o; load(); }) : null);
+    }), list.items.length ? pager(list.metadata, list.items.length, PAGE, (o) => { offset = o; load(); }) : null);
   };
   const filters = filterForm(() => { offset = 0; load(); });
   show(view, pageHeader('Certificates'),
