@@ -49,6 +49,18 @@ def binaries():
             raise AssertionError(f"{p} not built (meson/ninja into <repo>/build)")
 
 
+def end_init_and_agent(proc, agent):
+    """The end of an end-to-end run: init (and its application) killed if still running, then
+    the agent stopped, which must exit cleanly."""
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    try:
+        assert agent.stop() == 0, agent.log_text()
+    finally:
+        agent.kill()
+
+
 def port_open(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -641,13 +653,7 @@ def test_end_to_end_over_the_unix_socket(node_api, team, tmp_path):
         assert proc.wait(timeout=30) == 0, log_path.read_text()
         check_sanitizers(log_path.read_text())
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        try:
-            assert a.stop() == 0, a.log_text()
-        finally:
-            a.kill()
+        end_init_and_agent(proc, a)
 
 
 @pytest.fixture(scope="module")
@@ -714,13 +720,7 @@ def test_end_to_end_heartbeats_keep_the_instance_running(node_api, fast_team, tm
                    what="the instance to be STOPPED after the application exited")
         check_sanitizers(log_path.read_text())
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        try:
-            assert a.stop() == 0, a.log_text()
-        finally:
-            a.kill()
+        end_init_and_agent(proc, a)
 
 
 def test_end_to_end_heartbeat_failures_never_stop_the_application(node_api, fast_team, tmp_path):
@@ -760,10 +760,4 @@ def test_end_to_end_heartbeat_failures_never_stop_the_application(node_api, fast
         assert proc.wait(timeout=30) == 0, log_path.read_text()
         check_sanitizers(log_path.read_text())
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        try:
-            assert a.stop() == 0, a.log_text()
-        finally:
-            a.kill()
+        end_init_and_agent(proc, a)
