@@ -403,6 +403,8 @@ ROWS = {
     "GET /healthz": (req("GET", "/healthz"), open_to_all()),
     "GET /readyz": (req("GET", "/readyz"), open_to_all()),
     "GET /metrics": (req("GET", "/metrics"), open_to_all()),
+    "GET /": (req("GET", "/"), open_to_all()),
+    "GET /{id}": (req("GET", "/js/app.js"), open_to_all()),
     # users and sessions
     "POST /v1/users": (req("POST", "/v1/users", lambda w: {
         "user_email": unique_email("signup"), "user_password": "long-enough-pw",
