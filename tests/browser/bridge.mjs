@@ -5,9 +5,16 @@
 // warnings, uncaught exceptions, failed requests, HTTP error answers (the tests say which they
 // provoked), and any request to another origin, which is aborted before it leaves.
 import { createInterface } from 'node:readline';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+
+// axe-core (Deque's accessibility engine), evaluated in the page through the DevTools protocol:
+// the console's Content-Security-Policy rightly refuses any injected <script>.
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+// WCAG 2.1 A and AA (labels, names, contrast, keyboard access, landmarks) plus axe's best practices.
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
 
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -105,6 +112,14 @@ function plain(value) {
   return Object.getPrototypeOf(value) === Object.prototype ? value : null;
 }
 
+// {page, method, args}: page.keyboard[method](...args) — keys go to whatever has the focus,
+// as a keyboard user's do (press 'Tab', type 'text').
+async function keyboard({ page: id, method, args }) {
+  const keys = pageOf(id).keyboard;
+  if (!['press', 'type', 'down', 'up'].includes(method)) throw new Error('no keyboard method ' + method);
+  return plain(await keys[method](...(args || [])));
+}
+
 async function screenshot({ page: id, name }) {
   const path = join(artifacts, name + '.png');
   await pageOf(id).screenshot({ path, fullPage: true });
@@ -119,6 +134,22 @@ async function download({ page: id, selector, name }) {
   return { path, suggested: file.suggestedFilename() };
 }
 
+// {page}: the axe-core violations of what the page shows now, as
+// [{id, impact, help, nodes: [{target, summary}]}].
+async function audit({ page: id }) {
+  const page = pageOf(id);
+  if (!(await page.evaluate('typeof window.axe === "object"'))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async (tags) => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags } });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+    }));
+  }, AXE_TAGS);
+}
+
 async function closePage({ page: id }) {
   const entry = pages.get(id);
   if (entry) await entry.context.close();
@@ -130,7 +161,7 @@ function takeIssues() {
   return issues.splice(0, issues.length);
 }
 
-const OPS = { launch, newPage, call, screenshot, download, closePage, issues: takeIssues };
+const OPS = { launch, newPage, call, keyboard, screenshot, audit, download, closePage, issues: takeIssues };
 
 const lines = createInterface({ input: process.stdin });
 for await (const line of lines) {

@@ -7,7 +7,8 @@ error answers it provokes on purpose (`page.expect_http_error(400, "/v1/apps")`)
 fails it (`Browser.check_page`, run when the `console_page` fixture ends).
 
 Screenshots go to the artifacts directory: $CLOISTER_ARTIFACTS_DIR, else
-<repo>/test-artifacts/browser.
+<repo>/test-artifacts/browser. `Page.look` also audits the screen with axe-core (Deque's
+accessibility engine, pinned in tests/browser) and fails on any WCAG 2.1 A/AA violation.
 """
 import base64
 import hashlib
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE = REPO / "tests" / "browser" / "bridge.mjs"
-PLAYWRIGHT = REPO / "tests" / "browser" / "node_modules" / "playwright-core"
+NODE_MODULES = REPO / "tests" / "browser" / "node_modules"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("CLOISTER_ARTIFACTS_DIR", REPO / "test-artifacts" / "browser"))
 COMMAND_TIMEOUT = 60
@@ -41,8 +42,9 @@ def missing():
     """What the browser tests need and this machine lacks, or None."""
     if not CHROMIUM.exists():
         return f"{CHROMIUM} (apt-get install chromium; scripts/install-deps does)"
-    if not PLAYWRIGHT.exists():
-        return f"{PLAYWRIGHT} (npm ci in tests/browser; scripts/install-deps does)"
+    for package in ("playwright-core", "axe-core"):
+        if not (NODE_MODULES / package).exists():
+            return f"{NODE_MODULES / package} (npm ci in tests/browser; scripts/install-deps does)"
     return None
 
 
@@ -137,6 +139,25 @@ class Page:
         """Presses key (Tab, Enter, ...) on the focused element."""
         self.call("press", key, {"timeout": DEFAULT_WAIT_MS}, selector=selector)
 
+    def key(self, key):
+        """Presses key on the keyboard, wherever the focus is (even nowhere, as on load)."""
+        self.browser.send("keyboard", page=self.id, method="press", args=[key])
+
+    def type(self, text):
+        """Types text into whatever has the focus."""
+        self.browser.send("keyboard", page=self.id, method="type", args=[text])
+
+    def focused(self):
+        """What has the keyboard focus: {tag, id, name, text, label, outline}, where outline
+        is the focus indicator's computed outline style."""
+        return self.evaluate("""(() => {
+            const e = document.activeElement;
+            const style = getComputedStyle(e);
+            return {tag: e.tagName.toLowerCase(), id: e.id, name: e.getAttribute('name'),
+                    text: (e.innerText || '').trim(), label: e.getAttribute('aria-label'),
+                    outline: style.outlineStyle + ' ' + style.outlineWidth};
+        })()""")
+
     def wait(self, selector, state="visible", timeout_ms=DEFAULT_WAIT_MS):
         self.call("waitFor", {"state": state, "timeout": timeout_ms}, selector=selector, nth=0)
 
@@ -180,6 +201,23 @@ class Page:
 
     def screenshot(self, name):
         return Path(self.browser.send("screenshot", page=self.id, name=name)["path"])
+
+    def accessibility_violations(self):
+        """What axe-core (WCAG 2.1 A/AA and best practices) finds wrong with the screen now."""
+        return self.browser.send("audit", page=self.id)
+
+    def look(self, name):
+        """What a reviewer does with each main screen: a screenshot for people to look at, and
+        an accessibility audit that fails the test on any violation (missing labels or names,
+        contrast, keyboard traps, landmarks...)."""
+        path = self.screenshot(name)
+        violations = self.accessibility_violations()
+        if violations:
+            lines = [f"{v['id']} ({v['impact']}): {v['help']}; " +
+                     "; ".join(n["target"] for n in v["nodes"][:5]) for v in violations]
+            raise BrowserError(f"screen {name} ({path}) fails the accessibility audit:\n  " +
+                               "\n  ".join(lines))
+        return path
 
     def download(self, selector, name=None):
         result = self.browser.send("download", page=self.id, selector=selector, name=name)

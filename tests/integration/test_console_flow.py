@@ -102,7 +102,7 @@ def test_sign_up_and_create_an_account(flow):
     p = flow.page
     p.goto("")
     p.wait("h1:has-text('Log in')")
-    p.screenshot("01-login")
+    p.look("01-login")
     p.click("a:has-text('Sign up')")
     p.fill("[name='user_email']", EMAIL)
     p.fill("[name='first_name']", "Ada")
@@ -117,7 +117,7 @@ def test_sign_up_and_create_an_account(flow):
         "Reference team" in p.text("header")
     # dev_mode: the account accepts simulated evidence, and every screen says so.
     p.wait_text("#banner", "INSECURE")
-    p.screenshot("02-dashboard-new-account")
+    p.look("02-dashboard-new-account")
     flow.api = lib.Client(flow.m)
     expect(flow.api.login(EMAIL, LOGIN_PASSWORD), 200)
     accounts = flow.api.list("/v1/accounts")["items"]
@@ -133,7 +133,7 @@ def test_add_the_registry_credentials(flow):
     p = flow.page
     p.click("#nav a:has-text('Registries')")
     p.wait("h1:has-text('Registries')")
-    p.screenshot("03-registries-empty")
+    p.look("03-registries-empty")
     p.click("main a:has-text('Add registry')")
     p.fill("[name='url']", flow.registry.host)
     p.fill("[name='description']", "the team's registry")
@@ -142,7 +142,7 @@ def test_add_the_registry_credentials(flow):
     p.click("form button[type=submit]")
     p.goto("#/registries")
     p.wait_text("main table", flow.registry.host, USER)
-    p.screenshot("04-registries")
+    p.look("04-registries")
     [reg] = flow.api.list("/v1/registry")["items"]
     assert reg["username"] == USER and reg["has_password"] is True
     flow.check()
@@ -152,7 +152,7 @@ def test_add_the_application_with_the_reference_values(flow):
     p = flow.page
     p.click("#nav a:has-text('Applications')")
     p.wait("h1:has-text('Applications')")
-    p.screenshot("05-applications-empty")
+    p.look("05-applications-empty")
     p.click("main a:has-text('Add application')")
     host = flow.registry.host
     for name, value in (("name", "webapp"), ("description", "the reference flow's app"),
@@ -166,11 +166,11 @@ def test_add_the_application_with_the_reference_values(flow):
         p.fill(f"[name='{name}']", value)
     p.select("[name='advanced_settings.certificate.key_type']", "RSA")
     p.select("[name='advanced_settings.certificate.key_param.size']", "2048")
-    p.screenshot("06-application-form")
+    p.look("06-application-form")
     p.click("form button[type=submit]")
     p.wait("h1:has-text('webapp')")
     p.wait_text("main", DOMAIN)
-    p.screenshot("07-application")
+    p.look("07-application")
     [app] = flow.api.list("/v1/apps")["items"]
     flow.app_id = app["app_id"]
     assert (app["isvprodid"], app["isvsvn"], app["mem_size"], app["threads"]) == \
@@ -201,7 +201,7 @@ def test_create_the_image_and_watch_it_convert(flow):
     assert p.text("code[aria-label='measurement']") == measurement
     assert p.text("code[aria-label='signer']") == signer
     p.wait_text("main", "Layer 1/")         # the conversion log
-    p.screenshot("08-image-converted")
+    p.look("08-image-converted")
     # The pushed image, read by skopeo (not by us), carries the measurement the console shows.
     info = json.loads(subprocess.run(
         ["skopeo", "inspect", "--tls-verify=false", "--creds", f"{USER}:{PASSWORD}",
@@ -212,7 +212,7 @@ def test_create_the_image_and_watch_it_convert(flow):
     p.click("#nav a:has-text('Images')")
     p.wait("h1:text-is('Images')")
     p.wait_text("main table", "webapp", "PENDING")
-    p.screenshot("09-images")
+    p.look("09-images")
     flow.check()
 
 
@@ -225,7 +225,7 @@ def test_approve_the_domain_and_the_image(flow):
     p.wait("h1:text-is('Tasks')")
     p.wait_text("main table", "webapp")
     lib.wait_until(lambda: p.count("main tbody tr") == 2, 10, what="two pending tasks")
-    p.screenshot("10-tasks-pending")
+    p.look("10-tasks-pending")
     for _ in range(2):
         p.click("main tbody tr button:has-text('Approve')", nth=0)
         time.sleep(0.5)
@@ -234,7 +234,7 @@ def test_approve_the_domain_and_the_image(flow):
     p.click("main a:has-text('Approved')")
     p.wait("main .tab.current:has-text('Approved')")
     p.wait_text("main table", DOMAIN)
-    p.screenshot("11-tasks-approved")
+    p.look("11-tasks-approved")
     build = flow.api.build(flow.build_id)
     assert build["status"]["status"] == "WHITELISTED", build
     assert flow.api.app(flow.app_id)["whitelisted_domains"] == [DOMAIN]
@@ -249,14 +249,14 @@ def test_enroll_a_node_with_a_token_from_the_console(flow):
     p = flow.page
     p.click("#nav a:has-text('Compute nodes')")
     p.wait("h1:has-text('Compute nodes')")
-    p.screenshot("12-nodes-empty")
+    p.look("12-nodes-empty")
     p.click("main a:has-text('Enroll a node')")
     p.click("form button:has-text('Generate join token')")
     token = p.text("code[aria-label='join token']").strip()
     command = p.text("code[aria-label='agent command']")
     assert f"--join-token {token}" in command and f"--manager {flow.m.url}" in command
     assert "--listen 0.0.0.0:9092" in command
-    p.screenshot("13-enroll-token")
+    p.look("13-enroll-token")
     # The command as shown, on this machine's free port instead of 9092.
     flow.agent = test_agent.Agent(flow.work / "agent", flow.m.url, token, ca=flow.m.ca,
                                   name="node-1")
@@ -266,7 +266,7 @@ def test_enroll_a_node_with_a_token_from_the_console(flow):
     p.click("#nav a:has-text('Compute nodes')")
     p.wait("h1:text-is('Compute nodes')")
     p.wait_text("main table", "node-1", "RUNNING", "SIM")
-    p.screenshot("14-nodes")
+    p.look("14-nodes")
     [node] = flow.api.list("/v1/nodes")["items"]
     flow.node_id = node["node_id"]
     flow.check()
@@ -297,11 +297,11 @@ def test_run_the_image_and_see_it_running(flow):
     p.click("#nav a:has-text('Running apps')")
     p.wait("h1:text-is('Running apps')")
     p.wait_text("main table", "webapp", "node-1", "RUNNING")
-    p.screenshot("15-running-apps")
+    p.look("15-running-apps")
     p.click("#nav a:has-text('Dashboard')")
     p.wait("h1:text-is('Dashboard')")
     p.wait_text("main", "Running")
-    p.screenshot("16-dashboard")
+    p.look("16-dashboard")
     flow.check()
 
 
@@ -310,10 +310,10 @@ def test_the_certificate_is_shown_and_downloads(flow):
     p.click("#nav a:has-text('Certificates')")
     p.wait("h1:text-is('Certificates')")
     p.wait_text("main table", DOMAIN, "ISSUED")
-    p.screenshot("17-certificates")
+    p.look("17-certificates")
     p.click(f"main table a:has-text('{DOMAIN}')")
     p.wait("button:has-text('Download PEM')")
-    p.screenshot("18-certificate")
+    p.look("18-certificate")
     path, _ = p.download("button:has-text('Download PEM')", "app-certificate.pem")
     cert = x509.load_pem_x509_certificate(path.read_bytes())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -339,7 +339,7 @@ def test_audit_log_verifies_and_exports(flow):
     p = flow.page
     p.click("#nav a:has-text('Audit log')")
     p.wait_text("main", "Chain verified")
-    p.screenshot("19-audit-log")
+    p.look("19-audit-log")
     path, _ = p.download("button:has-text('Export CSV')", "audit.csv")
     rows = list(csv.reader(io.StringIO(path.read_text())))
     header, events = rows[0], rows[1:]
@@ -357,7 +357,7 @@ def test_deactivate_the_node_revokes_its_certificates(flow):
     p.click("main button:has-text('Deactivate')")
     p.click("dialog button:has-text('Deactivate')")
     p.wait_text("main", "DEACTIVATED")
-    p.screenshot("20-node-deactivated")
+    p.look("20-node-deactivated")
     p.click("#nav a:has-text('Certificates')")
     p.wait("h1:text-is('Certificates')")
     p.wait_text("main table", DOMAIN, "REVOKED")

@@ -46,7 +46,7 @@ def test_a_reader_sees_no_write_action_and_the_api_refuses_anyway(team, open_pag
     assert "READER" in p.text("header")
     p.goto("#/tasks")
     p.wait_text("main", "payments")
-    p.screenshot("reader-tasks")
+    p.look("reader-tasks")
     assert p.count("button:has-text('Approve')") == 0
     assert p.count("button:has-text('Deny')") == 0
     for route, action in (("#/apps", "Add application"), ("#/nodes", "Enroll"),

@@ -59,7 +59,7 @@ def test_wrong_password_is_shown_on_the_form(manager, open_page):
     log_in(p, email, "not-the-password")
     p.wait_text("form .form-error", "invalid e-mail or password")
     assert p.count("h1:has-text('Log in')") == 1
-    p.screenshot("session-wrong-password")
+    p.look("session-wrong-password")
 
 
 def test_expired_session_returns_to_login(manager_factory, open_page):
@@ -73,7 +73,7 @@ def test_expired_session_returns_to_login(manager_factory, open_page):
     # The dashboard's next poll after the expiry meets the 401.
     p.wait("h1:has-text('Log in')", timeout_ms=15000)
     p.wait_text("main", "Your session has expired")
-    p.screenshot("session-expired")
+    p.look("session-expired")
     # Logging in again works (a new session: the account is selected again).
     log_in(p, email)
     select_first_account(p)

@@ -178,6 +178,7 @@ function renderShell() {
   if (!ctx.user) {
     clear(header);
     clear(banner);
+    banner.hidden = true;
     clear(nav);
     return;
   }
@@ -197,6 +198,8 @@ function renderShell() {
     h('strong', {}, 'INSECURE: '),
     'this account accepts simulated attestation evidence. Any machine can pretend to run an ' +
     'approved image. Turn "allow simulation" off in the account settings for production.') : null);
+  // A landmark of its own (axe: all content in landmarks), present only while it warns.
+  banner.hidden = !insecure;
   replace(nav, h('ul', {}, NAV.map(([href, label]) =>
     h('li', {}, h('a', { href }, label)))));
   markNav(parseHash().path);
@@ -232,6 +235,11 @@ async function start() {
     }
   }
   renderShell();
+  // The skip link's "#view" would be read as a route: move the focus to the screen instead.
+  document.querySelector('a.skip').addEventListener('click', (event) => {
+    event.preventDefault();
+    document.getElementById('view').focus();
+  });
   window.addEventListener('hashchange', route);
   schedulePolling();
   await route();

@@ -256,9 +256,12 @@ export async function confirmAction(title, text, confirmLabel = 'Delete') {
 // Saves text as a file the browser downloads.
 export function download(filename, text, type = 'text/plain') {
   const link = h('a', { href: URL.createObjectURL(new Blob([text], { type })), download: filename });
+  // Clicked while briefly attached (older browsers download only from attached links), then
+  // removed at once: a nameless link must not linger in the page.
   document.body.append(link);
   link.click();
-  setTimeout(() => { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
 // A short message in the shared live region (read by screen readers, shown briefly).
