@@ -22,6 +22,7 @@ extern const struct cli_group cmd_registry;
 extern const struct cli_group cmd_audit;
 extern const struct cli_group cmd_attest;
 extern const struct cli_group cmd_cert;
+extern const struct cli_group cmd_instance;
 extern const struct cli_group cmd_zone;
 extern const struct cli_group cmd_node;
 extern const struct cli_group cmd_collateral;

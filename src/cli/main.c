@@ -24,6 +24,7 @@ static const struct cli_verb cli_verbs[] = {
     { "audit", "the audit log: list, verify, export", NULL, &cmd_audit },
     { "attest", "evidence tools: verify an evidence file offline", NULL, &cmd_attest },
     { "cert", "certificates issued to nodes and apps: list, show, revoke", NULL, &cmd_cert },
+    { "instance", "app instances: where each app runs, and its certificate", NULL, &cmd_instance },
     { "zone", "zones: list, show, CA chain, CRL", NULL, &cmd_zone },
     { "node", "nodes: join tokens, list, show, deactivate", NULL, &cmd_node },
     { "collateral", "hardware verification collateral: import, status", NULL, &cmd_collateral },

@@ -301,6 +301,7 @@ def test_run_the_image_and_see_it_running(flow):
     p.click("#nav a:has-text('Dashboard')")
     p.wait("h1:text-is('Dashboard')")
     p.wait_text("main", "Running")
+    assert p.wait_text("#card-running .count", "1") == "1"
     p.look("16-dashboard")
     flow.check()
 
@@ -363,4 +364,9 @@ def test_deactivate_the_node_revokes_its_certificates(flow):
     p.wait_text("main table", DOMAIN, "REVOKED")
     certs = flow.api.list("/v1/certificates", kind="APP")["items"]
     assert certs and all(c["status"] == "REVOKED" for c in certs), certs
+    # Running apps: nothing runs; the stopped instance shows its revoked certificate.
+    p.click("#nav a:has-text('Running apps')")
+    p.wait_text("main", "No app is running", "0 running")
+    p.check("[name='show_stopped']")
+    p.wait_text("main table", "webapp", "STOPPED", "REVOKED")
     flow.check()

@@ -274,6 +274,20 @@ def test_issue_success(team, node, zone, zone_chain, tmp_path):
     assert [d["instance_id"] for d in deployments["items"]] == [answer["instance_id"]]
     assert deployments["items"][0]["status"]["status"] == "RUNNING"
     assert deployments["items"][0]["node_id"] == node.node_id
+    # the account-wide list has it too, found by each filter, with its image and certificate
+    for filters in ({}, {"build_id": build["build_id"]}, {"app_id": app["app_id"]},
+                    {"node_id": node.node_id}, {"status": "RUNNING"}):
+        found = team.reader.list_all("/v1/instances", **filters)
+        assert answer["instance_id"] in [i["instance_id"] for i in found], filters
+    [listed] = team.reader.list("/v1/instances", build_id=build["build_id"])["items"]
+    assert {k: v for k, v in listed.items() if k not in ("build", "certificate")} \
+        == deployments["items"][0]
+    assert listed["build"] == {"docker_image_name": build["docker_info"]["docker_image_name"],
+                               "docker_version": build["docker_info"]["docker_version"],
+                               "mrenclave": mrenclave}
+    assert listed["certificate"] == {"status": "ISSUED", "valid_until": record["valid_until"]}
+    stopped = team.reader.list_all("/v1/instances", status="STOPPED")
+    assert answer["instance_id"] not in [i["instance_id"] for i in stopped]
     issued = [e for e in team.owner.events(entity_id=answer["certificate_id"])
               if e["action_type"] == "CERTIFICATE"]
     assert issued and issued[0]["actor"]["type"] == "NODE"
@@ -785,6 +799,11 @@ def test_certificates_list_and_filters(team, node):
     expect(team.reader.get(f"/v1/builds/deployments/{uuid.uuid4()}"), 404, "NOT_FOUND")
     expect(team.reader.get(f"/v1/apps/{record['app_id']}/node/{uuid.uuid4()}/certificate"), 404,
            "NOT_FOUND")
+    expect(team.reader.get("/v1/instances", params={"status": "ISSUED"}), 400,
+           "BAD_REQUEST", "status")
+    expect(team.reader.get("/v1/instances", params={"sort_by": "node_name:ASC"}), 400)
+    expect(team.reader.get("/v1/instances", params={"limit": "0"}), 400)
+    assert team.reader.list("/v1/instances", build_id=str(uuid.uuid4()))["items"] == []
 
 
 def test_revoke_and_crl(team, node, zone):
@@ -821,6 +840,9 @@ def test_tenant_isolation(manager, team, node, tmp_path):
     assert cert_id not in [c["certificate_id"] for c in outsider.list_all("/v1/certificates")]
     record = expect(team.reader.get(f"/v1/certificates/{cert_id}"), 200)
     expect(outsider.get(f"/v1/builds/deployments/{record['build_id']}"), 404, "NOT_FOUND")
+    assert outsider.list("/v1/instances", build_id=record["build_id"])["items"] == []
+    assert record["instance_id"] not in [i["instance_id"]
+                                         for i in outsider.list_all("/v1/instances")]
     expect(outsider.get(f"/v1/apps/{record['app_id']}/node/{node.node_id}/certificate"), 404,
            "NOT_FOUND")
 
@@ -863,6 +885,14 @@ def test_deactivated_node(manager, team, zone, tmp_path):
     # its instance stops and the app's certificate is revoked with the node's
     deployments = team.reader.list(f"/v1/builds/deployments/{build['build_id']}")["items"]
     assert [d["status"]["status"] for d in deployments] == ["STOPPED"]
+    instance_id = issued["instance_id"]
+    assert instance_id in [i["instance_id"] for i in
+                           team.reader.list_all("/v1/instances", status="STOPPED")]
+    assert instance_id not in [i["instance_id"] for i in
+                               team.reader.list_all("/v1/instances", status="RUNNING")]
+    [listed] = team.reader.list("/v1/instances", node_id=other.node_id)["items"]
+    assert listed["status"]["status"] == "STOPPED"
+    assert listed["certificate"]["status"] == "REVOKED"
     record = expect(team.reader.get(f"/v1/certificates/{issued['certificate_id']}"), 200)
     assert record["status"] == "REVOKED"
 
@@ -899,3 +929,22 @@ def test_cli_cert(manager, team, node, tmp_path):
     revoked = expect(team.reader.get(f"/v1/certificates/{cert_id}"), 200)
     assert revoked["status"] == "REVOKED" and revoked["revocation_reason"] == "cli"
     cloister(manager, team.writer, tmp_path, "cert", "revoke", cert_id, rc=1)  # already
+
+
+def test_cli_instances(manager, team, node, tmp_path):
+    answer = issued_certificate(team, node)
+    record = expect(team.reader.get(f"/v1/certificates/{answer['certificate_id']}"), 200)
+    instance_id = answer["instance_id"]
+
+    table = cloister(manager, team.reader, tmp_path, "instance", "list", "--status", "RUNNING")
+    assert "RUNNING" in table and "ISSUED" in table and instance_id[:8] in table, table
+    ids = cloister(manager, team.reader, tmp_path, "-q", "instance", "list", "--app",
+                   record["app_id"], "--node", node.node_id).split()
+    assert ids == [instance_id]
+    by_build = json.loads(cloister(manager, team.reader, tmp_path, "--json", "instance", "list",
+                                   "--build", record["build_id"]))
+    assert [i["instance_id"] for i in by_build["items"]] == [instance_id]
+    assert by_build["items"][0]["certificate"]["status"] == "ISSUED"
+    assert cloister(manager, team.reader, tmp_path, "-q", "instance", "list", "--status",
+                    "STOPPED", "--build", record["build_id"]).split() == []
+    cloister(manager, team.reader, tmp_path, "instance", "list", "--status", "GONE", rc=2)

@@ -473,6 +473,7 @@ ROWS = {
     "GET /v1/builds/deployments/{id}": (req("GET", lambda w: "/v1/builds/deployments/"
                                             + issuance_world(w)["build"]["build_id"]),
                                         scoped_entity_read()),
+    "GET /v1/instances": (req("GET", "/v1/instances"), scoped_read()),
     "POST /v1/node/certificate/issue": (req("POST", "/v1/node/certificate/issue", {}),
                                         node_only()),
     "POST /v1/node/certificate/issue-batch": (req("POST", "/v1/node/certificate/issue-batch", {}),

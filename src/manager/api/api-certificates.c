@@ -1,5 +1,6 @@
 /* /v1/certificates: the certificates of the account (node and app), their revocation, an app
- * instance's certificate, and where a build runs (docs/api.md "Certificates").
+ * instance's certificate, and where a build (or any app of the account) runs (docs/api.md
+ * "Certificates").
  *
  * Revoking bumps the zone's CRL number in the same transaction (store-certificates.c), so the
  * next GET /v1/zones/{id}/crl lists the certificate. */
@@ -12,11 +13,14 @@
 #include "routes.h"
 #include "store-certificates.h"
 #include "store-instances.h"
+#include "store-nodes.h"
 
 #define REVOKE_REASON_MAX 1024
 
 static const char *const status_values[] = { "ISSUED", "REVOKED", "EXPIRED", NULL };
 static const char *const kind_values[] = { CERT_KIND_NODE, CERT_KIND_APP, NULL };
+static const char *const instance_status_values[] = { NODE_STATUS_RUNNING, NODE_STATUS_STOPPED,
+                                                      NULL };
 
 static const struct field_spec revoke_fields[] = {
     { .name = "reason",
@@ -142,6 +146,30 @@ build_deployments(struct api_request *r)
     return api_reply_list(r, &p, &page);
 }
 
+/* Every instance of the account: what the console's running apps and dashboard show, in one
+ * query where the deployments of each build would take one per build. */
+static int
+instances_list(struct api_request *r)
+{
+    struct instance_filters f = {
+        .app_id = api_query(r, "app_id"),
+        .build_id = api_query(r, "build_id"),
+        .node_id = api_query(r, "node_id"),
+    };
+    struct list_params p;
+    struct list_page page;
+    int err;
+
+    err = api_list_params(r, store_instance_sorts, "attested_at", true, &p);
+    if (err >= 0)
+        err = api_query_enum(r, "status", instance_status_values, &f.status);
+    if (err >= 0)
+        err = store_instance_list(r->store, r->acct_id, &f, request_ms(r), &p, &page);
+    if (err < 0)
+        return err;
+    return api_reply_list(r, &p, &page);
+}
+
 const struct route api_certificates_routes[] = {
     { EVHTTP_REQ_GET, "/v1/certificates", AUTH_ACCOUNT, ROLE_READER, false, certificates_list,
       "certificates_list" },
@@ -153,5 +181,7 @@ const struct route api_certificates_routes[] = {
       app_node_certificate, "apps_node_certificate" },
     { EVHTTP_REQ_GET, "/v1/builds/deployments/{}", AUTH_ACCOUNT, ROLE_READER, false,
       build_deployments, "builds_deployments" },
+    { EVHTTP_REQ_GET, "/v1/instances", AUTH_ACCOUNT, ROLE_READER, false, instances_list,
+      "instances_list" },
     { .pattern = NULL },
 };

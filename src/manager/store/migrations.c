@@ -413,10 +413,16 @@ static const char *const migration_9[] = {
     NULL,
 };
 
+/* GET /v1/instances pages an account's instances by attested_at. */
+static const char *const migration_10[] = {
+    "CREATE INDEX app_instances_by_account ON app_instances(acct_id, attested_at)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
-    { 1, migration_1 }, { 2, migration_2 }, { 3, migration_3 },
-    { 4, migration_4 }, { 5, migration_5 }, { 6, migration_6 },
-    { 7, migration_7 }, { 8, migration_8 }, { 9, migration_9 },
+    { 1, migration_1 }, { 2, migration_2 },   { 3, migration_3 }, { 4, migration_4 },
+    { 5, migration_5 }, { 6, migration_6 },   { 7, migration_7 }, { 8, migration_8 },
+    { 9, migration_9 }, { 10, migration_10 },
 };
 
 int

@@ -148,20 +148,82 @@ instance_row_to_json(struct store_rows *rows, json_t **ret_instance)
     return 0;
 }
 
+#define INSTANCE_COLUMNS                                                                           \
+    "SELECT i.instance_id, i.app_id, a.name AS app_name, i.build_id, i.node_id,"                   \
+    " n.name AS node_name, i.certificate_id, i.is_debug AS is_debug_bool,"                         \
+    " i.stopped AS stored_stopped, i.last_seen_ms AS stored_last_seen_ms,"                         \
+    " z.node_refresh_interval AS stored_refresh, n.status AS stored_node_status,"                  \
+    " i.attested_at AS \"status.attested_at\","                                                    \
+    " i.status_updated_at AS \"status.status_updated_at\""
+#define INSTANCE_FROM                                                                              \
+    " FROM app_instances i JOIN apps a ON a.app_id = i.app_id"                                     \
+    " JOIN nodes n ON n.node_id = i.node_id JOIN zones z ON z.zone_id = n.zone_id"
+
+/* RUNNING in SQL, as instance_row_to_json computes it, at the bound now (ms). */
+#define INSTANCE_RUNNING_SQL                                                                       \
+    "(i.stopped = 0 AND n.status <> 'DEACTIVATED'"                                                 \
+    " AND i.last_seen_ms >= CAST(? AS BIGINT) - " SEEN_WINDOW_SQL ")"
+
 static const struct list_spec instance_list = {
-    .select = "SELECT i.instance_id, i.app_id, a.name AS app_name, i.build_id, i.node_id,"
-              " n.name AS node_name, i.certificate_id, i.is_debug AS is_debug_bool,"
-              " i.stopped AS stored_stopped, i.last_seen_ms AS stored_last_seen_ms,"
-              " z.node_refresh_interval AS stored_refresh, n.status AS stored_node_status,"
-              " i.attested_at AS \"status.attested_at\","
-              " i.status_updated_at AS \"status.status_updated_at\"",
-    .from = " FROM app_instances i JOIN apps a ON a.app_id = i.app_id"
-            " JOIN nodes n ON n.node_id = i.node_id JOIN zones z ON z.zone_id = n.zone_id",
+    .select = INSTANCE_COLUMNS,
+    .from = INSTANCE_FROM,
     .scope = "i.build_id = ?",
     .search = (const char *const[]){ "n.name", NULL },
     .sorts = store_instance_sorts,
     .tiebreak = "i.instance_id",
     .row_to_json = instance_row_to_json,
+};
+
+/* The whole account's rows also carry what a list of running apps shows beside each instance
+ * (docs/api.md "GET /v1/instances"): its image and measurement, and its certificate's validity. */
+#define ACCOUNT_INSTANCE_COLUMNS                                                                   \
+    INSTANCE_COLUMNS ", b.docker_image_name AS \"build.docker_image_name\","                       \
+                     " b.docker_version AS \"build.docker_version\","                              \
+                     " b.mrenclave AS \"build.mrenclave\","                                        \
+                     " c.status AS \"certificate.status\","                                        \
+                     " c.valid_until AS \"certificate.valid_until\","                              \
+                     " c.valid_until_ms AS stored_valid_until_ms"
+#define ACCOUNT_INSTANCE_FROM                                                                      \
+    INSTANCE_FROM " JOIN builds b ON b.build_id = i.build_id"                                      \
+                  " LEFT JOIN certificates c ON c.certificate_id = i.certificate_id"
+
+/* An account-wide row: the certificate EXPIRED once past valid_until (as GET /v1/certificates
+ * says), null when the instance has none. */
+static int
+account_instance_row_to_json(struct store_rows *rows, json_t **ret_instance)
+{
+    json_t *instance = NULL, *cert;
+    int64_t until;
+    int r;
+
+    r = instance_row_to_json(rows, &instance);
+    if (r < 0)
+        return r;
+    until = json_integer_value(json_object_get(instance, "stored_valid_until_ms"));
+    json_object_del(instance, "stored_valid_until_ms");
+    cert = json_object_get(instance, "certificate");
+    if (!json_is_string(json_object_get(cert, "status")))
+        r = json_object_set_new(instance, "certificate", json_null());
+    else if (strcmp(json_string_value(json_object_get(cert, "status")), CERT_STATUS_ISSUED) == 0 &&
+             until <= time_now_unix_ms())
+        r = json_object_set_new(cert, "status", json_string(CERT_STATUS_EXPIRED));
+    if (r < 0) {
+        json_decref(instance);
+        return -ENOMEM;
+    }
+    *ret_instance = instance;
+    return 0;
+}
+
+/* The whole account (the app_instances_by_account index). */
+static const struct list_spec account_instance_list = {
+    .select = ACCOUNT_INSTANCE_COLUMNS,
+    .from = ACCOUNT_INSTANCE_FROM,
+    .scope = "i.acct_id = ?",
+    .search = (const char *const[]){ "n.name", "a.name", NULL },
+    .sorts = store_instance_sorts,
+    .tiebreak = "i.instance_id",
+    .row_to_json = account_instance_row_to_json,
 };
 
 int
@@ -178,6 +240,25 @@ store_instance_list_by_build(struct store *store, const char *acct_id, const cha
     if (count == 0)
         return -ENOENT;
     return store_list(store, &instance_list, build_id, LIST_NO_FILTERS, p, ret_page);
+}
+
+int
+store_instance_list(struct store *store, const char *acct_id, const struct instance_filters *f,
+                    int64_t now_ms, const struct list_params *p, struct list_page *ret_page)
+{
+    const char *status_sql = NULL;
+    char now_text[24];
+
+    snprintf(now_text, sizeof(now_text), "%lld", (long long)now_ms);
+    if (f->status && strcmp(f->status, NODE_STATUS_RUNNING) == 0)
+        status_sql = INSTANCE_RUNNING_SQL;
+    else if (f->status && strcmp(f->status, NODE_STATUS_STOPPED) == 0)
+        status_sql = "NOT " INSTANCE_RUNNING_SQL;
+    return store_list(store, &account_instance_list, acct_id,
+                      LIST_FILTERS({ "i.app_id = ?", f->app_id }, { "i.build_id = ?", f->build_id },
+                                   { "i.node_id = ?", f->node_id },
+                                   { status_sql ?: "1 = 1", status_sql ? now_text : NULL }),
+                      p, ret_page);
 }
 
 /* ---- certificates, read side ---- */

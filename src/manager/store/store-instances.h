@@ -56,6 +56,18 @@ extern const struct list_sort store_cert_record_sorts[];
 int store_instance_list_by_build(struct store *store, const char *acct_id, const char *build_id,
                                  const struct list_params *p, struct list_page *ret_page);
 
+/* Filters of GET /v1/instances; NULL members do not filter. */
+struct instance_filters {
+    const char *app_id;
+    const char *build_id;
+    const char *node_id;
+    const char *status; /* RUNNING or STOPPED, as the deployments list computes it */
+};
+
+/* GET /v1/instances: one page of the account's instances, their status computed at now_ms. */
+int store_instance_list(struct store *store, const char *acct_id, const struct instance_filters *f,
+                        int64_t now_ms, const struct list_params *p, struct list_page *ret_page);
+
 /* Certificate filters of GET /v1/certificates; NULL members do not filter. */
 struct cert_record_filters {
     const char *app_id;

@@ -14,22 +14,21 @@ function card(id, href, count, label, sub) {
 // Everything the dashboard shows, fetched in parallel; limit=1 is enough where only the list
 // metadata (total_count, filtered_count) is needed.
 async function load(api) {
-  const [apps, builds, pending, succeeded, nodes, running, certs, allTasks] = await Promise.all([
+  const [apps, builds, pending, succeeded, nodes, running, certs, allTasks, instances] = await Promise.all([
     api.get('/apps', { limit: 1 }),
-    api.get('/builds', { limit: 1000 }),
+    api.get('/builds', { status: 'WHITELISTED', limit: 1 }),
     api.get('/tasks', { status: 'INPROGRESS', limit: 5 }),
     api.get('/tasks', { status: 'SUCCESS', limit: 1 }),
     api.get('/nodes', { limit: 5 }),
     api.get('/nodes', { status: 'RUNNING', limit: 1 }),
     api.get('/certificates', { status: 'ISSUED', limit: 1 }),
     api.get('/tasks', { limit: 1 }),
+    api.get('/instances', { status: 'RUNNING', limit: 1 }),
   ]);
-  const runningApps = builds.items.reduce(
-    (n, b) => n + ((b.deployment_status && b.deployment_status.count) || 0), 0);
   return {
     apps: apps.metadata.total_count,
     images: builds.metadata.total_count,
-    whitelisted: builds.items.filter((b) => b.status && b.status.status === 'WHITELISTED').length,
+    whitelisted: builds.metadata.filtered_count,
     pendingCount: pending.metadata.filtered_count,
     pending: pending.items,
     approved: succeeded.metadata.filtered_count,
@@ -37,7 +36,7 @@ async function load(api) {
     nodesTotal: nodes.metadata.total_count,
     nodes: nodes.items,
     nodesOnline: running.metadata.filtered_count,
-    runningApps,
+    runningApps: instances.metadata.filtered_count,
     certsIssued: certs.metadata.filtered_count,
     certsTotal: certs.metadata.total_count,
   };
