@@ -314,6 +314,31 @@ export function tabs(items) {
     h('a', { href: t.href, class: t.current ? 'tab current' : 'tab', 'aria-current': t.current ? 'page' : null }, t.label)));
 }
 
+// What one poll of a list screen reads, however large the account.
+export const PAGE_SIZE = 50;
+
+// The page a polled list screen shows: query() gives the limit and offset to ask for, and
+// pagerFor(list) the pager under the table, or null while one page holds everything. Turning
+// the page calls onChange(); so does a page emptied since (rows deleted elsewhere), back to the
+// first page.
+export function paging(onChange) {
+  const state = {
+    offset: 0,
+    query: () => ({ limit: PAGE_SIZE, offset: state.offset }),
+    reset: () => { state.offset = 0; },
+    pagerFor: (list) => {
+      if (!list.items.length && state.offset > 0) {
+        state.offset = 0;
+        setTimeout(onChange);
+        return null;
+      }
+      if (list.metadata.filtered_count <= PAGE_SIZE && state.offset === 0) return null;
+      return pager(list.metadata, list.items.length, PAGE_SIZE, (o) => { state.offset = o; onChange(); });
+    },
+  };
+  return state;
+}
+
 // "Previous / Next" paging with "x–y of n" for a list answer's metadata, count items shown and
 // pages of pageSize; onPage(newOffset).
 export function pager(metadata, count, pageSize, onPage) {

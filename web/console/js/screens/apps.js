@@ -3,6 +3,7 @@
 import {
   h, replace, field, form, value, table, emptyState, pageHeader, linkButton, button, badge,
   confirmAction, toast, fmtTime, fmtBytes, parseSize, details, errorBox, errorText, fieldError,
+  paging,
 } from '../ui.js';
 
 const CERT = 'advanced_settings.certificate';
@@ -101,10 +102,11 @@ async function renderList(view, ctx) {
       'the image to convert, its enclave settings and the domains its certificate names.'),
     body);
   let last = null;
+  const pages = paging(() => load());
   const load = async () => {
-    const list = await ctx.api.get('/apps', { limit: 1000 });
+    const list = await ctx.api.get('/apps', pages.query());
     // Redraw only on change, so keyboard focus on a link survives the polling.
-    const now = JSON.stringify(list.items);
+    const now = JSON.stringify(list);
     if (now === last) return;
     last = now;
     replace(body, table({
@@ -121,7 +123,7 @@ async function renderList(view, ctx) {
       empty: emptyState('No applications yet.',
         'Add one to describe the container image you want to run confidentially.',
         canWrite ? linkButton('#/apps/new', 'Add application') : null),
-    }));
+    }), pages.pagerFor(list));
   };
   await load();
   return { refresh: load };

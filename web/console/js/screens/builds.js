@@ -4,6 +4,7 @@
 import {
   h, replace, field, form, value, table, emptyState, pageHeader, linkButton, button, badge,
   copyable, confirmAction, toast, fmtTime, fmtBytes, parseSize, details, errorText,
+  paging,
 } from '../ui.js';
 
 const STATUSES = ['CONVERTING', 'PENDING', 'WHITELISTED', 'REJECTED', 'FAILED'];
@@ -58,10 +59,11 @@ async function renderList(view, ctx, params, query) {
       'Once approved, its instances receive certificates.'),
     filter, body);
   let last = null;
+  const pages = paging(() => load());
   const load = async () => {
-    const list = await ctx.api.get('/builds', { status, limit: 1000 });
+    const list = await ctx.api.get('/builds', { status, ...pages.query() });
     // Redraw only on change, so keyboard focus on a link survives the polling.
-    const now = JSON.stringify(list.items);
+    const now = JSON.stringify(list);
     if (now === last) return;
     last = now;
     replace(body, table({
@@ -84,7 +86,7 @@ async function renderList(view, ctx, params, query) {
         : emptyState('No images yet.', 'Create an image from an application: the manager converts ' +
           'its input image, pushes the result and records its measurement for approval.',
         canWrite ? linkButton('#/builds/new', 'Create image') : null),
-    }));
+    }), pages.pagerFor(list));
   };
   await load();
   return { refresh: load };

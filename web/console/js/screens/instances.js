@@ -2,11 +2,9 @@
 // app, build, node, status and certificate, a page at a time from GET /v1/instances (one query
 // for the whole account; each item carries its image and certificate validity).
 import {
-  h, append, replace, pager, field, table, emptyState, pageHeader, linkButton, badge, fmtTime,
+  h, append, replace, paging, field, table, emptyState, pageHeader, linkButton, badge, fmtTime,
   errorBox,
 } from '../ui.js';
-
-const PAGE = 50;
 
 // Appends children (nodes, arrays, or null for nothing) to view.
 function show(view, ...children) {
@@ -18,9 +16,9 @@ function link(hash, id, text, attrs = {}) {
 }
 
 // One page, newest attestation first; only the running ones unless stopped ones are asked for.
-function loadInstances(ctx, showStopped, offset) {
+function loadInstances(ctx, showStopped, pages) {
   return ctx.api.get('/instances', {
-    ...(showStopped ? {} : { status: 'RUNNING' }), sort_by: 'attested_at:DESC', limit: PAGE, offset,
+    ...(showStopped ? {} : { status: 'RUNNING' }), sort_by: 'attested_at:DESC', ...pages.query(),
   });
 }
 
@@ -76,32 +74,27 @@ async function renderInstances(view, ctx) {
   const stopped = field({ label: 'Show stopped instances', name: 'show_stopped', type: 'checkbox' });
   const body = h('div', {});
   const summary = h('p', { class: 'help', role: 'status' });
-  let offset = 0;
   let sequence = 0;
+  const pages = paging(() => load());
   const load = async () => {
     const mine = ++sequence;
     const showStopped = stopped.control.checked;
     let list;
     try {
-      list = await loadInstances(ctx, showStopped, offset);
+      list = await loadInstances(ctx, showStopped, pages);
     } catch (error) {
       if (mine === sequence) replace(body, errorBox(error));
       return;
     }
     if (mine !== sequence) return; // a newer load (the checkbox changed) wins
-    if (!list.items.length && offset > 0) { // the last page emptied: back to the first
-      offset = 0;
-      load();
-      return;
-    }
     const count = list.metadata.filtered_count;
     replace(summary, showStopped ? `${count} instances, running and stopped` : `${count} running`);
     replace(body, table({
       caption: 'App instances', items: list.items, columns: columns(),
       empty: emptyRunning(showStopped),
-    }), list.items.length ? pager(list.metadata, list.items.length, PAGE, (o) => { offset = o; load(); }) : null);
+    }), pages.pagerFor(list));
   };
-  stopped.control.addEventListener('change', () => { offset = 0; load(); });
+  stopped.control.addEventListener('change', () => { pages.reset(); load(); });
   show(view,
     pageHeader('Running apps'),
     h('p', { class: 'help' }, 'Each row is an app instance that proved itself through a node\'s agent and ' +

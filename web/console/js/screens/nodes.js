@@ -4,6 +4,7 @@
 import {
   h, append, replace, field, form, value, table, emptyState, pageHeader, linkButton, button, badge,
   copyable, confirmAction, download, toast, fmtTime, fmtAgo, details, errorBox, errorText,
+  paging,
 } from '../ui.js';
 
 // Appends children (nodes, arrays, or null for nothing) to view.
@@ -67,10 +68,14 @@ function nodeColumns() {
 // A live table of the account's nodes; returns {node, load(filters)}.
 function nodeList(ctx, emptyFor) {
   const node = h('div', { class: 'node-list' });
+  let lastFilters = {};
+  const pages = paging(() => load(lastFilters));
   const load = async (filters = {}) => {
+    if (JSON.stringify(filters) !== JSON.stringify(lastFilters)) pages.reset();
+    lastFilters = filters;
     let list;
     try {
-      list = await ctx.api.get('/nodes', { limit: 1000, sort_by: 'name:ASC', ...filters });
+      list = await ctx.api.get('/nodes', { sort_by: 'name:ASC', ...filters, ...pages.query() });
     } catch (error) {
       replace(node, errorBox(error));
       return;
@@ -78,7 +83,7 @@ function nodeList(ctx, emptyFor) {
     replace(node, table({
       caption: 'Compute nodes', items: list.items, columns: nodeColumns(),
       empty: emptyFor(filters, list.metadata),
-    }));
+    }), pages.pagerFor(list));
   };
   return { node, load };
 }

@@ -3,6 +3,7 @@
 import {
   h, field, form, value, table, emptyState, pageHeader, linkButton, button, badge, details,
   confirmAction, errorText, fmtTime, replace, toast,
+  paging,
 } from '../ui.js';
 
 const WHY = 'Registry credentials are used to push converted images and to pull private input ' +
@@ -87,12 +88,13 @@ function registriesTable(ctx, items, reload) {
 async function renderList(view, ctx) {
   const holder = h('div', { id: 'registries-list' });
   let lastKey = null;
+  const pages = paging(() => load(true));
   const load = async (force) => {
-    const list = await ctx.api.get('/registry', { limit: 1000, sort_by: 'url:ASC' });
-    const key = JSON.stringify(list.items);
+    const list = await ctx.api.get('/registry', { sort_by: 'url:ASC', ...pages.query() });
+    const key = JSON.stringify(list);
     if (!force && key === lastKey) return;
     lastKey = key;
-    replace(holder, registriesTable(ctx, list.items, () => load(true)));
+    replace(holder, registriesTable(ctx, list.items, () => load(true)), pages.pagerFor(list));
   };
   await load(true);
   view.append(

@@ -4,6 +4,7 @@
 import {
   h, replace, table, emptyState, pageHeader, button, badge, dialog, toast, fmtTime, tabs,
   details, errorText,
+  paging,
 } from '../ui.js';
 
 const TABS = [
@@ -135,9 +136,10 @@ async function renderList(view, ctx, params, query) {
     tabs(TABS.map(([s, label]) => ({ label, href: '#/tasks?status=' + s, current: s === status }))),
     body);
   let last = null;
+  const pages = paging(() => load(true));
   const load = async (force) => {
-    const list = await ctx.api.get('/tasks', { status, limit: 1000 });
-    const now = JSON.stringify(list.items);
+    const list = await ctx.api.get('/tasks', { status, ...pages.query() });
+    const now = JSON.stringify(list);
     // Redrawing unchanged rows would drop an error shown next to a row's buttons and the focus.
     if (!force && now === last) return;
     last = now;
@@ -166,7 +168,7 @@ async function renderList(view, ctx, params, query) {
             : null,
       ].filter(Boolean),
       empty: emptyState(...EMPTY[status]),
-    }));
+    }), pages.pagerFor(list));
   };
   await load(true);
   return { refresh: () => load(false) };

@@ -3,6 +3,7 @@
 import {
   h, field, form, value, table, emptyState, pageHeader, button, badge, confirmAction, errorText,
   fmtTime, fmtAgo, replace, toast,
+  paging,
 } from '../ui.js';
 
 const ROLES = [['READER', 'READER'], ['WRITER', 'WRITER'], ['MANAGER', 'MANAGER']];
@@ -126,12 +127,14 @@ async function renderUsers(view, ctx) {
   // Rows are only redrawn when the member list changed, so a role being chosen is not lost.
   let lastKey = null;
   const errors = new Map();
+  const pages = paging(() => load(true));
   const load = async (force) => {
-    const list = await ctx.api.get('/users', { limit: 1000 });
-    const key = JSON.stringify(list.items.map((m) => [m.user_id, m.role, m.last_logged_in_at]));
+    const list = await ctx.api.get('/users', pages.query());
+    const key = JSON.stringify([list.metadata,
+      list.items.map((m) => [m.user_id, m.role, m.last_logged_in_at])]);
     if (!force && key === lastKey) return;
     lastKey = key;
-    replace(holder, membersTable(ctx, list.items, () => load(true), errors));
+    replace(holder, membersTable(ctx, list.items, () => load(true), errors), pages.pagerFor(list));
   };
   await load(true);
   view.append(
