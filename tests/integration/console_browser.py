@@ -183,6 +183,16 @@ class Page:
     def url(self):
         return self.evaluate("location.href")
 
+    def log_in(self, email, password):
+        """Logs in on the log-in screen and selects the user's first account."""
+        self.goto("#/login")
+        self.fill("[name='user_email']", email)
+        self.fill("[name='user_password']", password)
+        self.click("button:has-text('Log in')")
+        self.wait("h1:has-text('Accounts')")
+        self.click("button:has-text('Select')", nth=0)
+        self.wait("h1:has-text('Dashboard')")
+
     def wait_text(self, selector, *needles, timeout=DEFAULT_WAIT_MS / 1000):
         """Waits until the first element matching selector shows every needle; returns its
         text. Live screens update by polling, so this is how a test sees a change arrive."""

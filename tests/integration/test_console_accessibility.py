@@ -25,16 +25,6 @@ def team(manager):
     return t
 
 
-def log_in(page, user):
-    page.goto("#/login")
-    page.fill("[name='user_email']", user.email)
-    page.fill("[name='user_password']", user.password)
-    page.click("button:has-text('Log in')")
-    page.wait("h1:has-text('Accounts')")
-    page.click("button:has-text('Select')", nth=0)
-    page.wait("h1:has-text('Dashboard')")
-
-
 def test_the_audit_fails_on_a_missing_label_and_poor_contrast(manager, open_page):
     p = open_page(manager)
     p.goto("#/login")
@@ -79,7 +69,7 @@ SCREENS = [
 @pytest.mark.parametrize("name,route,shows", SCREENS, ids=[s[0] for s in SCREENS])
 def test_screen_passes_the_audit(team, open_page, name, route, shows):
     p = open_page(team.m)
-    log_in(p, team.owner)
+    p.log_in(team.owner.email, team.owner.password)
     p.goto(route(team) if callable(route) else route)
     p.wait_text("main", shows(team))
     p.look("a11y-" + name)
@@ -87,7 +77,7 @@ def test_screen_passes_the_audit(team, open_page, name, route, shows):
 
 def test_a_dialog_passes_the_audit_and_closes_with_escape(team, open_page):
     p = open_page(team.m)
-    log_in(p, team.owner)
+    p.log_in(team.owner.email, team.owner.password)
     p.goto("#/tasks")
     p.wait_text("main", "ledger")
     p.click("button:has-text('Deny')")

@@ -20,16 +20,6 @@ def team(manager):
     return t
 
 
-def log_in(page, user):
-    page.goto("#/login")
-    page.fill("[name='user_email']", user.email)
-    page.fill("[name='user_password']", user.password)
-    page.click("button:has-text('Log in')")
-    page.wait("h1:has-text('Accounts')")
-    page.click("button:has-text('Select')", nth=0)
-    page.wait("h1:has-text('Dashboard')")
-
-
 def links(page, prefix):
     """The ids the table's links to prefix ("#/builds/") point at."""
     return page.evaluate(f"""[...document.querySelectorAll('main table a[href^="{prefix}"]')]
@@ -52,7 +42,7 @@ def turn_pages(page, prefix, total=COUNT):
 
 def test_images_page_by_page(team, open_page):
     p = open_page(team.m)
-    log_in(p, team.owner)
+    p.log_in(team.owner.email, team.owner.password)
     p.goto("#/builds")
     second = turn_pages(p, "#/builds/")
     assert set(second) <= {b["build_id"] for b in team.builds}
@@ -66,7 +56,7 @@ def test_images_page_by_page(team, open_page):
 
 def test_tasks_page_by_page(team, open_page):
     p = open_page(team.m)
-    log_in(p, team.owner)
+    p.log_in(team.owner.email, team.owner.password)
     p.goto("#/tasks")
     # The images' approvals and the app's domain approval.
     pending = team.owner.list_all("/v1/tasks", status="INPROGRESS")
@@ -78,7 +68,7 @@ def test_tasks_page_by_page(team, open_page):
 
 def test_a_short_list_has_no_pager(team, open_page):
     p = open_page(team.m)
-    log_in(p, team.owner)
+    p.log_in(team.owner.email, team.owner.password)
     p.goto("#/apps")
     p.wait_text("main table", "bulk")
     assert p.count(".pager") == 0

@@ -30,19 +30,9 @@ def team(manager):
     return t
 
 
-def log_in(page, email):
-    page.goto("#/login")
-    page.fill("[name='user_email']", email)
-    page.fill("[name='user_password']", PASSWORD)
-    page.click("button:has-text('Log in')")
-    page.wait("h1:has-text('Accounts')")
-    page.click("button:has-text('Select')", nth=0)
-    page.wait("h1:has-text('Dashboard')")
-
-
 def test_a_reader_sees_no_write_action_and_the_api_refuses_anyway(team, open_page):
     p = open_page(team.m)
-    log_in(p, browser_user(team, "READER"))
+    p.log_in(browser_user(team, "READER"), PASSWORD)
     assert "READER" in p.text("header")
     p.goto("#/tasks")
     p.wait_text("main", "payments")
@@ -70,7 +60,7 @@ def test_a_reader_sees_no_write_action_and_the_api_refuses_anyway(team, open_pag
 
 def test_a_writer_approves_and_the_task_moves(team, open_page):
     p = open_page(team.m)
-    log_in(p, browser_user(team, "WRITER"))
+    p.log_in(browser_user(team, "WRITER"), PASSWORD)
     p.goto("#/tasks")
     p.wait_text("main", "payments")
     p.click("button:has-text('Approve')", nth=0)
