@@ -253,6 +253,23 @@ export async function confirmAction(title, text, confirmLabel = 'Delete') {
   return chosen === 'confirm';
 }
 
+// A write started from button once the user confirmed it: the button is disabled meanwhile; on
+// success a toast says doneMessage and onDone() reloads; on failure the error shows in errorNode
+// and onDone() still reloads (e.g. a 409: the screen then shows the state that made it fail).
+export async function runConfirmedAction(button, errorNode, call, doneMessage, onDone) {
+  button.disabled = true;
+  try {
+    await call();
+    toast(doneMessage);
+    await onDone();
+  } catch (e) {
+    replace(errorNode, errorText(e));
+    onDone().catch(() => null);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 // Saves text as a file the browser downloads.
 export function download(filename, text, type = 'text/plain') {
   const link = h('a', { href: URL.createObjectURL(new Blob([text], { type })), download: filename });
@@ -315,7 +332,7 @@ export function tabs(items) {
 }
 
 // What one poll of a list screen reads, however large the account.
-export const PAGE_SIZE = 50;
+const PAGE_SIZE = 50;
 
 // The page a polled list screen shows: query() gives the limit and offset to ask for, and
 // pagerFor(list) the pager under the table, or null while one page holds everything. Turning

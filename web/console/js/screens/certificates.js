@@ -2,8 +2,8 @@
 // text; one certificate's page with every field, its claims (what the evidence showed), its PEM
 // and revocation.
 import {
-  h, append, replace, pager, field, table, emptyState, pageHeader, button, badge, dialog, download, toast,
-  fmtTime, details, errorBox, errorText,
+  h, append, replace, pager, field, table, emptyState, pageHeader, button, badge, dialog, download,
+  fmtTime, details, errorBox, runConfirmedAction,
 } from '../ui.js';
 
 // Appends children (nodes, arrays, or null for nothing) to view.
@@ -170,18 +170,9 @@ function revokeButton(ctx, cert, error, onDone) {
       buttons: [{ label: 'Cancel', value: 'cancel' }, { label: 'Revoke', value: 'revoke', kind: 'danger' }],
     });
     if (reason === null) return;
-    target.disabled = true;
-    try {
-      await ctx.api.post('/certificates/' + encodeURIComponent(cert.certificate_id) + '/revoke',
-        reason ? { reason } : {});
-      toast('Certificate revoked.');
-      await onDone();
-    } catch (e) {
-      replace(error, errorText(e));
-      onDone().catch(() => null); // e.g. 409: show the state that made it fail
-    } finally {
-      target.disabled = false;
-    }
+    await runConfirmedAction(target, error, () => ctx.api.post('/certificates/' +
+      encodeURIComponent(cert.certificate_id) + '/revoke', reason ? { reason } : {}),
+    'Certificate revoked.', onDone);
   };
   return button('Revoke', run, 'danger');
 }

@@ -4,7 +4,7 @@
 import {
   h, append, replace, field, form, value, table, emptyState, pageHeader, linkButton, button, badge,
   copyable, confirmAction, download, toast, fmtTime, fmtAgo, details, errorBox, errorText,
-  paging,
+  paging, runConfirmedAction,
 } from '../ui.js';
 
 // Appends children (nodes, arrays, or null for nothing) to view.
@@ -366,17 +366,9 @@ function deactivateButton(ctx, current, error, onDone) {
       'check in or get certificates; this cannot be undone (enroll it again with a new token).',
       'Deactivate');
     if (!ok) return;
-    target.disabled = true;
-    try {
-      await ctx.api.post('/nodes/' + encodeURIComponent(node.node_id) + '/deactivate');
-      toast('Node deactivated.');
-      await onDone();
-    } catch (e) {
-      replace(error, errorText(e));
-      onDone().catch(() => null); // e.g. 409: show the state that made it fail
-    } finally {
-      target.disabled = false;
-    }
+    await runConfirmedAction(target, error,
+      () => ctx.api.post('/nodes/' + encodeURIComponent(node.node_id) + '/deactivate'),
+      'Node deactivated.', onDone);
   };
   return button('Deactivate', run, 'danger');
 }
