@@ -22,6 +22,7 @@ import ssl
 import subprocess
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -662,102 +663,94 @@ def fast_team(node_api):
     return lib.Team(node_api, settings={"allow_simulation": True, "node_refresh_interval": 5})
 
 
-def test_end_to_end_heartbeats_keep_the_instance_running(node_api, fast_team, tmp_path):
+@pytest.fixture
+def heartbeating_app(node_api, fast_team, tmp_path):
+    """A node agent, and init running an application with heartbeats every second, past its
+    first heartbeat: {agent, node_id, proc, log_path, port, instance_id}. Both are ended (init
+    killed if still running, the agent stopped cleanly) when the test ends."""
+    if TINY_HTTPS is None:
+        pytest.skip("needs tests/helpers/tiny-https (built without sanitizers)")
+    ta = agent_module()
+    zones = fast_team.owner.list("/v1/zones")["items"]
+    token = expect(fast_team.writer.get(f"/v1/zones/{zones[0]['zone_id']}/token"), 200)["token"]
+    a = ta.Agent(tmp_path / "agent", node_api.url, token, ca=node_api.ca, name=unique("node"))
+    a.start()
+    proc = None
+    try:
+        run = types.SimpleNamespace(agent=a, node_id=a.node_json()["node_id"],
+                                    port=lib.free_port(), log_path=tmp_path / "init.log")
+        rootfs = Rootfs(tmp_path, app_config(f"{unique('svc')}.example.com",
+                                             cmd=["/tls/cert.pem", "/tls/key.pem", str(run.port)]))
+        register_app(fast_team, rootfs)
+        proc = run.proc = start_init(rootfs, a.url, run.log_path,
+                                     env={"CLOISTER_INIT_HEARTBEAT_SECONDS": "1"})
+        started = re.compile(r"Heartbeats for instance (\S+) every 1 s")
+        found = wait_until(lambda: (started.search(run.log_path.read_text())
+                                    or proc.poll() is not None), 60, what="the first heartbeat")
+        assert proc.poll() is None, run.log_path.read_text()
+        run.instance_id = found.group(1)
+        yield run
+    finally:
+        end_init_and_agent(proc, a)
+
+
+def stop_application(run):
+    """SIGTERM to init once the application listens: init (and the application) exit with 0."""
+    wait_until(lambda: port_open(run.port), 30, what="the application to listen")
+    os.kill(run.proc.pid, signal.SIGTERM)
+    assert run.proc.wait(timeout=30) == 0, run.log_path.read_text()
+
+
+def test_end_to_end_heartbeats_keep_the_instance_running(fast_team, heartbeating_app):
     """The agent's check-in lists only instances that sent a heartbeat lately, and the manager
     marks every instance a check-in leaves out STOPPED: with heartbeats every second the
     instance stays RUNNING across check-ins; once the application (and so init) exits, the
     agent forgets it after three intervals and the next check-in marks it STOPPED."""
-    if TINY_HTTPS is None:
-        pytest.skip("needs tests/helpers/tiny-https (built without sanitizers)")
-    ta = agent_module()
-    zones = fast_team.owner.list("/v1/zones")["items"]
-    token = expect(fast_team.writer.get(f"/v1/zones/{zones[0]['zone_id']}/token"), 200)["token"]
-    a = ta.Agent(tmp_path / "agent", node_api.url, token, ca=node_api.ca, name=unique("node"))
-    a.start()
-    proc = None
-    try:
-        node_id = a.node_json()["node_id"]
-        port = lib.free_port()
-        rootfs = Rootfs(tmp_path, app_config(f"{unique('svc')}.example.com",
-                                             cmd=["/tls/cert.pem", "/tls/key.pem", str(port)]))
-        register_app(fast_team, rootfs)
-        log_path = tmp_path / "init.log"
-        proc = start_init(rootfs, a.url, log_path,
-                          env={"CLOISTER_INIT_HEARTBEAT_SECONDS": "1"})
-        found = wait_until(
-            lambda: (re.search(r"Heartbeats for instance (\S+) every 1 s", log_path.read_text())
-                     or proc.poll() is not None), 60, what="the first heartbeat")
-        assert proc.poll() is None, log_path.read_text()
-        instance_id = found.group(1)
+    run = heartbeating_app
+    log_path = run.log_path
 
-        def node():
-            return expect(fast_team.reader.get(f"/v1/nodes/{node_id}"), 200)
+    def node():
+        return expect(fast_team.reader.get(f"/v1/nodes/{run.node_id}"), 200)
 
-        def instance_status(n):
-            mine = [i for i in n["instances"] if i["instance_id"] == instance_id]
-            assert len(mine) == 1, n["instances"]
-            return mine[0]["status"]["status"]
+    def instance_status(n):
+        mine = [i for i in n["instances"] if i["instance_id"] == run.instance_id]
+        assert len(mine) == 1, n["instances"]
+        return mine[0]["status"]["status"]
 
-        # Two check-ins after the start (last_seen_at moves twice): RUNNING all along.
-        seen = [node()["status"]["last_seen_at"]]
-        deadline = time.monotonic() + 20
-        while len(seen) < 3:
-            assert time.monotonic() < deadline, f"fewer than two check-ins in 20 s: {seen}"
-            n = node()
-            assert instance_status(n) == "RUNNING", (n, log_path.read_text())
-            if n["status"]["last_seen_at"] != seen[-1]:
-                seen.append(n["status"]["last_seen_at"])
-            time.sleep(0.2)
-        assert proc.poll() is None, log_path.read_text()
-        assert f"Instance {instance_id} is running" in a.log_text()
-        assert "Heartbeat for instance" not in log_path.read_text()  # no failure logged
+    # Two check-ins after the start (last_seen_at moves twice): RUNNING all along.
+    seen = [node()["status"]["last_seen_at"]]
+    deadline = time.monotonic() + 20
+    while len(seen) < 3:
+        assert time.monotonic() < deadline, f"fewer than two check-ins in 20 s: {seen}"
+        n = node()
+        assert instance_status(n) == "RUNNING", (n, log_path.read_text())
+        if n["status"]["last_seen_at"] != seen[-1]:
+            seen.append(n["status"]["last_seen_at"])
+        time.sleep(0.2)
+    assert run.proc.poll() is None, log_path.read_text()
+    assert f"Instance {run.instance_id} is running" in run.agent.log_text()
+    assert "Heartbeat for instance" not in log_path.read_text()  # no failure logged
 
-        # The application exits; init with it; the heartbeats stop.
-        wait_until(lambda: port_open(port), 30, what="the application to listen")
-        os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0, log_path.read_text()
-        wait_until(lambda: instance_status(node()) == "STOPPED", 25, interval=0.5,
-                   what="the instance to be STOPPED after the application exited")
-        check_sanitizers(log_path.read_text())
-    finally:
-        end_init_and_agent(proc, a)
+    # The application exits; init with it; the heartbeats stop.
+    stop_application(run)
+    wait_until(lambda: instance_status(node()) == "STOPPED", 25, interval=0.5,
+               what="the instance to be STOPPED after the application exited")
+    check_sanitizers(log_path.read_text())
 
 
-def test_end_to_end_heartbeat_failures_never_stop_the_application(node_api, fast_team, tmp_path):
+def test_end_to_end_heartbeat_failures_never_stop_the_application(heartbeating_app):
     """The agent goes away for a while: one warning for the streak of failed heartbeats, the
     application runs on, and the heartbeats resume when the agent is back."""
-    if TINY_HTTPS is None:
-        pytest.skip("needs tests/helpers/tiny-https (built without sanitizers)")
-    ta = agent_module()
-    zones = fast_team.owner.list("/v1/zones")["items"]
-    token = expect(fast_team.writer.get(f"/v1/zones/{zones[0]['zone_id']}/token"), 200)["token"]
-    a = ta.Agent(tmp_path / "agent", node_api.url, token, ca=node_api.ca, name=unique("node"))
-    a.start()
-    proc = None
-    try:
-        port = lib.free_port()
-        rootfs = Rootfs(tmp_path, app_config(f"{unique('svc')}.example.com",
-                                             cmd=["/tls/cert.pem", "/tls/key.pem", str(port)]))
-        register_app(fast_team, rootfs)
-        log_path = tmp_path / "init.log"
-        proc = start_init(rootfs, a.url, log_path,
-                          env={"CLOISTER_INIT_HEARTBEAT_SECONDS": "1"})
-        wait_until(lambda: "Heartbeats for instance" in log_path.read_text()
-                   or proc.poll() is not None, 60, what="the first heartbeat")
-        assert proc.poll() is None, log_path.read_text()
-        assert a.stop() == 0, a.log_text()
-        time.sleep(2.2)  # two heartbeats or more fail
-        text = log_path.read_text()
-        assert text.count("Heartbeat for instance") == 1, text
-        assert "cannot reach the node agent" in text, text
-        assert proc.poll() is None, text
-        a.start(with_token=False)
-        wait_until(lambda: "Heartbeats reach the node agent again" in log_path.read_text(), 10,
-                   what="the heartbeats to resume")
-        assert proc.poll() is None, log_path.read_text()
-        wait_until(lambda: port_open(port), 30, what="the application to listen")
-        os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0, log_path.read_text()
-        check_sanitizers(log_path.read_text())
-    finally:
-        end_init_and_agent(proc, a)
+    run = heartbeating_app
+    assert run.agent.stop() == 0, run.agent.log_text()
+    time.sleep(2.2)  # two heartbeats or more fail
+    text = run.log_path.read_text()
+    assert text.count("Heartbeat for instance") == 1, text
+    assert "cannot reach the node agent" in text, text
+    assert run.proc.poll() is None, text
+    run.agent.start(with_token=False)
+    wait_until(lambda: "Heartbeats reach the node agent again" in run.log_path.read_text(), 10,
+               what="the heartbeats to resume")
+    assert run.proc.poll() is None, run.log_path.read_text()
+    stop_application(run)
+    check_sanitizers(run.log_path.read_text())
