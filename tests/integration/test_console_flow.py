@@ -3,8 +3,8 @@ against a real manager, a real registry (docker-registry with htpasswd), a real 
 and a converted image run by podman: sign up, account, registry, app with the reference values,
 create the image (conversion progress live), approve the domain and the image in Tasks, enroll a
 node with a join token generated in the console, run the image, see it RUNNING with its
-certificate, download the certificate and check it with `cryptography`, verify and export the
-audit log, deactivate the node. Each step is a test; a screenshot of every main screen goes to
+certificate, download the certificate and check it with `cryptography`, revoke it (the CRL lists
+it), verify and export the audit log, deactivate the node (its own certificate is revoked). Each step is a test; a screenshot of every main screen goes to
 the artifacts directory (console_browser.py). No step may cause a console error, a failed or
 external request, or an HTTP error the step did not provoke.
 """
@@ -330,6 +330,21 @@ def test_the_certificate_is_shown_and_downloads(flow):
     # The zone's issuing CA signed it (ECDSA), checked by cryptography, not by us.
     issuing.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
                                 ec.ECDSA(cert.signature_hash_algorithm))
+    # Revoke it from its page, with a reason: the zone's next CRL lists it (read by
+    # cryptography). The app runs on; its instance keeps the revoked certificate.
+    cert_id = p.url().rsplit("/", 1)[-1]
+    p.click("main button:has-text('Revoke')")
+    p.fill("dialog [name='reason']", "console drill")
+    p.click("dialog button:has-text('Revoke')")
+    p.wait_text("main", "REVOKED", "console drill")
+    assert p.count("main button:has-text('Revoke')") == 0
+    record = expect(flow.api.get(f"/v1/certificates/{cert_id}"), 200)
+    assert (record["status"], record["revocation_reason"]) == ("REVOKED", "console drill")
+    crl = flow.api.get(f"/v1/zones/{zone['zone_id']}/crl")
+    assert crl.status_code == 200
+    revoked = x509.load_der_x509_crl(crl.content)
+    assert revoked.is_signature_valid(issuing.public_key())
+    assert revoked.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
     flow.check()
 
 
@@ -362,8 +377,10 @@ def test_deactivate_the_node_revokes_its_certificates(flow):
     p.click("#nav a:has-text('Certificates')")
     p.wait("h1:text-is('Certificates')")
     p.wait_text("main table", DOMAIN, "REVOKED")
-    certs = flow.api.list("/v1/certificates", kind="APP")["items"]
-    assert certs and all(c["status"] == "REVOKED" for c in certs), certs
+    # The node's own certificate too (the app's was revoked on its page already).
+    certs = flow.api.list("/v1/certificates", node_id=flow.node_id)["items"]
+    assert {c["kind"] for c in certs} == {"NODE", "APP"}, certs
+    assert all(c["status"] == "REVOKED" for c in certs), certs
     # Running apps: nothing runs; the stopped instance shows its revoked certificate.
     p.click("#nav a:has-text('Running apps')")
     p.wait_text("main", "No app is running", "0 running")
